@@ -14,9 +14,10 @@ from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from pathlib import Path
 
-from bench import __version__
+from bench import __version__, environment, runner, store, tables
 from bench.errors import UserError
 from bench.processes import check_port_free
+from bench.scenario import load as load_scenario
 from bench.server import CONSUMERS, LAYERS, DaphneServer, ServerSettings
 
 EXIT_INTERRUPTED = 130
@@ -65,6 +66,71 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+DEFAULT_SCENARIO = Path(__file__).resolve().parent.parent / "scenarios" / "quick.toml"
+
+
+def add_run_options(parser: argparse.ArgumentParser) -> None:
+    """Options shared by ``run`` and ``calibrate``: the scenario and where results go."""
+    parser.add_argument("scenario", nargs="?", default=str(DEFAULT_SCENARIO),
+                        help="scenario TOML file (default: scenarios/quick.toml)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[],
+                        metavar="KEY=V1,V2", help="override a matrix key, e.g. clients=10,100")
+    parser.add_argument("--results-dir", type=Path, default=None,
+                        help="where result files go (default: results/)")
+    parser.add_argument("--redis-url", default=None,
+                        help="Redis for the Redis layers (default: $REDIS_URL, else a private one)")
+
+
+def _run_context(args: argparse.Namespace) -> runner.RunContext:
+    import os
+
+    scenario = load_scenario(args.scenario, args.overrides)
+    results_dir = args.results_dir or store.RESULTS_DIR
+    path = store.new_path(scenario.name, environment.git_info()["commit"], results_dir)
+    log_dir = path.with_suffix("") / "logs"
+    return runner.RunContext(
+        scenario=scenario, path=path, log_dir=log_dir, out=sys.stdout,
+        target=getattr(args, "target", None), server_pid=getattr(args, "server_pid", None),
+        redis_url=args.redis_url or os.environ.get("REDIS_URL"),
+    )
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Run a scenario against both consumers; print the table; save the result."""
+    if args.target:
+        runner.check_target(args.target)
+    ctx = _run_context(args)
+    points = ctx.scenario.points()
+    print(f"chanbench: {ctx.scenario.name}: {len(points)} points "
+          f"x {max(p.repeats for p in points)} repeats -> {ctx.path}", flush=True)
+    code = runner.run(ctx, calibrate_first=not args.no_calibrate)
+    if ctx.result.get("points"):
+        print()
+        print(tables.run_table(ctx.result))
+        calibration = ctx.result.get("calibration") or {}
+        if calibration.get("deliveries_per_s"):
+            print(f"\nload generator ceiling (reference server): "
+                  f"{calibration['deliveries_per_s']:,.0f} deliveries/s")
+        warnings = [f"{p['label']}: {w}" for p in ctx.result["points"]
+                    for r in p["repeats"] for w in r.get("warnings", [])]
+        for line in dict.fromkeys(warnings):
+            print(f"warning: {line}")
+    print(f"\nresult: {ctx.path}")
+    return code
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    """Measure the load generator's ceiling against the reference broadcast server."""
+    ctx = _run_context(args)
+    biggest = max(ctx.scenario.points(), key=lambda p: p.clients)
+    calibration = runner.calibrate(ctx, biggest)
+    print(f"load generator ceiling: {calibration['deliveries_per_s']:,.0f} deliveries/s, "
+          f"{calibration['sent_per_s']:,.0f} sends/s "
+          f"({biggest.clients} clients, {biggest.room_count} rooms, "
+          f"client CPU {calibration['client_cpu_percent']}%)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="chanbench",
@@ -80,6 +146,20 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8000)
     add_server_options(serve)
     serve.set_defaults(handler=cmd_serve)
+
+    run = sub.add_parser("run", help="run a scenario: sync vs async, measured")
+    add_run_options(run)
+    run.add_argument("--target", default=None, metavar="WS_URL",
+                     help="drive an already running server (ws://host:port, or a URL with {room})")
+    run.add_argument("--server-pid", type=int, default=None,
+                     help="with --target: monitor this process's threads, CPU and memory")
+    run.add_argument("--no-calibrate", action="store_true",
+                     help="skip measuring the load generator's ceiling first")
+    run.set_defaults(handler=cmd_run)
+
+    calibrate = sub.add_parser("calibrate", help="measure the load generator's ceiling")
+    add_run_options(calibrate)
+    calibrate.set_defaults(handler=cmd_calibrate)
     return parser
 
 

@@ -105,3 +105,14 @@ def redis_for(url: str | None, log_path: Path) -> Iterator[str]:
     else:
         with private_redis(log_path) as started:
             yield started
+
+
+def server_version(url: str) -> str | None:
+    """The Redis server's version, recorded with the results."""
+    client = redis.Redis.from_url(url, socket_timeout=5)
+    try:
+        return str(client.info("server").get("redis_version"))
+    except redis.RedisError:
+        return None
+    finally:
+        client.close()

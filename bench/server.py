@@ -73,15 +73,24 @@ def origin(host: str, port: int) -> str:
     return f"http://{netloc}"
 
 
-class DaphneServer:
-    """One Daphne process; a context manager that starts it and stops it by PID."""
+class ServerProcess:
+    """A server subprocess; a context manager that starts it and stops it by PID."""
 
-    def __init__(self, settings: ServerSettings, host: str, port: int, log_path: Path) -> None:
-        self.settings = settings
+    name = "server"
+
+    def __init__(self, host: str, port: int, log_path: Path) -> None:
         self.host = host
         self.port = port
         self.log_path = log_path
         self.proc: subprocess.Popen[bytes] | None = None
+
+    def argv(self) -> list[str]:
+        raise NotImplementedError
+
+    def environ(self) -> dict[str, str] | None:
+        return None
+
+    cwd: Path | None = None
 
     @property
     def pid(self) -> int:
@@ -90,12 +99,8 @@ class DaphneServer:
 
     def start(self) -> None:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        argv = [sys.executable, "-m", "daphne", "-b", self.host, "-p", str(self.port),
-                "mysite.asgi:application"]
         with self.log_path.open("ab") as log:
-            self.proc = start_process(
-                argv, log=log, env=self.settings.environ(), cwd=CONSUMERS_DIR
-            )
+            self.proc = start_process(self.argv(), log=log, env=self.environ(), cwd=self.cwd)
 
     def wait_ready(self, consumer: str = "async", timeout_s: float = READY_TIMEOUT_S) -> float:
         """Wait until a websocket handshake on ``consumer`` succeeds; return seconds taken."""
@@ -106,10 +111,10 @@ class DaphneServer:
         started = time.monotonic()
         last_error = "no attempt"
         while time.monotonic() - started < timeout_s:
-            if self.proc is None or self.proc.poll() is not None:
+            if not self.alive():
                 code = None if self.proc is None else self.proc.returncode
                 raise ServerError(
-                    f"daphne exited with code {code} before it was ready; "
+                    f"{self.name} exited with code {code} before it was ready; "
                     f"last lines of {self.log_path}:\n{tail(self.log_path)}"
                 )
             try:
@@ -120,7 +125,7 @@ class DaphneServer:
                 last_error = str(exc) or type(exc).__name__
                 time.sleep(0.05)
         raise ServerError(
-            f"daphne did not accept a websocket on {url} within {timeout_s:g} s "
+            f"{self.name} did not accept a websocket on {url} within {timeout_s:g} s "
             f"({last_error}); last lines of {self.log_path}:\n{tail(self.log_path)}"
         )
 
@@ -130,7 +135,7 @@ class DaphneServer:
     def stop(self) -> int | None:
         return None if self.proc is None else stop_process(self.proc)
 
-    def __enter__(self) -> DaphneServer:
+    def __enter__(self) -> ServerProcess:
         self.start()
         return self
 
@@ -141,3 +146,37 @@ class DaphneServer:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+class DaphneServer(ServerProcess):
+    """Daphne serving the chat site in ``consumers/`` with the given settings."""
+
+    name = "daphne"
+    cwd = CONSUMERS_DIR
+
+    def __init__(self, settings: ServerSettings, host: str, port: int, log_path: Path) -> None:
+        super().__init__(host, port, log_path)
+        self.settings = settings
+
+    def argv(self) -> list[str]:
+        return [sys.executable, "-m", "daphne", "-b", self.host, "-p", str(self.port),
+                "mysite.asgi:application"]
+
+    def environ(self) -> dict[str, str]:
+        return self.settings.environ()
+
+
+class ReferenceServer(ServerProcess):
+    """The minimal broadcast server of ``bench.reference_server`` (no Django, no Channels)."""
+
+    name = "reference server"
+
+    def argv(self) -> list[str]:
+        return [sys.executable, "-m", "bench.reference_server", "--host", self.host,
+                "--port", str(self.port)]
+
+    def environ(self) -> dict[str, str]:
+        repo = str(Path(__file__).resolve().parent.parent)
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [repo, env.get("PYTHONPATH")]))
+        return env

@@ -1,0 +1,269 @@
+"""Scenarios: TOML files that name a matrix of points to measure.
+
+A scenario file has a ``name``, a ``description``, a ``[matrix]`` table whose values are
+one value or a list of values (lists are crossed into points), and optionally a
+``[search]`` table that turns it into a saturation search over ``rate``. Every key can be
+overridden from the command line with ``--set key=v1,v2``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import itertools
+import math
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from bench.errors import UserError
+from bench.server import CONSUMERS, FAULT_CONSUMERS, LAYERS
+
+MODES = ("closed", "open")
+ARRIVALS = ("constant", "poisson")
+
+
+@dataclass(frozen=True)
+class Point:
+    """One configuration to measure: the server, the clients and the phases."""
+
+    consumer: str = "async"
+    layer: str = "memory"
+    clients: int = 10
+    # Rooms the clients are spread over, round-robin; clients_per_room, when set, wins.
+    rooms: int = 1
+    clients_per_room: int = 0
+    mode: str = "closed"
+    # Messages per second per client, open loop only.
+    rate: float = 10.0
+    arrival: str = "constant"
+    message_bytes: int = 64
+    warmup_s: float = 1.0
+    duration_s: float = 5.0
+    repeats: int = 1
+    # Server settings: the layer's per-channel capacity (Channels' default is 100),
+    # asgiref's thread pool size (0: asgiref's default) and how fast clients connect.
+    capacity: int = 100
+    asgi_threads: int = 0
+    connect_rate: float = 0.0
+    # Load generator: client processes (0: one per 5,000 clients) and permessage-deflate.
+    client_processes: int = 0
+    compression: bool = False
+    monitor_hz: float = 10.0
+    # The drain ends when nothing has arrived for drain_quiet_s, or after drain_max_s.
+    drain_quiet_s: float = 1.0
+    drain_max_s: float = 10.0
+
+    @property
+    def room_count(self) -> int:
+        if self.clients_per_room:
+            return max(1, math.ceil(self.clients / self.clients_per_room))
+        return self.rooms
+
+    def params(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def label(self, keys: Sequence[str]) -> str:
+        """A short name from the keys that vary in the scenario, e.g. ``async clients=10``."""
+        parts = [self.consumer]
+        parts += [f"{key}={getattr(self, key)}" for key in keys if key != "consumer"]
+        return " ".join(parts)
+
+
+PARAMS: dict[str, type] = {f.name: type(f.default) for f in fields(Point)}
+ALLOWED: dict[str, tuple[str, ...]] = {
+    "consumer": CONSUMERS + FAULT_CONSUMERS,
+    "layer": LAYERS,
+    "mode": MODES,
+    "arrival": ARRIVALS,
+}
+# (minimum, whether the minimum itself is allowed) for numeric keys.
+MINIMUM: dict[str, tuple[float, bool]] = {
+    "clients": (1, True), "rooms": (1, True), "clients_per_room": (0, True),
+    "rate": (0, False), "message_bytes": (0, True), "warmup_s": (0, True),
+    "duration_s": (0, False), "repeats": (1, True), "capacity": (1, True),
+    "asgi_threads": (0, True), "connect_rate": (0, True), "client_processes": (0, True),
+    "monitor_hz": (0, True), "drain_quiet_s": (0, False), "drain_max_s": (0, False),
+}
+
+
+@dataclass(frozen=True)
+class Search:
+    """A saturation search: step ``rate`` up until p99 latency or loss passes a bound."""
+
+    p99_ms: float = 100.0
+    loss: float = 0.001
+
+
+@dataclass
+class Scenario:
+    name: str
+    description: str
+    matrix: dict[str, list[Any]]
+    path: str | None = None
+    search: Search | None = None
+    overrides: dict[str, list[Any]] = field(default_factory=dict)
+
+    def varying(self) -> list[str]:
+        """The keys with more than one value, in matrix order."""
+        return [key for key, values in self.matrix.items() if len(values) > 1]
+
+    def points(self) -> list[Point]:
+        """The matrix crossed into points; the consumer varies fastest, so that sync
+        and async at the same load are measured next to each other."""
+        keys = list(self.matrix)
+        if "consumer" in keys:
+            keys.remove("consumer")
+            keys.append("consumer")
+        points = []
+        for values in itertools.product(*(self.matrix[key] for key in keys)):
+            point = replace(Point(), **dict(zip(keys, values, strict=True)))
+            points.append(point)
+        return points
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "description": self.description,
+            "path": self.path,
+            "matrix": self.matrix,
+            "overrides": self.overrides,
+            "search": asdict(self.search) if self.search else None,
+        }
+
+
+def _where(source: str, key: str) -> str:
+    return f"{source}: {key}"
+
+
+def _suggest(key: str, known: Sequence[str]) -> str:
+    close = difflib.get_close_matches(key, known, n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _check_value(source: str, key: str, value: Any) -> Any:
+    """Return ``value`` as the type ``key`` takes, or raise a one-line ``UserError``."""
+    kind = PARAMS[key]
+    where = _where(source, key)
+    if kind is bool:
+        if not isinstance(value, bool):
+            raise UserError(f"{where} = {value!r}: must be true or false")
+        return value
+    if kind is str:
+        if not isinstance(value, str) or value not in ALLOWED[key]:
+            raise UserError(f"{where} = {value!r}: must be one of {', '.join(ALLOWED[key])}")
+        return value
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise UserError(f"{where} = {value!r}: must be a number")
+    if kind is int:
+        if value != int(value):
+            raise UserError(f"{where} = {value!r}: must be a whole number")
+        value = int(value)
+    else:
+        value = float(value)
+    if not math.isfinite(value):
+        raise UserError(f"{where} = {value!r}: must be a finite number")
+    low, inclusive = MINIMUM[key]
+    if value < low or (value == low and not inclusive):
+        bound = f">= {low:g}" if inclusive else f"> {low:g}"
+        raise UserError(f"{where} = {value!r}: must be {bound}")
+    return value
+
+
+def _check_matrix(source: str, raw: Mapping[str, Any]) -> dict[str, list[Any]]:
+    matrix: dict[str, list[Any]] = {}
+    for key, value in raw.items():
+        if key not in PARAMS:
+            raise UserError(f"{source}: unknown key {key!r}{_suggest(key, list(PARAMS))}; "
+                            f"known keys: {', '.join(PARAMS)}")
+        values = value if isinstance(value, list) else [value]
+        if not values:
+            raise UserError(f"{_where(source, key)} = []: give at least one value")
+        matrix[key] = [_check_value(source, key, v) for v in values]
+    return matrix
+
+
+def _check_points(source: str, scenario: Scenario) -> None:
+    for point in scenario.points():
+        if point.room_count > point.clients:
+            raise UserError(f"{source}: rooms = {point.room_count} with clients = {point.clients}: "
+                            "a room needs at least one client; use fewer rooms")
+        if point.clients_per_room and point.clients_per_room > point.clients:
+            raise UserError(f"{source}: clients_per_room = {point.clients_per_room} is more than "
+                            f"clients = {point.clients}")
+        if point.compression:
+            raise UserError(f"{source}: compression = true is not supported yet: the clients "
+                            "run without permessage-deflate")
+
+
+def parse_override(text: str) -> tuple[str, list[Any]]:
+    """Parse ``key=v1,v2`` from ``--set`` into a key and TOML-typed values."""
+    key, sep, raw = text.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise UserError(f"--set {text!r}: write key=value or key=v1,v2")
+    if key not in PARAMS:
+        raise UserError(f"--set {key}: unknown key{_suggest(key, list(PARAMS))}; "
+                        f"known keys: {', '.join(PARAMS)}")
+    values = []
+    for item in raw.split(","):
+        item = item.strip()
+        try:
+            values.append(tomllib.loads(f"v = {item}")["v"])
+        except tomllib.TOMLDecodeError:
+            values.append(item)  # a bare word such as sync or redis-pubsub
+    return key, values
+
+
+def load(path: str | Path, overrides: Sequence[str] = ()) -> Scenario:
+    """Read, validate and return the scenario at ``path`` with ``--set`` overrides applied."""
+    path = Path(path)
+    source = str(path)
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise UserError(f"{source}: no such scenario file; see scenarios/ for examples") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"{source}: cannot read: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise UserError(f"{source}: not valid TOML: {exc}") from None
+    return from_dict(data, source, overrides)
+
+
+def from_dict(data: Mapping[str, Any], source: str, overrides: Sequence[str] = ()) -> Scenario:
+    top_keys = ("name", "description", "matrix", "search")
+    for key in data:
+        if key not in top_keys:
+            hint = " (put point keys inside [matrix])" if key in PARAMS else _suggest(key, top_keys)
+            raise UserError(f"{source}: unknown top-level key {key!r}{hint}; "
+                            f"known: {', '.join(top_keys)}")
+    raw_matrix = data.get("matrix", {})
+    if not isinstance(raw_matrix, dict):
+        raise UserError(f"{source}: matrix must be a table ([matrix])")
+    matrix = _check_matrix(source, raw_matrix)
+    applied: dict[str, list[Any]] = {}
+    for text in overrides:
+        key, values = parse_override(text)
+        applied[key] = [_check_value(f"--set {key}", key, v) for v in values]
+    matrix.update(applied)
+    search = None
+    if "search" in data:
+        raw = data["search"]
+        if not isinstance(raw, dict):
+            raise UserError(f"{source}: search must be a table ([search])")
+        unknown = set(raw) - {"p99_ms", "loss"}
+        if unknown:
+            raise UserError(f"{source}: search: unknown key {sorted(unknown)[0]!r}; known: p99_ms, loss")
+        try:
+            search = Search(p99_ms=float(raw.get("p99_ms", 100.0)), loss=float(raw.get("loss", 0.001)))
+        except (TypeError, ValueError):
+            raise UserError(f"{source}: search: p99_ms and loss must be numbers") from None
+    name = data.get("name", Path(source).stem)
+    description = data.get("description", "")
+    if not isinstance(name, str) or not isinstance(description, str):
+        raise UserError(f"{source}: name and description must be strings")
+    scenario = Scenario(name=name, description=description, matrix=matrix, path=source,
+                        search=search, overrides=applied)
+    _check_points(source, scenario)
+    return scenario
