@@ -47,6 +47,8 @@ START_DELAY_S = 0.3
 # A client process above this share of one core describes the client, not the server.
 CLIENT_SATURATED_CPU = 0.90
 CLIENT_LAG_WARN_MS = 100.0
+# Past this share of the calibrated ceiling, the client may be what limits the rate.
+CEILING_WARN_FRACTION = 0.8
 EXIT_POINT_FAILED = 3
 
 
@@ -276,10 +278,19 @@ def client_warnings(repeat: dict[str, Any]) -> list[str]:
     out = []
     clients = repeat["clients"]
     busiest = max(clients["cpu_percent"], default=0.0)
-    if busiest >= 100 * CLIENT_SATURATED_CPU:
-        out.append(f"client saturated: a client process used {busiest:.0f}% of a core; "
-                   "these numbers describe the load generator, not the server "
+    server_cpu = (repeat.get("server") or {}).get("cpu_mean_percent")
+    # Near a full core, or busier than the server it drives while using half a core or
+    # more (on a shared 2-core machine neither side may get a full core).
+    busier_than_server = server_cpu is not None and busiest >= max(server_cpu, 50.0)
+    if busiest >= 100 * CLIENT_SATURATED_CPU or busier_than_server:
+        server_note = f" (the server used {server_cpu:.0f}%)" if server_cpu is not None else ""
+        out.append(f"client saturated: a client process used {busiest:.0f}% of a core"
+                   f"{server_note}; these numbers describe the load generator, not the server "
                    "(use more client_processes or fewer clients)")
+    fraction = repeat.get("ceiling_fraction")
+    if fraction is not None and fraction >= CEILING_WARN_FRACTION:
+        out.append(f"throughput is {fraction:.0%} of the load generator's ceiling: "
+                   "the client may be the limit")
     if clients["max_loop_lag_ms"] >= CLIENT_LAG_WARN_MS:
         out.append(f"client event loop lagged {clients['max_loop_lag_ms']:.0f} ms; "
                    "open-loop send times may have slipped")
@@ -363,6 +374,9 @@ def measure(ctx: RunContext, point: Point, label: str, repeat: int,
             monitor.stop()
             record["server"] = {"pid": pid, **monitor.summary(),
                                 "series": vars(monitor.series)}
+        ceiling = (ctx.result.get("calibration") or {}).get("deliveries_per_s")
+        if ceiling and not reference:
+            record["ceiling_fraction"] = record["throughput"]["delivered_per_s"] / ceiling
         record["warnings"] = client_warnings(record)
         if server is not None and not server.alive():
             raise PointFailed(f"{server.name} died during the point: {tail(server.log_path, 5)}")

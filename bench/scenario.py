@@ -156,6 +156,7 @@ def _check_value(source: str, key: str, value: Any) -> Any:
         return value
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise UserError(f"{where} = {value!r}: must be a number")
+    raw = value
     if kind is int:
         if value != int(value):
             raise UserError(f"{where} = {value!r}: must be a whole number")
@@ -163,11 +164,11 @@ def _check_value(source: str, key: str, value: Any) -> Any:
     else:
         value = float(value)
     if not math.isfinite(value):
-        raise UserError(f"{where} = {value!r}: must be a finite number")
+        raise UserError(f"{where} = {raw!r}: must be a finite number")
     low, inclusive = MINIMUM[key]
     if value < low or (value == low and not inclusive):
         bound = f">= {low:g}" if inclusive else f"> {low:g}"
-        raise UserError(f"{where} = {value!r}: must be {bound}")
+        raise UserError(f"{where} = {raw!r}: must be {bound}")
     return value
 
 

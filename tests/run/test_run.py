@@ -1,0 +1,112 @@
+"""End to end: `chanbench run` against a real Daphne with real websocket clients."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from bench import runner, server
+from bench.cli import main
+from bench.processes import free_port
+
+TINY = """
+name = "tiny"
+description = "two points, a few seconds"
+[matrix]
+consumer = ["sync", "async"]
+layer = "memory"
+clients = 4
+rooms = 2
+mode = "closed"
+warmup_s = 0.3
+duration_s = 1.0
+drain_quiet_s = 0.3
+repeats = 1
+"""
+
+
+def run_cli(tmp_path: Path, scenario: str, *args: str) -> tuple[int, dict]:
+    path = tmp_path / "scenario.toml"
+    path.write_text(scenario)
+    results = tmp_path / "results"
+    code = main(["run", str(path), "--results-dir", str(results), "--no-calibrate", *args])
+    files = sorted(results.glob("*.json"))
+    assert len(files) == 1
+    return code, json.loads(files[0].read_text())
+
+
+def test_tiny_run_accounts_for_every_broadcast(tmp_path, capsys):
+    code, result = run_cli(tmp_path, TINY)
+    assert code == 0
+    assert result["partial"] is False
+    assert result["environment"]["packages"]["channels"]
+    assert {p["params"]["consumer"] for p in result["points"]} == {"sync", "async"}
+    for point in result["points"]:
+        (rep,) = point["repeats"]
+        assert rep["status"] == "ok", rep.get("reason")
+        counts = rep["counts"]
+        assert counts["connected"] == 4 and counts["connect_failures"] == 0
+        assert counts["rooms"] == 2
+        # Two members a room: every measured send is due twice, sender included.
+        assert counts["expected"] == 2 * counts["sent_measured"] > 0
+        assert counts["delivered"] + counts["lost"] == counts["expected"]
+        assert counts["lost"] == 0 and counts["duplicated"] == 0
+        assert rep["latency_ms"]["count"] == counts["delivered"]
+        assert rep["latency_ms"]["p50"] <= rep["latency_ms"]["p99"] <= rep["latency_ms"]["max"]
+        assert rep["server"]["threads_min"] >= 1
+        assert rep["server"]["samples"] >= 5  # 10 Hz over a 1 s window
+        assert (tmp_path / "results" / rep["server_log"]).is_file()
+    out = capsys.readouterr().out
+    assert "async/sync" in out and "result:" in out
+
+
+def test_stalled_server_shows_in_open_loop_latency(tmp_path, monkeypatch):
+    """A server that blocks its event loop for 500 ms once must show a p99.9 >= 500 ms:
+    open-loop latency counts from the intended send time (coordinated omission)."""
+    monkeypatch.setenv("CHANBENCH_STALL_MS", "500")
+    monkeypatch.setenv("CHANBENCH_STALL_AFTER_S", "1.5")
+    scenario = TINY.replace('consumer = ["sync", "async"]', 'consumer = "stall"').replace(
+        'mode = "closed"', 'mode = "open"\nrate = 20.0').replace("duration_s = 1.0", "duration_s = 3.0")
+    code, result = run_cli(tmp_path, scenario, "--set", "warmup_s=0.5")
+    assert code == 0
+    (rep,) = result["points"][0]["repeats"]
+    assert rep["latency_ms"]["p99_9"] >= 500
+    assert rep["latency_ms"]["p50"] < 100
+
+
+def test_target_drives_a_running_server(tmp_path):
+    port = free_port()
+    settings = server.ServerSettings()
+    with server.DaphneServer(settings, "127.0.0.1", port, tmp_path / "daphne.log") as daphne:
+        daphne.wait_ready()
+        code, result = run_cli(tmp_path, TINY.replace('["sync", "async"]', '"async"'),
+                               "--target", f"ws://127.0.0.1:{port}",
+                               "--server-pid", str(daphne.pid))
+    assert code == 0
+    assert result["target"] == f"ws://127.0.0.1:{port}"
+    (rep,) = result["points"][0]["repeats"]
+    assert rep["counts"]["delivered"] == rep["counts"]["expected"] > 0
+    assert rep["server"]["pid"] == daphne.pid
+
+
+def test_calibration_is_the_clients_ceiling(tmp_path):
+    """Against the reference server the client is the bottleneck, and the run says so."""
+    ctx = runner.RunContext(scenario=None, path=tmp_path / "r.json",  # type: ignore[arg-type]
+                            log_dir=tmp_path / "logs", out=open("/dev/null", "w"))
+    from bench.scenario import Point
+
+    point = Point(clients=200, clients_per_room=20, warmup_s=0.5, duration_s=2.0,
+                  drain_quiet_s=0.3)
+    record = runner.measure(ctx, point, "calibration", 0, reference=True)
+    assert record["counts"]["lost"] == 0
+    assert max(record["clients"]["cpu_percent"]) > record["server"]["cpu_mean_percent"]
+    assert any(w.startswith("client saturated") for w in record["warnings"])
+
+
+@pytest.mark.parametrize("bad", [["--set", "clients=0"], ["--target", "http://x"]])
+def test_bad_run_input_is_one_line(tmp_path, capsys, bad):
+    path = tmp_path / "s.toml"
+    path.write_text(TINY)
+    assert main(["run", str(path), "--results-dir", str(tmp_path), *bad]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("chanbench: error: ") and err.count("\n") == 1
