@@ -107,6 +107,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     if ctx.result.get("points"):
         print()
         print(tables.run_table(ctx.result))
+        for line in tables.saturation_lines(ctx.result):
+            print(line)
         calibration = ctx.result.get("calibration") or {}
         if calibration.get("deliveries_per_s"):
             print(f"\nload generator ceiling (reference server): "

@@ -428,7 +428,7 @@ def _bounds_broken(point_record: dict[str, Any], scenario: Scenario) -> str | No
     p99 = stats.median([r["latency_ms"]["p99"] for r in ok if r["latency_ms"]["p99"] is not None])
     loss = stats.median([r["loss_ratio"] for r in ok])
     if p99 is None or p99 > scenario.search.p99_ms:
-        return f"p99 {p99} ms > {scenario.search.p99_ms:g} ms"
+        return f"p99 {p99:.1f} ms > {scenario.search.p99_ms:g} ms" if p99 else "no latency"
     if loss is not None and loss > scenario.search.loss:
         return f"loss {loss:.3%} > {scenario.search.loss:.3%}"
     return None
@@ -488,17 +488,20 @@ def _run_points(ctx: RunContext, points: list[Point], varying: list[str]) -> int
     for point in points:
         key = tuple(v for k, v in point.params().items() if k != "consumer")
         steps.setdefault(key, []).append(point)
-    broken: dict[tuple[Any, ...], str] = {}  # saturation: (consumer, other keys but rate)
-    sustained: dict[str, dict[str, Any]] = {}
+    # Saturation search: per group (the consumer and every varying key but rate), the
+    # highest rate within bounds so far; rates above the first broken one are skipped.
+    search: dict[str, dict[str, Any]] = {}
     failed = False
     for step in steps.values():
         records = []
         for point in step:
-            search_key = (point.consumer, *(v for k, v in point.params().items()
-                                            if k not in ("consumer", "rate")))
-            if scenario.search and search_key in broken:
+            group = point.label([k for k in varying if k != "rate"])
+            found = search.setdefault(group, {"group": group, "consumer": point.consumer,
+                                              "highest_rate": None, "broken_at": None,
+                                              "reason": None})
+            if scenario.search and found["broken_at"] is not None:
                 continue
-            records.append((point, search_key, {
+            records.append((point, found, {
                 "id": point.label(sorted(point.params())), "label": point.label(varying),
                 "params": point.params(), "repeats": []}))
         for repeat in range(max(p.repeats for p, _, _ in records) if records else 0):
@@ -518,20 +521,15 @@ def _run_points(ctx: RunContext, points: list[Point], varying: list[str]) -> int
                 if rec["repeats"][-1].get("interrupted"):
                     raise KeyboardInterrupt
         if scenario.search:
-            for point, search_key, rec in records:
+            for point, found, rec in records:
                 reason = _bounds_broken(rec, scenario)
-                if reason:
-                    broken[search_key] = reason
-                    rec["search"] = {"within_bounds": False, "reason": reason}
+                rec["search"] = {"within_bounds": reason is None, "reason": reason}
+                if reason is None:
+                    found["highest_rate"] = point.rate
                 else:
-                    rec["search"] = {"within_bounds": True}
-                    sustained[rec["label"].split()[0] + " " + " ".join(
-                        f"{k}={point.params()[k]}" for k in varying
-                        if k not in ("consumer", "rate"))] = {"rate": point.rate,
-                                                              "point": rec["id"]}
+                    found["broken_at"], found["reason"] = point.rate, reason
     if scenario.search:
-        result["saturation"] = {"bounds": vars(scenario.search), "highest_sustained": sustained,
-                                "broken": {" ".join(map(str, k)): v for k, v in broken.items()}}
+        result["saturation"] = {"bounds": vars(scenario.search), "groups": list(search.values())}
     return EXIT_POINT_FAILED if failed else 0
 
 

@@ -60,3 +60,21 @@ def run_table(result: dict[str, Any], markdown: bool = False) -> str:
             row.append(num(r, ".2f", "x"))
         rows.append(row)
     return render(headers, rows, markdown)
+
+
+def saturation_lines(result: dict[str, Any]) -> list[str]:
+    """One line per searched group: the highest rate that held the bounds."""
+    saturation = result.get("saturation")
+    if not saturation:
+        return []
+    bounds = saturation["bounds"]
+    lines = [f"saturation (p99 <= {bounds['p99_ms']:g} ms, loss <= {bounds['loss']:.2%}):"]
+    for group in saturation["groups"]:
+        if group["highest_rate"] is None:
+            held = f"below the lowest rate tried ({group['broken_at']:g} msg/s per client)"
+        else:
+            held = f"{group['highest_rate']:g} msg/s per client"
+        broke = (f"; broke at {group['broken_at']:g}: {group['reason']}"
+                 if group["broken_at"] is not None else "; no rate tried broke the bounds")
+        lines.append(f"  {group['group']}: highest sustained rate {held}{broke}")
+    return lines

@@ -110,3 +110,15 @@ def test_bad_run_input_is_one_line(tmp_path, capsys, bad):
     assert main(["run", str(path), "--results-dir", str(tmp_path), *bad]) == 2
     err = capsys.readouterr().err
     assert err.startswith("chanbench: error: ") and err.count("\n") == 1
+
+
+def test_saturation_search_stops_at_the_first_broken_rate(tmp_path, capsys):
+    scenario = TINY.replace('mode = "closed"', 'mode = "open"\nrate = [2.0, 4.0, 8.0]') + (
+        "\n[search]\np99_ms = 0.001\nloss = 0.5\n")
+    code, result = run_cli(tmp_path, scenario)
+    assert code == 0
+    # A 1 µs bound breaks at the first rate: the higher rates are never run.
+    assert [p["params"]["rate"] for p in result["points"]] == [2.0, 2.0]
+    groups = {g["consumer"]: g for g in result["saturation"]["groups"]}
+    assert groups["sync"]["highest_rate"] is None and groups["sync"]["broken_at"] == 2.0
+    assert "highest sustained rate below the lowest rate tried" in capsys.readouterr().out
