@@ -38,7 +38,17 @@ def channel_layer_settings(env: Mapping[str, str]) -> dict[str, Any]:
     max_connections = int(
         env.get("CHANBENCH_REDIS_MAX_CONNECTIONS", DEFAULT_REDIS_MAX_CONNECTIONS)
     )
-    hosts = [{"address": redis_url, "max_connections": max_connections}]
+    # redis-py 8 defaults to a 5 s socket timeout, the same as channels_redis's blocking
+    # receive (BZPOPMIN, 5 s): idle consumers then die with TimeoutError and Daphne drops
+    # their clients. No read timeout; connecting still times out.
+    hosts = [
+        {
+            "address": redis_url,
+            "max_connections": max_connections,
+            "socket_timeout": None,
+            "socket_connect_timeout": 5,
+        }
+    ]
     if layer == "redis":
         return {
             "BACKEND": "channels_redis.core.RedisChannelLayer",

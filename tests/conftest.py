@@ -1,0 +1,75 @@
+"""Shared set-up: the chat site importable in-process, a real Redis, the layer settings.
+
+Nothing here is mocked. In-process tests run the site's ASGI application under Django
+settings from ``consumers/mysite``; the Redis layers talk to a real redis-server (a
+private one on a free loopback port, or the one ``$REDIS_URL`` names).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import django
+import pytest
+
+REPO_DIR = Path(__file__).resolve().parents[1]
+CONSUMERS_DIR = REPO_DIR / "consumers"
+
+if str(CONSUMERS_DIR) not in sys.path:
+    sys.path.insert(0, str(CONSUMERS_DIR))
+os.environ["DJANGO_SETTINGS_MODULE"] = "mysite.settings"
+django.setup()
+
+from mysite.layers import channel_layer_settings  # noqa: E402
+
+from bench.redis_server import flush, redis_for  # noqa: E402
+
+CONSUMERS = ("sync", "async")
+LAYERS = ("memory", "redis", "redis-pubsub")
+HOST = "127.0.0.1"
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real Redis: ``$REDIS_URL`` when set (checked), else a private redis-server.
+
+    Never skipped: without a redis-server binary this fails with the reason. Tests flush
+    the Redis they use, so a ``$REDIS_URL`` must name a disposable database.
+    """
+    log_path = tmp_path_factory.mktemp("redis") / "redis-server.log"
+    with redis_for(os.environ.get("REDIS_URL"), log_path) as url:
+        yield url
+
+
+def layer_settings(layer: str, redis_url: str | None = None) -> dict[str, Any]:
+    """The ``CHANNEL_LAYERS["default"]`` entry the site builds for ``layer``."""
+    env = {"CHANBENCH_LAYER": layer}
+    if redis_url is not None:
+        env["CHANBENCH_REDIS_URL"] = redis_url
+    return channel_layer_settings(env)
+
+
+@pytest.fixture
+def layer_config(request: pytest.FixtureRequest) -> Callable[[str], dict[str, Any]]:
+    """``layer_config(layer)``: the layer's settings; Redis layers get a flushed Redis.
+
+    The Redis fixture is only requested (and so only started) for the Redis layers, and
+    it is flushed before and after the test, so that no group outlives its test.
+    """
+    flushed: list[str] = []
+
+    def build(layer: str) -> dict[str, Any]:
+        if layer == "memory":
+            return layer_settings(layer)
+        url = request.getfixturevalue("redis_url")
+        if url not in flushed:
+            flush(url)
+            flushed.append(url)
+            request.addfinalizer(lambda: flush(url))
+        return layer_settings(layer, url)
+
+    return build
