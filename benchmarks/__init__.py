@@ -1,0 +1,1 @@
+"""pytest-benchmark suites: throwaway measurements kept outside the package and tests."""
