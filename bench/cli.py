@@ -28,12 +28,23 @@ Handler = Callable[[argparse.Namespace], int]
 def add_server_options(parser: argparse.ArgumentParser) -> None:
     """Options that choose and tune the server's channel layer."""
     group = parser.add_argument_group("server")
-    group.add_argument("--layer", choices=LAYERS, default="memory",
-                       help="channel layer (default: memory, which needs no service)")
-    group.add_argument("--capacity", type=int, default=100,
-                       help="layer capacity per channel; messages past it are dropped (default 100)")
-    group.add_argument("--redis-url", default=None,
-                       help="Redis for the Redis layers (default: $REDIS_URL, else a private one)")
+    group.add_argument(
+        "--layer",
+        choices=LAYERS,
+        default="memory",
+        help="channel layer (default: memory, which needs no service)",
+    )
+    group.add_argument(
+        "--capacity",
+        type=int,
+        default=100,
+        help="layer capacity per channel; messages past it are dropped (default 100)",
+    )
+    group.add_argument(
+        "--redis-url",
+        default=None,
+        help="Redis for the Redis layers (default: $REDIS_URL, else a private one)",
+    )
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -51,11 +62,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
             redis_url = stack.enter_context(redis_for(redis_url, log_dir / "redis.log"))
         settings = ServerSettings(layer=args.layer, capacity=args.capacity, redis_url=redis_url)
-        server = stack.enter_context(DaphneServer(settings, args.host, args.port, log_dir / "daphne.log"))
+        server = stack.enter_context(
+            DaphneServer(settings, args.host, args.port, log_dir / "daphne.log")
+        )
         server.wait_ready(args.consumer)
         netloc = f"[{args.host}]:{args.port}" if ":" in args.host else f"{args.host}:{args.port}"
-        print(f"chanbench: serving the chat on http://{netloc}/chat/lobby/?consumer={args.consumer} "
-              f"(layer {args.layer}; Ctrl-C stops)", flush=True)
+        print(
+            f"chanbench: serving the chat on http://{netloc}/chat/lobby/?consumer={args.consumer} "
+            f"(layer {args.layer}; Ctrl-C stops)",
+            flush=True,
+        )
         try:
             while not stop.wait(0.5):
                 if not server.alive():
@@ -71,14 +87,28 @@ DEFAULT_SCENARIO = Path(__file__).resolve().parent.parent / "scenarios" / "quick
 
 def add_run_options(parser: argparse.ArgumentParser) -> None:
     """Options shared by ``run`` and ``calibrate``: the scenario and where results go."""
-    parser.add_argument("scenario", nargs="?", default=str(DEFAULT_SCENARIO),
-                        help="scenario TOML file (default: scenarios/quick.toml)")
-    parser.add_argument("--set", dest="overrides", action="append", default=[],
-                        metavar="KEY=V1,V2", help="override a matrix key, e.g. clients=10,100")
-    parser.add_argument("--results-dir", type=Path, default=None,
-                        help="where result files go (default: results/)")
-    parser.add_argument("--redis-url", default=None,
-                        help="Redis for the Redis layers (default: $REDIS_URL, else a private one)")
+    parser.add_argument(
+        "scenario",
+        nargs="?",
+        default=str(DEFAULT_SCENARIO),
+        help="scenario TOML file (default: scenarios/quick.toml)",
+    )
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=V1,V2",
+        help="override a matrix key, e.g. clients=10,100",
+    )
+    parser.add_argument(
+        "--results-dir", type=Path, default=None, help="where result files go (default: results/)"
+    )
+    parser.add_argument(
+        "--redis-url",
+        default=None,
+        help="Redis for the Redis layers (default: $REDIS_URL, else a private one)",
+    )
 
 
 def _run_context(args: argparse.Namespace) -> runner.RunContext:
@@ -89,8 +119,12 @@ def _run_context(args: argparse.Namespace) -> runner.RunContext:
     path = store.new_path(scenario.name, environment.git_info()["commit"], results_dir)
     log_dir = path.with_suffix("") / "logs"
     return runner.RunContext(
-        scenario=scenario, path=path, log_dir=log_dir, out=sys.stdout,
-        target=getattr(args, "target", None), server_pid=getattr(args, "server_pid", None),
+        scenario=scenario,
+        path=path,
+        log_dir=log_dir,
+        out=sys.stdout,
+        target=getattr(args, "target", None),
+        server_pid=getattr(args, "server_pid", None),
         redis_url=args.redis_url or os.environ.get("REDIS_URL"),
     )
 
@@ -100,9 +134,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.target:
         runner.check_target(args.target)
     ctx = _run_context(args)
-    points = ctx.scenario.points()
-    print(f"chanbench: {ctx.scenario.name}: {len(points)} points "
-          f"x {max(p.repeats for p in points)} repeats -> {ctx.path}", flush=True)
     code = runner.run(ctx, calibrate_first=not args.no_calibrate)
     if ctx.result.get("points"):
         print()
@@ -111,10 +142,16 @@ def cmd_run(args: argparse.Namespace) -> int:
             print(line)
         calibration = ctx.result.get("calibration") or {}
         if calibration.get("deliveries_per_s"):
-            print(f"\nload generator ceiling (reference server): "
-                  f"{calibration['deliveries_per_s']:,.0f} deliveries/s")
-        warnings = [f"{p['label']}: {w}" for p in ctx.result["points"]
-                    for r in p["repeats"] for w in r.get("warnings", [])]
+            print(
+                f"\nload generator ceiling (reference server): "
+                f"{calibration['deliveries_per_s']:,.0f} deliveries/s"
+            )
+        warnings = [
+            f"{p['label']}: {w}"
+            for p in ctx.result["points"]
+            for r in p["repeats"]
+            for w in r.get("warnings", [])
+        ]
         for line in dict.fromkeys(warnings):
             print(f"warning: {line}")
     print(f"\nresult: {ctx.path}")
@@ -126,11 +163,109 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     ctx = _run_context(args)
     biggest = max(ctx.scenario.points(), key=lambda p: p.clients)
     calibration = runner.calibrate(ctx, biggest)
-    print(f"load generator ceiling: {calibration['deliveries_per_s']:,.0f} deliveries/s, "
-          f"{calibration['sent_per_s']:,.0f} sends/s "
-          f"({biggest.clients} clients, {biggest.room_count} rooms, "
-          f"client CPU {calibration['client_cpu_percent']}%)")
+    print(
+        f"load generator ceiling: {calibration['deliveries_per_s']:,.0f} deliveries/s, "
+        f"{calibration['sent_per_s']:,.0f} sends/s "
+        f"({biggest.clients} clients, {biggest.room_count} rooms, "
+        f"client CPU {calibration['client_cpu_percent']}%)"
+    )
     return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """Charts, index.html and README.md from result files (default: the newest)."""
+    from bench import report
+
+    paths = [Path(p) for p in args.results] or [store.newest()]
+    labels = report.source_labels(paths)
+    sources = [
+        report.Source(label, store.read(path), path)
+        for label, path in zip(labels, paths, strict=True)
+    ]
+    out_dir = args.output or report.default_out_dir(paths)
+    index = report.write_report(sources, out_dir)
+    charts = len(list(out_dir.glob("*.png")))
+    print(f"report: {index} ({charts} charts, README.md beside it)")
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    """Compare two results point by point; exit 1 on a regression past the threshold."""
+    from bench import compare
+
+    base, new = store.read(args.base), store.read(args.new)
+    comparison = compare.compare(
+        base,
+        new,
+        base_path=args.base,
+        new_path=args.new,
+        threshold=args.threshold,
+        fail_threshold=args.fail_threshold,
+        force=args.force,
+    )
+    render = compare.format_markdown if args.format == "md" else compare.format_text
+    print(render(comparison), end="")
+    if args.charts:
+        names = compare.write_charts(base, new, args.charts)
+        print(f"charts: {args.charts} ({len(names)} charts, base and new overlaid)")
+    return comparison.exit_code
+
+
+def add_reading_commands(sub: argparse._SubParsersAction) -> None:
+    """``report`` and ``compare``: the commands that read results rather than make them."""
+    from bench.compare import DEFAULT_THRESHOLD, parse_threshold
+
+    report = sub.add_parser("report", help="charts and a README from result files")
+    report.add_argument(
+        "results",
+        nargs="*",
+        metavar="RESULT.json",
+        help="result files, overlaid (default: the newest in results/)",
+    )
+    report.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="report directory (default: reports/<result name>/)",
+    )
+    report.set_defaults(handler=cmd_report)
+
+    compare = sub.add_parser("compare", help="compare two results; exit 1 on a regression")
+    compare.add_argument("base", metavar="BASE.json")
+    compare.add_argument("new", metavar="NEW.json")
+    compare.add_argument(
+        "--threshold",
+        type=parse_threshold,
+        default=DEFAULT_THRESHOLD,
+        metavar="PCT",
+        help="smallest change reported as better or worse (default 10%%)",
+    )
+    compare.add_argument(
+        "--fail-threshold",
+        type=parse_threshold,
+        default=None,
+        metavar="PCT",
+        help="smallest worse change that fails, exit 1 (default: --threshold)",
+    )
+    compare.add_argument(
+        "--format",
+        choices=("text", "md"),
+        default="text",
+        help="a terminal table, or Markdown for a CI comment",
+    )
+    compare.add_argument(
+        "--charts",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="also draw base and new overlaid into DIR",
+    )
+    compare.add_argument(
+        "--force", action="store_true", help="compare results from different machines or versions"
+    )
+    compare.set_defaults(handler=cmd_compare)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -142,8 +277,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     serve = sub.add_parser("serve", help="serve the chat site (both consumers) with Daphne")
-    serve.add_argument("--consumer", choices=CONSUMERS, default="async",
-                       help="consumer the printed URL opens (both are served)")
+    serve.add_argument(
+        "--consumer",
+        choices=CONSUMERS,
+        default="async",
+        help="consumer the printed URL opens (both are served)",
+    )
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     add_server_options(serve)
@@ -151,17 +290,29 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run a scenario: sync vs async, measured")
     add_run_options(run)
-    run.add_argument("--target", default=None, metavar="WS_URL",
-                     help="drive an already running server (ws://host:port, or a URL with {room})")
-    run.add_argument("--server-pid", type=int, default=None,
-                     help="with --target: monitor this process's threads, CPU and memory")
-    run.add_argument("--no-calibrate", action="store_true",
-                     help="skip measuring the load generator's ceiling first")
+    run.add_argument(
+        "--target",
+        default=None,
+        metavar="WS_URL",
+        help="drive an already running server (ws://host:port, or a URL with {room})",
+    )
+    run.add_argument(
+        "--server-pid",
+        type=int,
+        default=None,
+        help="with --target: monitor this process's threads, CPU and memory",
+    )
+    run.add_argument(
+        "--no-calibrate",
+        action="store_true",
+        help="skip measuring the load generator's ceiling first",
+    )
     run.set_defaults(handler=cmd_run)
 
     calibrate = sub.add_parser("calibrate", help="measure the load generator's ceiling")
     add_run_options(calibrate)
     calibrate.set_defaults(handler=cmd_calibrate)
+    add_reading_commands(sub)
     return parser
 
 

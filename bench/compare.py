@@ -36,10 +36,22 @@ from bench.tables import num, render
 DEFAULT_THRESHOLD = 0.10
 COMPARED = ("delivered_per_s", "p50_ms", "p99_ms", "threads", "cpu_percent", "loss_ratio")
 GATED = ("delivered_per_s", "p50_ms", "p99_ms", "loss_ratio")
-NAMES = {"delivered_per_s": "delivered/s", "p50_ms": "p50 ms", "p99_ms": "p99 ms",
-         "threads": "threads", "cpu_percent": "cpu %", "loss_ratio": "loss"}
-FORMATS = {"delivered_per_s": ",.0f", "p50_ms": ".1f", "p99_ms": ".1f", "threads": ".0f",
-           "cpu_percent": ".0f", "loss_ratio": ".2%"}
+NAMES = {
+    "delivered_per_s": "delivered/s",
+    "p50_ms": "p50 ms",
+    "p99_ms": "p99 ms",
+    "threads": "threads",
+    "cpu_percent": "cpu %",
+    "loss_ratio": "loss",
+}
+FORMATS = {
+    "delivered_per_s": ",.0f",
+    "p50_ms": ".1f",
+    "p99_ms": ".1f",
+    "threads": ".0f",
+    "cpu_percent": ".0f",
+    "loss_ratio": ".2%",
+}
 # Two results must come from the same machine to be compared.
 MACHINE_KEYS = ("host", "cpu_model", "cpu_count")
 NOT_MATCHED = ("repeats",)
@@ -54,8 +66,9 @@ def parse_threshold(text: str) -> float:
     try:
         value = float(raw[:-1]) / 100 if raw.endswith("%") else float(raw)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r}: write a percentage such as 10% "
-                                         "or a fraction such as 0.1") from None
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: write a percentage such as 10% or a fraction such as 0.1"
+        ) from None
     if not math.isfinite(value) or value < 0:
         raise argparse.ArgumentTypeError(f"{text!r}: must be a percentage of 0% or more")
     return value
@@ -64,13 +77,19 @@ def parse_threshold(text: str) -> float:
 def incompatibility(base: dict[str, Any], new: dict[str, Any]) -> str | None:
     """Why ``base`` and ``new`` should not be compared, in one line, or None."""
     eb, en = base.get("environment") or {}, new.get("environment") or {}
-    diffs = [f"{key} {eb.get(key)!r} vs {en.get(key)!r}"
-             for key in MACHINE_KEYS if eb.get(key) != en.get(key)]
+    diffs = [
+        f"{key} {eb.get(key)!r} vs {en.get(key)!r}"
+        for key in MACHINE_KEYS
+        if eb.get(key) != en.get(key)
+    ]
     if diffs:
         return f"base and new ran on different machines ({', '.join(diffs)})"
     pb, pn = eb.get("packages") or {}, en.get("packages") or {}
-    diffs = [f"{name} {pb.get(name, 'missing')} vs {pn.get(name, 'missing')}"
-             for name in sorted(set(pb) | set(pn)) if pb.get(name) != pn.get(name)]
+    diffs = [
+        f"{name} {pb.get(name, 'missing')} vs {pn.get(name, 'missing')}"
+        for name in sorted(set(pb) | set(pn))
+        if pb.get(name) != pn.get(name)
+    ]
     if eb.get("python") != en.get("python"):
         diffs.insert(0, f"python {eb.get('python')} vs {en.get('python')}")
     if diffs:
@@ -82,11 +101,13 @@ def _match_key(params: dict[str, Any], keys: Sequence[str]) -> str:
     # 10 and 10.0 are one value; JSON keeps whichever the scenario wrote.
     def norm(v: Any) -> Any:
         return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else v
+
     return json.dumps({k: norm(params.get(k)) for k in keys}, sort_keys=True)
 
 
-def match_points(base: dict[str, Any], new: dict[str, Any]) -> tuple[
-        list[tuple[dict[str, Any], dict[str, Any]]], list[dict[str, Any]], list[dict[str, Any]]]:
+def match_points(
+    base: dict[str, Any], new: dict[str, Any]
+) -> tuple[list[tuple[dict[str, Any], dict[str, Any]]], list[dict[str, Any]], list[dict[str, Any]]]:
     """(base, new) pairs with equal params, then the points only in base, only in new.
 
     Params that only one result has (a key added to chanbench between the two runs) are
@@ -157,8 +178,9 @@ class Change:
         improved = (self.ratio > 1) == higher_is_better
         if self.p < self.alpha:
             self.verdict = "better" if improved else "worse"
-        elif (stats.mann_whitney_min_p(len(self.base), len(self.new)) >= self.alpha
-              and (min(self.new) > max(self.base) or max(self.new) < min(self.base))):
+        elif stats.mann_whitney_min_p(len(self.base), len(self.new)) >= self.alpha and (
+            min(self.new) > max(self.base) or max(self.new) < min(self.base)
+        ):
             self.verdict = "uncertain"
         else:
             self.verdict = "not significant"
@@ -174,8 +196,12 @@ class Change:
     def regressed(self, fail_threshold: float) -> bool:
         if self.verdict == "failed":
             return self.gated
-        return (self.verdict == "worse" and self.gated and self.change is not None
-                and abs(self.change) >= fail_threshold)
+        return (
+            self.verdict == "worse"
+            and self.gated
+            and self.change is not None
+            and abs(self.change) >= fail_threshold
+        )
 
 
 @dataclass
@@ -194,9 +220,14 @@ class Comparison:
         return [c for c in self.changes if c.regressed(self.fail_threshold)]
 
     def throughput_geomean(self) -> tuple[float | None, int]:
-        ratios = [c.ratio for c in self.changes
-                  if c.metric == "delivered_per_s" and c.ratio is not None
-                  and math.isfinite(c.ratio) and c.ratio > 0]
+        ratios = [
+            c.ratio
+            for c in self.changes
+            if c.metric == "delivered_per_s"
+            and c.ratio is not None
+            and math.isfinite(c.ratio)
+            and c.ratio > 0
+        ]
         return stats.geometric_mean(ratios), len(ratios)
 
     @property
@@ -206,40 +237,68 @@ class Comparison:
 
 def _labels(points: Sequence[dict[str, Any]]) -> list[str]:
     """Short point names: the consumer and the params that differ between the points."""
-    varying = [k for k in dict.fromkeys(k for p in points for k in p.get("params", {}))
-               if k not in ("consumer", *NOT_MATCHED)
-               and len({repr(p.get("params", {}).get(k)) for p in points}) > 1]
+    varying = [
+        k
+        for k in dict.fromkeys(k for p in points for k in p.get("params", {}))
+        if k not in ("consumer", *NOT_MATCHED)
+        and len({repr(p.get("params", {}).get(k)) for p in points}) > 1
+    ]
     if not varying:
         varying = ["clients"]
-    return [" ".join([str(p.get("params", {}).get("consumer", "?")),
-                      *(f"{k}={p.get('params', {}).get(k)}" for k in varying)])
-            for p in points]
+    return [
+        " ".join(
+            [
+                str(p.get("params", {}).get("consumer", "?")),
+                *(f"{k}={p.get('params', {}).get(k)}" for k in varying),
+            ]
+        )
+        for p in points
+    ]
 
 
-def compare(base: dict[str, Any], new: dict[str, Any], *, base_path: str = "base",
-            new_path: str = "new", threshold: float = DEFAULT_THRESHOLD,
-            fail_threshold: float | None = None, force: bool = False) -> Comparison:
+def compare(
+    base: dict[str, Any],
+    new: dict[str, Any],
+    *,
+    base_path: str = "base",
+    new_path: str = "new",
+    threshold: float = DEFAULT_THRESHOLD,
+    fail_threshold: float | None = None,
+    force: bool = False,
+) -> Comparison:
     """Compare two results read by ``store.read``; raise ``UserError`` when they cannot be."""
     reason = incompatibility(base, new)
     if reason and not force:
-        raise UserError(f"{reason}; numbers from different setups do not compare "
-                        "(pass --force to compare anyway)")
+        raise UserError(
+            f"{reason}; numbers from different setups do not compare "
+            "(pass --force to compare anyway)"
+        )
     pairs, only_base, only_new = match_points(base, new)
     if not pairs:
         differ = _differing_params(base["points"][0], new["points"][0])
         hint = f" (they differ in {', '.join(differ)})" if differ else ""
-        raise UserError(f"no point of {new_path} matches a point of {base_path}{hint}: "
-                        "compare runs of the same scenario")
+        raise UserError(
+            f"no point of {new_path} matches a point of {base_path}{hint}: "
+            "compare runs of the same scenario"
+        )
     labels = _labels([b for b, _ in pairs])
-    changes = [Change(label, metric, stats.metric_values(b, metric),
-                      stats.metric_values(n, metric), threshold)
-               for label, (b, n) in zip(labels, pairs, strict=True) for metric in COMPARED]
+    changes = [
+        Change(
+            label, metric, stats.metric_values(b, metric), stats.metric_values(n, metric), threshold
+        )
+        for label, (b, n) in zip(labels, pairs, strict=True)
+        for metric in COMPARED
+    ]
     comparison = Comparison(
-        base_path, new_path, threshold,
-        threshold if fail_threshold is None else fail_threshold, changes,
+        base_path,
+        new_path,
+        threshold,
+        threshold if fail_threshold is None else fail_threshold,
+        changes,
         only_base=[p.get("label") or p.get("id", "?") for p in only_base],
         only_new=[p.get("label") or p.get("id", "?") for p in only_new],
-        forced=reason)
+        forced=reason,
+    )
     for name, result in (("base", base), ("new", new)):
         if result.get("partial"):
             comparison.notes.append(f"{name} is a partial result (the run was interrupted)")
@@ -280,35 +339,50 @@ def table(comparison: Comparison, markdown: bool = False) -> str:
             verdict = f"{verdict.upper()} (fails)"
         elif not c.gated and verdict in ("better", "worse"):
             verdict = f"{verdict} (info)"
-        rows.append([c.point, NAMES[c.metric], _value(c.metric, c.base_median),
-                     _value(c.metric, c.new_median), _ratio(c), _pct(c),
-                     "-" if c.p is None else f"{c.p:.3f}", verdict])
+        rows.append(
+            [
+                c.point,
+                NAMES[c.metric],
+                _value(c.metric, c.base_median),
+                _value(c.metric, c.new_median),
+                _ratio(c),
+                _pct(c),
+                "-" if c.p is None else f"{c.p:.3f}",
+                verdict,
+            ]
+        )
     return render(headers, rows, markdown)
 
 
 def legend(comparison: Comparison) -> str:
-    return (f"ratio: new/base of the medians over repeats. p: two-sided Mann-Whitney U test "
-            f"over the repeats. better/worse: a change of {comparison.threshold:.0%} or more "
-            f"with p < {stats.SIGNIFICANCE_ALPHA:g}; uncertain: past the threshold with no "
-            "overlap, but too few repeats for the test (4 per side are needed). "
-            f"threads and cpu % are informational: they never fail the gate "
-            f"({comparison.fail_threshold:.0%}).")
+    return (
+        f"ratio: new/base of the medians over repeats. p: two-sided Mann-Whitney U test "
+        f"over the repeats. better/worse: a change of {comparison.threshold:.0%} or more "
+        f"with p < {stats.SIGNIFICANCE_ALPHA:g}; uncertain: past the threshold with no "
+        "overlap, but too few repeats for the test (4 per side are needed). "
+        f"threads and cpu % are informational: they never fail the gate "
+        f"({comparison.fail_threshold:.0%})."
+    )
 
 
 def summary_lines(comparison: Comparison) -> list[str]:
     lines = []
     geo, count = comparison.throughput_geomean()
     if geo is not None:
-        lines.append(f"geometric mean of delivered/s, new/base, over {count} point"
-                     f"{'s' if count != 1 else ''}: {geo:.2f}x")
+        lines.append(
+            f"geometric mean of delivered/s, new/base, over {count} point"
+            f"{'s' if count != 1 else ''}: {geo:.2f}x"
+        )
     uncertain = [c for c in comparison.changes if c.verdict == "uncertain"]
     if uncertain:
         reps = sorted({f"{len(c.base)} vs {len(c.new)}" for c in uncertain})
         min_p = max(stats.mann_whitney_min_p(len(c.base), len(c.new)) for c in uncertain)
-        lines.append(f"{len(uncertain)} change{'s' if len(uncertain) != 1 else ''} past the "
-                     f"threshold with no overlap, but {' and '.join(reps)} repeats cannot reach "
-                     f"p < {stats.SIGNIFICANCE_ALPHA:g} (the smallest possible p is "
-                     f"{min_p:.2f}); rerun both with --set repeats=5 for a verdict")
+        lines.append(
+            f"{len(uncertain)} change{'s' if len(uncertain) != 1 else ''} past the "
+            f"threshold with no overlap, but {' and '.join(reps)} repeats cannot reach "
+            f"p < {stats.SIGNIFICANCE_ALPHA:g} (the smallest possible p is "
+            f"{min_p:.2f}); rerun both with --set repeats=5 for a verdict"
+        )
     if comparison.only_base:
         lines.append(f"only in base (not compared): {', '.join(comparison.only_base)}")
     if comparison.only_new:
@@ -319,33 +393,57 @@ def summary_lines(comparison: Comparison) -> list[str]:
     regressions = comparison.regressions()
     if regressions:
         worst = ", ".join(f"{c.point} {NAMES[c.metric]} {_pct(c)}" for c in regressions)
-        lines.append(f"REGRESSION: {len(regressions)} change{'s' if len(regressions) != 1 else ''}"
-                     f" worse by {comparison.fail_threshold:.0%} or more: {worst}")
+        lines.append(
+            f"REGRESSION: {len(regressions)} change{'s' if len(regressions) != 1 else ''}"
+            f" worse by {comparison.fail_threshold:.0%} or more: {worst}"
+        )
     else:
         lines.append(f"no regression past {comparison.fail_threshold:.0%}")
     return lines
 
 
 def format_text(comparison: Comparison) -> str:
-    return "\n".join([f"base: {comparison.base_path}", f"new:  {comparison.new_path}", "",
-                      table(comparison), "", textwrap.fill(legend(comparison), 100), "",
-                      *summary_lines(comparison)]) + "\n"
+    return (
+        "\n".join(
+            [
+                f"base: {comparison.base_path}",
+                f"new:  {comparison.new_path}",
+                "",
+                table(comparison),
+                "",
+                textwrap.fill(legend(comparison), 100),
+                "",
+                *summary_lines(comparison),
+            ]
+        )
+        + "\n"
+    )
 
 
 def format_markdown(comparison: Comparison) -> str:
     status = "regression" if comparison.regressions() else "no regression"
-    return "\n".join([
-        f"### chanbench compare: {status}", "",
-        f"base: `{comparison.base_path}`  ", f"new: `{comparison.new_path}`", "",
-        table(comparison, markdown=True), "",
-        *(f"- {line}" for line in summary_lines(comparison)), "",
-        f"<sub>{legend(comparison)}</sub>"]) + "\n"
+    return (
+        "\n".join(
+            [
+                f"### chanbench compare: {status}",
+                "",
+                f"base: `{comparison.base_path}`  ",
+                f"new: `{comparison.new_path}`",
+                "",
+                table(comparison, markdown=True),
+                "",
+                *(f"- {line}" for line in summary_lines(comparison)),
+                "",
+                f"<sub>{legend(comparison)}</sub>",
+            ]
+        )
+        + "\n"
+    )
 
 
 def write_charts(base: dict[str, Any], new: dict[str, Any], out_dir: Path) -> list[str]:
     """Base and new overlaid on every report chart; returns the chart names."""
     from bench import report  # matplotlib only when charts are asked for
 
-    charts = report.write_charts([report.Source("base", base), report.Source("new", new)],
-                                 out_dir)
+    charts = report.write_charts([report.Source("base", base), report.Source("new", new)], out_dir)
     return [c.name for c in charts]

@@ -11,8 +11,19 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-PACKAGES = ("django", "channels", "channels-redis", "daphne", "asgiref", "twisted",
-            "websockets", "picows", "uvloop", "redis", "hdrhistogram")
+PACKAGES = (
+    "django",
+    "channels",
+    "channels-redis",
+    "daphne",
+    "asgiref",
+    "twisted",
+    "websockets",
+    "picows",
+    "uvloop",
+    "redis",
+    "hdrhistogram",
+)
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -39,8 +50,9 @@ def package_versions() -> dict[str, str | None]:
 def git_info() -> dict[str, Any]:
     def git(*args: str) -> str | None:
         try:
-            out = subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True,
-                                 timeout=10, check=True)
+            out = subprocess.run(
+                ["git", *args], cwd=REPO, capture_output=True, text=True, timeout=10, check=True
+            )
         except (OSError, subprocess.SubprocessError):
             return None
         return out.stdout.strip()

@@ -33,6 +33,7 @@ import numpy as np
 from picows import WSFrame, WSListener, WSMsgType, WSTransport, ws_connect
 
 from bench import stats
+from bench.processes import raise_open_file_limit
 
 # A closed-loop client whose message has not come back in this long sends its next one
 # anyway (and counts a timeout), so one lost broadcast cannot silence it for the run.
@@ -199,6 +200,7 @@ class Worker:
     def on_malformed(self, client: ChatClient) -> None:
         """A frame we cannot read drops this client only; the rest go on."""
         self.result.malformed += 1
+        client.alive = False  # we hang up, so it is not counted as the server's disconnect
         if client.transport is not None:
             client.transport.disconnect()
 
@@ -264,13 +266,20 @@ class Worker:
             async with gate:
                 try:
                     await asyncio.wait_for(
-                        ws_connect(lambda: client, plan.url_template.format(room=room),
-                                   extra_headers={"Origin": plan.origin},
-                                   websocket_handshake_timeout=CONNECT_TIMEOUT_S),
+                        ws_connect(
+                            lambda: client,
+                            plan.url_template.format(room=room),
+                            extra_headers={"Origin": plan.origin},
+                            websocket_handshake_timeout=CONNECT_TIMEOUT_S,
+                        ),
                         CONNECT_TIMEOUT_S + 1,
                     )
                 except Exception as exc:  # any failure to connect is counted, not raised
-                    name = type(exc).__name__
+                    name = (
+                        f"no handshake within {CONNECT_TIMEOUT_S:g} s"
+                        if isinstance(exc, TimeoutError)
+                        else type(exc).__name__
+                    )
                     self.result.connect_failures += 1
                     self.result.connect_errors[name] = self.result.connect_errors.get(name, 0) + 1
                     return
@@ -295,8 +304,9 @@ class Worker:
         if plan.mode == "closed":
             load = asyncio.ensure_future(self._closed_loop(t0_ns))
         else:
-            load = asyncio.ensure_future(asyncio.gather(
-                *(self._open_loop_client(c, t0_ns) for c in self.clients)))
+            load = asyncio.ensure_future(
+                asyncio.gather(*(self._open_loop_client(c, t0_ns) for c in self.clients))
+            )
         cpu_at_start = None
         reporter = asyncio.ensure_future(self._report_progress())
         stopper = asyncio.ensure_future(self.stop.wait())
@@ -335,19 +345,33 @@ class Worker:
             lag_ms = (time.monotonic_ns() - expected_ns) / 1e6
             if self._phase(time.monotonic_ns()) == MEASURED:
                 self.result.max_loop_lag_ms = max(self.result.max_loop_lag_ms, lag_ms)
-            recent = self.latencies_us[self._reported_latencies:]
+            recent = self.latencies_us[self._reported_latencies :]
             self._reported_latencies = len(self.latencies_us)
-            p99_ms = float(np.percentile(np.frombuffer(recent, dtype=np.int64), 99)) / 1000 if recent else None
-            self._send(("progress", {"t_ns": time.monotonic_ns(), "sent": self.result.sent,
-                                     "received": self.received, "p99_ms": p99_ms}))
+            p99_ms = (
+                float(np.percentile(np.frombuffer(recent, dtype=np.int64), 99)) / 1000
+                if recent
+                else None
+            )
+            self._send(
+                (
+                    "progress",
+                    {
+                        "t_ns": time.monotonic_ns(),
+                        "sent": self.result.sent,
+                        "received": self.received,
+                        "p99_ms": p99_ms,
+                    },
+                )
+            )
 
     def _send(self, message: tuple[str, Any]) -> None:
         with contextlib.suppress(OSError, ValueError):
             self.conn.send(message)
 
     def finish(self) -> dict[str, Any]:
+        latencies = self.latencies_us
         self.result.latency_histogram = stats.encode_histogram(
-            np.frombuffer(self.latencies_us, dtype=np.int64) if self.latencies_us else np.empty(0, np.int64)
+            np.frombuffer(latencies, dtype=np.int64) if latencies else np.empty(0, np.int64)
         )
         return asdict(self.result)
 
@@ -390,9 +414,16 @@ async def _serve(plan: WorkerPlan, conn: Connection) -> None:
     loop.add_reader(conn.fileno(), on_command)
     try:
         await worker.connect_all()
-        worker._send(("connected", {"connected": worker.result.connected,
-                                    "failures": worker.result.connect_failures,
-                                    "errors": worker.result.connect_errors}))
+        worker._send(
+            (
+                "connected",
+                {
+                    "connected": worker.result.connected,
+                    "failures": worker.result.connect_failures,
+                    "errors": worker.result.connect_errors,
+                },
+            )
+        )
         command, value = await commands.get()
         if command == "start":
             load = asyncio.ensure_future(worker.run_load(int(value)))
@@ -415,6 +446,7 @@ def worker_main(plan: WorkerPlan, conn: Connection) -> None:
     if sys.platform.startswith("linux"):
         with contextlib.suppress(OSError):
             ctypes.CDLL("libc.so.6").prctl(1, signal.SIGTERM)
+    raise_open_file_limit()  # one socket per client; the runner checked the hard limit
     try:
         import uvloop
 

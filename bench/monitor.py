@@ -25,7 +25,7 @@ def read_stat(path: Path) -> tuple[float, int, int] | None:
     except (FileNotFoundError, ProcessLookupError, PermissionError):
         return None
     # The command name may hold spaces and parentheses: split after the last ')'.
-    fields = text[text.rindex(")") + 2:].split()
+    fields = text[text.rindex(")") + 2 :].split()
     cpu_s = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime + stime
     return cpu_s, int(fields[17]), int(fields[21]) * PAGE_BYTES
 
@@ -66,7 +66,9 @@ class ProcessMonitor:
 
     def start(self) -> None:
         if self.interval_s:
-            self._thread = threading.Thread(target=self._loop, name="chanbench-monitor", daemon=True)
+            self._thread = threading.Thread(
+                target=self._loop, name="chanbench-monitor", daemon=True
+            )
             self._thread.start()
 
     def _loop(self) -> None:
@@ -109,8 +111,9 @@ class ProcessMonitor:
             for tid, cpu_s in end.items():
                 used = cpu_s - begin.get(tid, 0.0)
                 label = "main (event loop)" if tid == self.pid else f"thread {tid}"
-                per_thread.append({"tid": tid, "label": label,
-                                   "cpu_percent": round(100 * used / span, 1)})
+                per_thread.append(
+                    {"tid": tid, "label": label, "cpu_percent": round(100 * used / span, 1)}
+                )
             per_thread.sort(key=lambda row: -row["cpu_percent"])
         return {
             "samples": len(idx),

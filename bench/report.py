@@ -60,14 +60,16 @@ X_LABELS = {
 # Sync and async within this factor of each other is called a tie.
 TIE_FACTOR = 1.10
 
-plt.rcParams.update({
-    "svg.fonttype": "none",  # text stays text: smaller SVG files, searchable labels
-    "svg.hashsalt": "chanbench",  # stable element ids, so unchanged charts diff clean
-    "axes.grid": True,
-    "grid.alpha": 0.3,
-    "legend.fontsize": "small",
-    "figure.dpi": DPI,
-})
+plt.rcParams.update(
+    {
+        "svg.fonttype": "none",  # text stays text: smaller SVG files, searchable labels
+        "svg.hashsalt": "chanbench",  # stable element ids, so unchanged charts diff clean
+        "axes.grid": True,
+        "grid.alpha": 0.3,
+        "legend.fontsize": "small",
+        "figure.dpi": DPI,
+    }
+)
 
 
 # --- The data: result files, their points, and the lines drawn through them -------------
@@ -145,8 +147,7 @@ def varying_keys(points: Sequence[dict[str, Any]]) -> list[str]:
         for key in point.get("params", {}):
             if key not in keys and key not in LINE_KEYS and key not in NOT_PARAMS:
                 keys.append(key)
-    return [k for k in keys
-            if len({repr(p.get("params", {}).get(k)) for p in points}) > 1]
+    return [k for k in keys if len({repr(p.get("params", {}).get(k)) for p in points}) > 1]
 
 
 def layout(sources: Sequence[Source]) -> Layout:
@@ -165,8 +166,15 @@ def layout(sources: Sequence[Source]) -> Layout:
             if key not in lines:
                 lines[key] = Line(source, consumer, layer, extra)
             lines[key].points.append((params.get(x_key), point))
-    ordered = sorted(lines.values(), key=lambda ln: (
-        sources.index(ln.source), _consumer_order(ln.consumer), ln.layer, repr(ln.extra)))
+    ordered = sorted(
+        lines.values(),
+        key=lambda ln: (
+            sources.index(ln.source),
+            _consumer_order(ln.consumer),
+            ln.layer,
+            repr(ln.extra),
+        ),
+    )
     for line in ordered:
         line.points.sort(key=lambda xp: _sort_key(xp[0]))
     return Layout(x_key, varying, ordered, list(sources))
@@ -211,8 +219,11 @@ class Styler:
 
     def __call__(self, line: Line) -> dict[str, Any]:
         i = self.index[(id(line.source), line.layer, line.extra)]
-        return {"color": self.colors[line.consumer], "linestyle": LINESTYLES[i % len(LINESTYLES)],
-                "marker": MARKERS[i % len(MARKERS)]}
+        return {
+            "color": self.colors[line.consumer],
+            "linestyle": LINESTYLES[i % len(LINESTYLES)],
+            "marker": MARKERS[i % len(MARKERS)],
+        }
 
 
 @contextlib.contextmanager
@@ -247,8 +258,7 @@ def save(fig: Figure, out_dir: Path, name: str) -> None:
 def _x_axis(ax: Any, lay: Layout) -> Callable[[Any], Any]:
     """Set up the x axis; return the function that places an x value on it."""
     values = lay.x_values()
-    numeric = values and all(isinstance(v, int | float) and not isinstance(v, bool)
-                             for v in values)
+    numeric = values and all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
     ax.set_xlabel(X_LABELS.get(lay.x_key, lay.x_key))
     if numeric:
         positive = [v for v in values if v > 0]
@@ -267,8 +277,7 @@ def _x_axis(ax: Any, lay: Layout) -> Callable[[Any], Any]:
     return lambda v: positions[v]
 
 
-def _plot_metric(ax: Any, lay: Layout, styler: Styler, metric: str,
-                 scale: float = 1.0) -> bool:
+def _plot_metric(ax: Any, lay: Layout, styler: Styler, metric: str, scale: float = 1.0) -> bool:
     """Median and min-max bars of ``metric`` along x, one line per Line; False if no data."""
     place = _x_axis(ax, lay)
     drawn = False
@@ -285,19 +294,28 @@ def _plot_metric(ax: Any, lay: Layout, styler: Styler, metric: str,
             highs.append(high - med)
         if not xs:
             continue
-        ax.errorbar(xs, meds, yerr=[lows, highs], capsize=3, markersize=5,
-                    label=line.label(lay.multi_source), **styler(line))
+        ax.errorbar(
+            xs,
+            meds,
+            yerr=[lows, highs],
+            capsize=3,
+            markersize=5,
+            label=line.label(lay.multi_source),
+            **styler(line),
+        )
         drawn = True
     if drawn:
         ax.legend(loc="best")
     return drawn
 
 
-def _figure(nrows: int = 1, ncols: int = 1, height_in: float | None = None,
-            **kwargs: Any) -> tuple[Figure, Any]:
+def _figure(
+    nrows: int = 1, ncols: int = 1, height_in: float | None = None, **kwargs: Any
+) -> tuple[Figure, Any]:
     width, height = FIGSIZE_IN
-    fig, axes = plt.subplots(nrows, ncols, figsize=(width, height_in or height),
-                             layout="constrained", **kwargs)
+    fig, axes = plt.subplots(
+        nrows, ncols, figsize=(width, height_in or height), layout="constrained", **kwargs
+    )
     return fig, axes
 
 
@@ -317,8 +335,9 @@ def _label_2_and_5(value: float, _pos: Any) -> str:
 
 
 def _title(lay: Layout) -> str:
-    names = list(dict.fromkeys((s.result.get("scenario") or {}).get("name", "?")
-                               for s in lay.sources))
+    names = list(
+        dict.fromkeys((s.result.get("scenario") or {}).get("name", "?") for s in lay.sources)
+    )
     return ", ".join(names)
 
 
@@ -334,9 +353,14 @@ def metric_charts(lay: Layout, out_dir: Path) -> list[Chart]:
         ax.set_ylim(bottom=0)
         ax.set_title(f"{_title(lay)}: throughput")
         save(fig, out_dir, "throughput")
-        charts.append(Chart("throughput", "Throughput",
-                            f"Messages delivered to clients per second in the measured window, "
-                            f"against {xname}. Higher is better."))
+        charts.append(
+            Chart(
+                "throughput",
+                "Throughput",
+                f"Messages delivered to clients per second in the measured window, "
+                f"against {xname}. Higher is better.",
+            )
+        )
     else:
         plt.close(fig)
 
@@ -352,19 +376,32 @@ def metric_charts(lay: Layout, out_dir: Path) -> list[Chart]:
         axes[0].set_ylabel("latency (ms, log scale)")
         fig.suptitle(f"{_title(lay)}: latency")
         save(fig, out_dir, "latency")
-        charts.append(Chart("latency", "Latency",
-                            "Median (p50) and 99th percentile (p99) time from a client "
-                            "sending a message to each room member receiving it, log scale. "
-                            "Lower is better."))
+        charts.append(
+            Chart(
+                "latency",
+                "Latency",
+                "Median (p50) and 99th percentile (p99) time from a client "
+                "sending a message to each room member receiving it, log scale. "
+                "Lower is better.",
+            )
+        )
     else:
         plt.close(fig)
 
     for metric, name, ylabel, caption in (
-        ("threads", "threads", "server threads (peak)",
-         "Peak thread count of the Daphne process in the measured window: the sync "
-         "consumer runs its handlers in a thread pool, the async one in the event loop."),
-        ("cpu_percent", "cpu", "server CPU (% of one core)",
-         "Mean CPU of the Daphne process in the measured window; 100% is one full core."),
+        (
+            "threads",
+            "threads",
+            "server threads (peak)",
+            "Peak thread count of the Daphne process in the measured window: the sync "
+            "consumer runs its handlers in a thread pool, the async one in the event loop.",
+        ),
+        (
+            "cpu_percent",
+            "cpu",
+            "server CPU (% of one core)",
+            "Mean CPU of the Daphne process in the measured window; 100% is one full core.",
+        ),
     ):
         fig, ax = _figure()
         if _plot_metric(ax, lay, styler, metric):
@@ -395,8 +432,16 @@ def _group_name(lay: Layout, key: tuple[Any, ...]) -> str:
 # HdrHistogram's percentile-spectrum axis: 1/(1-p), so each extra nine gets equal room;
 # 20 levels per nine draw a smooth curve up to 99.9999%.
 SPECTRUM_LEVELS = tuple(100 * (1 - 10 ** (-k / 20)) for k in range(0, 121))
-SPECTRUM_TICKS = ((0.0, "0%"), (50.0, "50%"), (90.0, "90%"), (99.0, "99%"), (99.9, "99.9%"),
-                  (99.99, "99.99%"), (99.999, "99.999%"), (99.9999, "99.9999%"))
+SPECTRUM_TICKS = (
+    (0.0, "0%"),
+    (50.0, "50%"),
+    (90.0, "90%"),
+    (99.0, "99%"),
+    (99.9, "99.9%"),
+    (99.99, "99.99%"),
+    (99.999, "99.999%"),
+    (99.9999, "99.9999%"),
+)
 
 
 def _inverse_tail(pct: float) -> float:
@@ -414,22 +459,32 @@ def spectrum_charts(lay: Layout, out_dir: Path) -> list[Chart]:
             hist = stats.merge_histograms(r.get("latency_histogram", "") for r in ok_repeats(point))
             count = hist.get_total_count()
             # A percentile past 1 - 1/count is the maximum again: stop where data ends.
-            pairs = [(p, ms) for p, ms in stats.spectrum_ms(hist, SPECTRUM_LEVELS)
-                     if _inverse_tail(p) <= count]
+            pairs = [
+                (p, ms)
+                for p, ms in stats.spectrum_ms(hist, SPECTRUM_LEVELS)
+                if _inverse_tail(p) <= count
+            ]
             if not pairs:
                 continue
             most = max(most, count)
             style = styler(line)
-            ax.plot([_inverse_tail(p) for p, _ in pairs], [ms for _, ms in pairs],
-                    color=style["color"], linestyle=style["linestyle"],
-                    label=f"{line.label(lay.multi_source)} ({count:,} messages)")
+            ax.plot(
+                [_inverse_tail(p) for p, _ in pairs],
+                [ms for _, ms in pairs],
+                color=style["color"],
+                linestyle=style["linestyle"],
+                label=f"{line.label(lay.multi_source)} ({count:,} messages)",
+            )
         if not most:
             plt.close(fig)
             continue
         ax.set_xscale("log")
         _log_y(ax)
-        ticks = [(_inverse_tail(p), text) for p, text in SPECTRUM_TICKS
-                 if _inverse_tail(p) <= max(most, 10)]
+        ticks = [
+            (_inverse_tail(p), text)
+            for p, text in SPECTRUM_TICKS
+            if _inverse_tail(p) <= max(most, 10)
+        ]
         ax.xaxis.set_major_locator(FixedLocator([t for t, _ in ticks]))
         ax.xaxis.set_minor_locator(NullLocator())
         ax.set_xticklabels([text for _, text in ticks])
@@ -440,9 +495,14 @@ def spectrum_charts(lay: Layout, out_dir: Path) -> list[Chart]:
         ax.legend(loc="lower right")
         name = f"spectrum_{_slug(group)}"
         save(fig, out_dir, name)
-        charts.append(Chart(name, f"Latency spectrum, {group}",
-                            "Latency at each percentile, every repeat's histogram merged "
-                            "(HdrHistogram style: each further nine gets equal width)."))
+        charts.append(
+            Chart(
+                name,
+                f"Latency spectrum, {group}",
+                "Latency at each percentile, every repeat's histogram merged "
+                "(HdrHistogram style: each further nine gets equal width).",
+            )
+        )
     return charts
 
 
@@ -466,8 +526,13 @@ def timeline_charts(lay: Layout, out_dir: Path) -> list[Chart]:
             style = styler(line)
             label = line.label(lay.multi_source)
             for i, rep in enumerate(ok_repeats(point)):
-                kw = {"color": style["color"], "linestyle": style["linestyle"], "linewidth": 1,
-                      "alpha": 0.8, "label": label if i == 0 else None}
+                kw = {
+                    "color": style["color"],
+                    "linestyle": style["linestyle"],
+                    "linewidth": 1,
+                    "alpha": 0.8,
+                    "label": label if i == 0 else None,
+                }
                 series = rep.get("delivery_series") or {}
                 if series.get("t_s"):
                     axes[0].plot(series["t_s"], series["delivered_per_s"], **kw)
@@ -504,21 +569,30 @@ def timeline_charts(lay: Layout, out_dir: Path) -> list[Chart]:
         fig.suptitle(f"{_title(lay)}: timeline, {group}")
         name = f"timeline_{_slug(group)}"
         save(fig, out_dir, name)
-        charts.append(Chart(name, f"Timeline, {group}",
-                            "Each repeat over time: messages delivered per second, then the "
-                            "server's thread count and CPU, sampled by the monitor. Before 0 "
-                            "the clients connect; after the shaded window they drain."))
+        charts.append(
+            Chart(
+                name,
+                f"Timeline, {group}",
+                "Each repeat over time: messages delivered per second, then the "
+                "server's thread count and CPU, sampled by the monitor. Before 0 "
+                "the clients connect; after the shaded window they drain.",
+            )
+        )
     return charts
 
 
-def write_charts(sources: Sequence[Source] | Sequence[tuple[str, dict[str, Any]]],
-                 out_dir: Path) -> list[Chart]:
+def write_charts(
+    sources: Sequence[Source] | Sequence[tuple[str, dict[str, Any]]], out_dir: Path
+) -> list[Chart]:
     """Draw every chart for ``sources`` (overlaid) into ``out_dir``; return what was drawn."""
     srcs = [s if isinstance(s, Source) else Source(s[0], s[1]) for s in sources]
     out_dir.mkdir(parents=True, exist_ok=True)
     lay = layout(srcs)
-    return [*metric_charts(lay, out_dir), *spectrum_charts(lay, out_dir),
-            *timeline_charts(lay, out_dir)]
+    return [
+        *metric_charts(lay, out_dir),
+        *spectrum_charts(lay, out_dir),
+        *timeline_charts(lay, out_dir),
+    ]
 
 
 # --- The text: one document, rendered as Markdown and as HTML ----------------------------
@@ -541,15 +615,19 @@ def render_markdown(blocks: Sequence[Block]) -> str:
             out.append("\n".join(f"- {item}" for item in block[1]))
         elif kind == "table":
             headers, rows = block[1], block[2]
-            lines = ["| " + " | ".join(headers) + " |",
-                     "|" + "|".join(":--" if i == 0 else "--:" for i in range(len(headers))) + "|"]
-            lines += ["| " + " | ".join(str(c).replace("|", "\\|") for c in row) + " |"
-                      for row in rows]
+            lines = [
+                "| " + " | ".join(headers) + " |",
+                "|" + "|".join(":--" if i == 0 else "--:" for i in range(len(headers))) + "|",
+            ]
+            lines += [
+                "| " + " | ".join(str(c).replace("|", "\\|") for c in row) + " |" for row in rows
+            ]
             out.append("\n".join(lines))
         elif kind == "img":
             chart: Chart = block[1]
-            out.append(f"![{chart.title}]({chart.name}.png)\n\n"
-                       f"{chart.caption} ([SVG]({chart.name}.svg))")
+            out.append(
+                f"![{chart.title}]({chart.name}.png)\n\n{chart.caption} ([SVG]({chart.name}.svg))"
+            )
     return "\n\n".join(out) + "\n"
 
 
@@ -582,23 +660,28 @@ def render_html(blocks: Sequence[Block], title: str) -> str:
             body.append("<ul>\n" + "\n".join(f"<li>{esc(i)}</li>" for i in block[1]) + "\n</ul>")
         elif kind == "table":
             head = "".join(f"<th>{esc(h)}</th>" for h in block[1])
-            rows = "\n".join("<tr>" + "".join(f"<td>{esc(str(c))}</td>" for c in row) + "</tr>"
-                             for row in block[2])
-            body.append(f"<table>\n<thead><tr>{head}</tr></thead>\n<tbody>\n{rows}\n</tbody>\n"
-                        "</table>")
+            rows = "\n".join(
+                "<tr>" + "".join(f"<td>{esc(str(c))}</td>" for c in row) + "</tr>"
+                for row in block[2]
+            )
+            body.append(
+                f"<table>\n<thead><tr>{head}</tr></thead>\n<tbody>\n{rows}\n</tbody>\n</table>"
+            )
         elif kind == "img":
             chart: Chart = block[1]
             body.append(
                 f'<figure id="{esc(chart.name)}">\n'
                 f'<img src="{esc(chart.name)}.png" alt="{esc(chart.title)}" width="640">\n'
                 f"<figcaption>{esc(chart.caption)} "
-                f'(<a href="{esc(chart.name)}.svg">SVG</a>)</figcaption>\n</figure>')
+                f'(<a href="{esc(chart.name)}.svg">SVG</a>)</figcaption>\n</figure>'
+            )
     # The empty icon stops the browser asking for /favicon.ico, which a file:// report lacks.
-    return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-            f"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
-            f"<title>{esc(title)}</title>\n<link rel=\"icon\" href=\"data:,\">\n"
-            f"<style>{HTML_STYLE}</style>\n</head>\n<body>\n" + "\n".join(body)
-            + "\n</body>\n</html>\n")
+    return (
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        f'<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        f'<title>{esc(title)}</title>\n<link rel="icon" href="data:,">\n'
+        f"<style>{HTML_STYLE}</style>\n</head>\n<body>\n" + "\n".join(body) + "\n</body>\n</html>\n"
+    )
 
 
 def _when(timestamp: Any) -> str:
@@ -606,8 +689,11 @@ def _when(timestamp: Any) -> str:
         return dt.datetime.fromtimestamp(timestamp, dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     if isinstance(timestamp, str):
         try:
-            return dt.datetime.fromisoformat(timestamp).astimezone(dt.UTC).strftime(
-                "%Y-%m-%d %H:%M UTC")
+            return (
+                dt.datetime.fromisoformat(timestamp)
+                .astimezone(dt.UTC)
+                .strftime("%Y-%m-%d %H:%M UTC")
+            )
         except ValueError:
             return timestamp
     return "unknown"
@@ -633,7 +719,9 @@ def summary_items(lay: Layout, source: Source) -> list[str]:
     for line in lines:
         for x, point in line.points:
             by_key.setdefault((line.layer, line.extra, _sort_key(x), x), {})[line.consumer] = (
-                line, point)
+                line,
+                point,
+            )
     for (layer, _extra, _, x), consumers in sorted(by_key.items(), key=lambda kv: kv[0][:3]):
         if not {"sync", "async"} <= set(consumers):
             continue
@@ -649,8 +737,9 @@ def summary_items(lay: Layout, source: Source) -> list[str]:
         decider = (1 / p99 if p99 else None) if open_loop else thr
         metric = "p99_ms" if open_loop else "delivered_per_s"
         if decider is None:
-            items.append(f"{where}: no comparable measurements (a consumer has no "
-                         "successful repeat).")
+            items.append(
+                f"{where}: no comparable measurements (a consumer has no successful repeat)."
+            )
             continue
         if decider >= TIE_FACTOR:
             verdict = "async wins"
@@ -659,13 +748,18 @@ def summary_items(lay: Layout, source: Source) -> list[str]:
         else:
             verdict = f"a tie (within {TIE_FACTOR - 1:.0%})"
         overlap = _ranges_overlap(sync_point, async_point, metric)
-        text = (f"{where}: {verdict}. Async delivers {num(thr, '.2f', 'x')} the messages per "
-                f"second of sync ({num(ma['delivered_per_s'])} vs "
-                f"{num(ms['delivered_per_s'])}/s) at {num(p99, '.2f', 'x')} its p99 latency "
-                f"({num(ma['p99_ms'], '.1f')} vs {num(ms['p99_ms'], '.1f')} ms); server threads "
-                f"{num(ma['threads'])} (async) vs {num(ms['threads'])} (sync).")
-        text += (" The repeats' ranges overlap: the difference may be noise." if overlap else
-                 " The repeats' ranges do not overlap.")
+        text = (
+            f"{where}: {verdict}. Async delivers {num(thr, '.2f', 'x')} the messages per "
+            f"second of sync ({num(ma['delivered_per_s'])} vs "
+            f"{num(ms['delivered_per_s'])}/s) at {num(p99, '.2f', 'x')} its p99 latency "
+            f"({num(ma['p99_ms'], '.1f')} vs {num(ms['p99_ms'], '.1f')} ms); server threads "
+            f"{num(ma['threads'])} (async) vs {num(ms['threads'])} (sync)."
+        )
+        text += (
+            " The repeats' ranges overlap: the difference may be noise."
+            if overlap
+            else " The repeats' ranges do not overlap."
+        )
         items.append(text)
     return items
 
@@ -677,31 +771,42 @@ def caveat_items(source: Source) -> list[str]:
     items = []
     repeats = [len(ok_repeats(p)) for p in points]
     if repeats and min(repeats) < stats.FEW_REPEATS:
-        items.append(f"Only {min(repeats)} successful repeat(s) for some points: the bars are "
-                     "ranges of very few samples, and differences under about 10-20% may be "
-                     "noise. Run more repeats (--set repeats=5) for firmer numbers.")
+        items.append(
+            f"Only {min(repeats)} successful repeat(s) for some points: the bars are "
+            "ranges of very few samples, and differences under about 10-20% may be "
+            "noise. Run more repeats (--set repeats=5) for firmer numbers."
+        )
     if not result.get("target"):
-        items.append(f"Clients and server ran on the same machine ({env.get('cpu_count', '?')} "
-                     "CPUs): the load generator competes with the server for CPU, so absolute "
-                     "rates are this machine's, and ratios are the portable part.")
+        items.append(
+            f"Clients and server ran on the same machine ({env.get('cpu_count', '?')} "
+            "CPUs): the load generator competes with the server for CPU, so absolute "
+            "rates are this machine's, and ratios are the portable part."
+        )
     calibration = result.get("calibration") or {}
     if calibration.get("deliveries_per_s"):
         ceiling = calibration["deliveries_per_s"]
         best = max((stats.point_medians(p)["delivered_per_s"] or 0 for p in points), default=0)
-        items.append(f"The load generator's ceiling (against a minimal reference server) was "
-                     f"{ceiling:,.0f} deliveries/s; the fastest point reached "
-                     f"{best / ceiling:.0%} of it.")
+        items.append(
+            f"The load generator's ceiling (against a minimal reference server) was "
+            f"{ceiling:,.0f} deliveries/s; the fastest point reached "
+            f"{best / ceiling:.0%} of it."
+        )
     elif calibration.get("error"):
-        items.append(f"Calibration failed ({calibration['error']}): the load generator's "
-                     "ceiling is unknown.")
+        items.append(
+            f"Calibration failed ({calibration['error']}): the load generator's ceiling is unknown."
+        )
     else:
-        items.append("No calibration (--no-calibrate): the load generator's ceiling is unknown, "
-                     "so a client limit cannot be ruled out.")
+        items.append(
+            "No calibration (--no-calibrate): the load generator's ceiling is unknown, "
+            "so a client limit cannot be ruled out."
+        )
     if result.get("partial"):
         items.append("The run was interrupted: points or repeats are missing.")
     if (env.get("git") or {}).get("dirty"):
-        items.append("The working tree had uncommitted changes: the commit alone does not "
-                     "reproduce this run.")
+        items.append(
+            "The working tree had uncommitted changes: the commit alone does not "
+            "reproduce this run."
+        )
     return items
 
 
@@ -717,32 +822,51 @@ def warning_items(source: Source) -> list[str]:
             for warning in rep.get("warnings", []):
                 items.append(f"{label}, repeat {rep.get('repeat')}: {warning}")
         for metric in ("delivered_per_s", "p99_ms"):
-            items += [f"{label}: {w}" for w in
-                      stats.spread_warnings(metric, stats.metric_values(point, metric))]
+            items += [
+                f"{label}: {w}"
+                for w in stats.spread_warnings(metric, stats.metric_values(point, metric))
+            ]
         few = few or len(ok_repeats(point)) < stats.FEW_REPEATS
     if few:
-        items.append(f"Fewer than {stats.FEW_REPEATS} successful repeats at some points: "
-                     "spread cannot be judged there.")
+        items.append(
+            f"Fewer than {stats.FEW_REPEATS} successful repeats at some points: "
+            "spread cannot be judged there."
+        )
     return list(dict.fromkeys(items))
 
 
 def results_table(lay: Layout, source: Source) -> tuple[list[str], list[list[str]]]:
-    headers = ["point", "delivered/s", "range", "p50 ms", "p99 ms", "p99.9 ms", "threads",
-               "CPU %", "loss", "repeats"]
+    headers = [
+        "point",
+        "delivered/s",
+        "range",
+        "p50 ms",
+        "p99 ms",
+        "p99.9 ms",
+        "threads",
+        "CPU %",
+        "loss",
+        "repeats",
+    ]
     rows = []
     for line in (ln for ln in lay.lines if ln.source is source):
         for x, point in line.points:
             m = stats.point_medians(point)
             rng = median_range(point, "delivered_per_s")
-            rows.append([
-                f"{line.consumer} {line.layer} {_point_name(lay, line, x)}",
-                num(m["delivered_per_s"]),
-                "-" if rng is None else f"{rng[1]:,.0f}-{rng[2]:,.0f}",
-                num(m["p50_ms"], ".1f"), num(m["p99_ms"], ".1f"), num(m["p99_9_ms"], ".1f"),
-                num(m["threads"]), num(m["cpu_percent"]),
-                num(None if m["loss_ratio"] is None else 100 * m["loss_ratio"], ".2f", "%"),
-                f"{len(ok_repeats(point))}/{len(point.get('repeats', []))}",
-            ])
+            rows.append(
+                [
+                    f"{line.consumer} {line.layer} {_point_name(lay, line, x)}",
+                    num(m["delivered_per_s"]),
+                    "-" if rng is None else f"{rng[1]:,.0f}-{rng[2]:,.0f}",
+                    num(m["p50_ms"], ".1f"),
+                    num(m["p99_ms"], ".1f"),
+                    num(m["p99_9_ms"], ".1f"),
+                    num(m["threads"]),
+                    num(m["cpu_percent"]),
+                    num(None if m["loss_ratio"] is None else 100 * m["loss_ratio"], ".2f", "%"),
+                    f"{len(ok_repeats(point))}/{len(point.get('repeats', []))}",
+                ]
+            )
     return headers, rows
 
 
@@ -753,40 +877,61 @@ def methodology_items(source: Source) -> list[str]:
     points = result.get("points", [])
     params = points[0].get("params", {}) if points else {}
     matrix = scenario.get("matrix") or {}
-    items = [f"Scenario {scenario.get('name', '?')!r}"
-             + (f" ({scenario['path']})" if scenario.get("path") else "")
-             + (f": {scenario['description']}" if scenario.get("description") else "")]
-    items.append("Matrix: " + "; ".join(
-        f"{k} = {', '.join(map(str, v)) if isinstance(v, list) else v}" for k, v in matrix.items()))
+    items = [
+        f"Scenario {scenario.get('name', '?')!r}"
+        + (f" ({scenario['path']})" if scenario.get("path") else "")
+        + (f": {scenario['description']}" if scenario.get("description") else "")
+    ]
+    items.append(
+        "Matrix: "
+        + "; ".join(
+            f"{k} = {', '.join(map(str, v)) if isinstance(v, list) else v}"
+            for k, v in matrix.items()
+        )
+    )
     if scenario.get("overrides"):
-        items.append("Overridden on the command line: " + ", ".join(
-            f"{k}={','.join(map(str, v))}" for k, v in scenario["overrides"].items()))
+        items.append(
+            "Overridden on the command line: "
+            + ", ".join(f"{k}={','.join(map(str, v))}" for k, v in scenario["overrides"].items())
+        )
     if params.get("mode") == "open":
-        load = (f"Open loop: each client sends {params.get('rate')} messages/s "
-                f"({params.get('arrival')} arrivals) whatever the server does, so latency "
-                "includes any queueing.")
+        load = (
+            f"Open loop: each client sends {params.get('rate')} messages/s "
+            f"({params.get('arrival')} arrivals) whatever the server does, so latency "
+            "includes any queueing."
+        )
     else:
-        load = ("Closed loop: each client sends its next message as soon as its previous one "
-                "comes back, so throughput is what the server sustains.")
-    items.append(load + " Each message is broadcast to every member of the sender's room "
-                 "(the tutorial's chat); latency is measured from send to each delivery.")
+        load = (
+            "Closed loop: each client sends its next message as soon as its previous one "
+            "comes back, so throughput is what the server sustains."
+        )
+    items.append(
+        load + " Each message is broadcast to every member of the sender's room "
+        "(the tutorial's chat); latency is measured from send to each delivery."
+    )
     items.append(
         "Phases of every repeat: a fresh Daphne server process, clients connect, "
         f"{params.get('warmup_s', '?')} s warm-up (not measured), "
         f"{params.get('duration_s', '?')} s measured, then a drain until nothing arrives for "
         f"{params.get('drain_quiet_s', '?')} s "
         "(lost messages are counted after it). Sync and async at the same load are measured "
-        "one after the other, repeat by repeat.")
+        "one after the other, repeat by repeat."
+    )
     reps = sorted({len(p.get("repeats", [])) for p in points})
-    items.append(f"Repeats per point: {', '.join(map(str, reps))}. Numbers are medians over "
-                 "repeats; chart bars span the minimum to the maximum; latency percentiles come "
-                 "from HdrHistograms merged across client processes. No outlier is dropped.")
+    items.append(
+        f"Repeats per point: {', '.join(map(str, reps))}. Numbers are medians over "
+        "repeats; chart bars span the minimum to the maximum; latency percentiles come "
+        "from HdrHistograms merged across client processes. No outlier is dropped."
+    )
     cpu = f"{env.get('cpu_model', '?')} x {env.get('cpu_count', '?')}"
-    items.append(f"Machine: {env.get('host', '?')}, {cpu}, {env.get('os', '?')}, "
-                 f"Python {env.get('python', '?')}"
-                 + (f"; target {result['target']}" if result.get("target") else ""))
-    items.append(f"Started {_when(env.get('started_at'))}, finished "
-                 f"{_when(result.get('finished_at'))}.")
+    items.append(
+        f"Machine: {env.get('host', '?')}, {cpu}, {env.get('os', '?')}, "
+        f"Python {env.get('python', '?')}"
+        + (f"; target {result['target']}" if result.get("target") else "")
+    )
+    items.append(
+        f"Started {_when(env.get('started_at'))}, finished {_when(result.get('finished_at'))}."
+    )
     return items
 
 
@@ -794,12 +939,17 @@ def versions_table(source: Source) -> tuple[list[str], list[list[str]]]:
     env = source.result.get("environment") or {}
     git = env.get("git") or {}
     tool = source.result.get("tool") or {}
-    rows = [["chanbench", str(tool.get("version", "?"))],
-            ["git commit", f"{git.get('commit') or 'none'}"
-                           + (" (dirty: uncommitted changes)" if git.get("dirty") else "")],
-            ["python", f"{env.get('python', '?')} ({env.get('python_implementation', '?')})"],
-            ["os", str(env.get("os", "?"))],
-            ["cpu", f"{env.get('cpu_model', '?')} x {env.get('cpu_count', '?')}"]]
+    rows = [
+        ["chanbench", str(tool.get("version", "?"))],
+        [
+            "git commit",
+            f"{git.get('commit') or 'none'}"
+            + (" (dirty: uncommitted changes)" if git.get("dirty") else ""),
+        ],
+        ["python", f"{env.get('python', '?')} ({env.get('python_implementation', '?')})"],
+        ["os", str(env.get("os", "?"))],
+        ["cpu", f"{env.get('cpu_model', '?')} x {env.get('cpu_count', '?')}"],
+    ]
     rows += [[name, str(version)] for name, version in (env.get("packages") or {}).items()]
     if env.get("redis_server"):
         rows.append(["redis-server", str(env["redis_server"])])
@@ -809,13 +959,16 @@ def versions_table(source: Source) -> tuple[list[str], list[list[str]]]:
 def document(lay: Layout, charts: Sequence[Chart]) -> tuple[str, list[Block]]:
     sources = lay.sources
     multi = lay.multi_source
-    names = ", ".join(dict.fromkeys(
-        (s.result.get("scenario") or {}).get("name", "?") for s in sources))
+    names = ", ".join(
+        dict.fromkeys((s.result.get("scenario") or {}).get("name", "?") for s in sources)
+    )
     first_env = sources[0].result.get("environment") or {}
     title = f"chanbench report: {names}, {_when(first_env.get('started_at'))}"
     blocks: list[Block] = [("h1", title)]
-    files = [f"{s.label + ': ' if multi else ''}{s.path.name if s.path else '(in memory)'}"
-             for s in sources]
+    files = [
+        f"{s.label + ': ' if multi else ''}{s.path.name if s.path else '(in memory)'}"
+        for s in sources
+    ]
     blocks.append(("p", "Result file" + ("s" if multi else "") + ": " + "; ".join(files)))
 
     def per_source(make: Callable[[Source], list[Block]]) -> None:
@@ -832,8 +985,13 @@ def document(lay: Layout, charts: Sequence[Chart]) -> tuple[str, list[Block]]:
         if items:
             out.append(("ul", items))
         else:
-            out.append(("p", "No sync/async pair at the same load to compare; the table below "
-                             "has every point."))
+            out.append(
+                (
+                    "p",
+                    "No sync/async pair at the same load to compare; the table below "
+                    "has every point.",
+                )
+            )
         out.append(("table", *results_table(lay, source)))
         out.append(("p", "Caveats:"))
         out.append(("ul", caveat_items(source)))
@@ -846,9 +1004,15 @@ def document(lay: Layout, charts: Sequence[Chart]) -> tuple[str, list[Block]]:
     per_source(lambda s: [("table", *versions_table(s))])
     blocks.append(("h2", "Charts"))
     if charts:
-        blocks.append(("p", "Markers are medians over repeats; bars span the minimum to the "
-                            "maximum. Colour is the consumer, line style the layer"
-                            + (" and result file" if multi else "") + "."))
+        blocks.append(
+            (
+                "p",
+                "Markers are medians over repeats; bars span the minimum to the "
+                "maximum. Colour is the consumer, line style the layer"
+                + (" and result file" if multi else "")
+                + ".",
+            )
+        )
         blocks.extend(("img", chart) for chart in charts)
     else:
         blocks.append(("p", "No successful repeat: nothing to draw."))

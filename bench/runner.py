@@ -25,7 +25,7 @@ from bench import environment, redis_server, stats, store
 from bench.errors import ServerError, UserError
 from bench.loadgen import CONNECT_TIMEOUT_S, WorkerPlan, worker_main
 from bench.monitor import ProcessMonitor
-from bench.processes import free_port, tail
+from bench.processes import free_port, last_line, raise_open_file_limit
 from bench.scenario import Point, Scenario
 from bench.server import (
     FAULT_CONSUMERS,
@@ -50,6 +50,13 @@ CLIENT_LAG_WARN_MS = 100.0
 # Past this share of the calibrated ceiling, the client may be what limits the rate.
 CEILING_WARN_FRACTION = 0.8
 EXIT_POINT_FAILED = 3
+# Open files a process needs besides its clients' sockets: Daphne starts with about 12,
+# a client process with about 17 (Python, uvloop, numpy, its pipe); four times that.
+OPEN_FILES_MARGIN = 64
+# Daphne closes a websocket whose message is over 1 MiB (its --websocket-max-message-size
+# default) with code 1009; a chat message wraps the padding in under 100 bytes of JSON.
+DAPHNE_MAX_MESSAGE_BYTES = 1024 * 1024
+MESSAGE_ENVELOPE_BYTES = 128
 
 
 class PointFailed(Exception):
@@ -66,7 +73,6 @@ class RunContext:
     server_pid: int | None = None
     redis_url: str | None = None
     result: dict[str, Any] = field(default_factory=dict)
-    stop_requested: bool = False
 
 
 def _url_template(ctx: RunContext, point: Point, port: int | None) -> tuple[str, str]:
@@ -94,10 +100,18 @@ def plan_workers(point: Point, template: str, origin_header: str, seed: int) -> 
         shares[worker].append((index, room))
     return [
         WorkerPlan(
-            worker=w, clients=share, total_clients=point.clients, url_template=template,
-            origin=origin_header, mode=point.mode, rate=point.rate, arrival=point.arrival,
-            message_bytes=point.message_bytes, warmup_s=point.warmup_s,
-            duration_s=point.duration_s, drain_quiet_s=point.drain_quiet_s,
+            worker=w,
+            clients=share,
+            total_clients=point.clients,
+            url_template=template,
+            origin=origin_header,
+            mode=point.mode,
+            rate=point.rate,
+            arrival=point.arrival,
+            message_bytes=point.message_bytes,
+            warmup_s=point.warmup_s,
+            duration_s=point.duration_s,
+            drain_quiet_s=point.drain_quiet_s,
             drain_max_s=point.drain_max_s,
             connect_rate=point.connect_rate / processes if point.connect_rate else 0.0,
             seed=seed,
@@ -116,8 +130,12 @@ class Workers:
         self.procs = []
         for plan in plans:
             parent, child = ctx.Pipe()
-            proc = ctx.Process(target=worker_main, args=(plan, child), daemon=True,
-                               name=f"chanbench-client-{plan.worker}")
+            proc = ctx.Process(
+                target=worker_main,
+                args=(plan, child),
+                daemon=True,
+                name=f"chanbench-client-{plan.worker}",
+            )
             proc.start()
             child.close()
             self.conns.append(parent)
@@ -128,17 +146,25 @@ class Workers:
             with contextlib.suppress(OSError, BrokenPipeError):
                 conn.send(message)
 
-    def messages(self, timeout_s: float) -> Iterator[tuple[int, str, Any]]:
-        """(worker, kind, value) as they arrive, until ``timeout_s`` passes with none."""
-        ready = wait(self.conns, timeout_s)
+    def messages(
+        self, timeout_s: float, pending: list[int] | None = None
+    ) -> Iterator[tuple[int, str, Any]]:
+        """(worker, kind, value) as they arrive, until ``timeout_s`` passes with none.
+
+        Only the ``pending`` workers are listened to: one that has sent what was asked
+        may exit, and its closed pipe must not read as a death.
+        """
+        indices = range(len(self.conns)) if pending is None else pending
+        ready = wait([self.conns[i] for i in indices], timeout_s)
         for conn in ready:
             assert isinstance(conn, Connection)
             index = self.conns.index(conn)
             try:
                 kind, value = conn.recv()
             except (EOFError, OSError):
-                kind, value = "died", f"client process {self.procs[index].pid} exited " \
-                                      f"(code {self.procs[index].exitcode})"
+                proc = self.procs[index]
+                proc.join(1.0)  # reap it, for its exit code
+                kind, value = "died", f"pid {proc.pid} {_exit_description(proc.exitcode)}"
             yield index, kind, value
 
     def stop(self) -> None:
@@ -155,9 +181,14 @@ class Workers:
             conn.close()
 
 
-def _gather(workers: Workers, kind_wanted: str, timeout_s: float,
-            on_progress: Any = None, server: ServerProcess | None = None,
-            ctx: RunContext | None = None) -> list[Any]:
+def _gather(
+    workers: Workers,
+    kind_wanted: str,
+    timeout_s: float,
+    on_progress: Any = None,
+    server: ServerProcess | None = None,
+    ctx: RunContext | None = None,
+) -> list[Any]:
     """Wait for one ``kind_wanted`` message from every worker, within ``timeout_s``."""
     got: dict[int, Any] = {}
     deadline = time.monotonic() + timeout_s
@@ -166,12 +197,9 @@ def _gather(workers: Workers, kind_wanted: str, timeout_s: float,
         if remaining <= 0:
             raise PointFailed(f"client processes sent no {kind_wanted!r} within {timeout_s:.0f} s")
         if server is not None and not server.alive():
-            raise PointFailed(f"{server.name} (pid {server.pid}) died during the point; "
-                              f"last lines of its log: {tail(server.log_path, 5)}")
-        if ctx is not None and ctx.stop_requested:
-            workers.broadcast(("stop", None))
-            ctx = None  # ask once, then wait for their partial results
-        for index, kind, value in workers.messages(min(remaining, 0.25)):
+            raise _server_died(server)
+        pending = [i for i in range(len(workers.conns)) if i not in got]
+        for index, kind, value in workers.messages(min(remaining, 0.25), pending):
             if kind == kind_wanted:
                 got[index] = value
             elif kind == "progress" and on_progress is not None:
@@ -179,6 +207,26 @@ def _gather(workers: Workers, kind_wanted: str, timeout_s: float,
             elif kind in ("error", "died"):
                 raise PointFailed(f"client process {index}: {value}")
     return [got[i] for i in range(len(workers.conns))]
+
+
+def _exit_description(code: int | None) -> str:
+    """``exited with code 1``, ``was killed by SIGKILL``, or ``exited`` (code unknown)."""
+    if code is None:
+        return "exited"
+    if code < 0:
+        try:
+            return f"was killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"was killed by signal {-code}"
+    return f"exited with code {code}"
+
+
+def _server_died(server: ServerProcess) -> PointFailed:
+    code = server.proc.returncode if server.proc is not None else None
+    return PointFailed(
+        f"{server.name} (pid {server.pid}) {_exit_description(code)} during "
+        f"the point; its log ends: {last_line(server.log_path)}"
+    )
 
 
 class Progress:
@@ -214,9 +262,11 @@ class Progress:
                 share = max(0.0, min(1.0, elapsed / self.total_s)) if self.total_s else 1.0
                 bar = "#" * int(share * 20)
                 p99 = f"{max(p99s):8.1f} ms" if p99s else "       - ms"
-                self.out.write(f"\r  {self.label:<40} [{bar:<20}] {share:4.0%}  "
-                               f"sent {sent_rate:8,.0f}/s  delivered {recv_rate:9,.0f}/s  "
-                               f"p99 {p99}")
+                self.out.write(
+                    f"\r  {self.label:<40} [{bar:<20}] {share:4.0%}  "
+                    f"sent {sent_rate:8,.0f}/s  delivered {recv_rate:9,.0f}/s  "
+                    f"p99 {p99}"
+                )
                 self.out.flush()
             self.prev = (now, sent, received)
         elif self.prev is None:
@@ -240,9 +290,21 @@ def merge_workers(point: Point, results: list[dict[str, Any]]) -> dict[str, Any]
             acc[2] += delivered
     expected = sum(members * sent for members, sent, _ in rooms.values())
     delivered = sum(r["delivered"] for r in results)
-    total = {key: sum(r[key] for r in results) for key in (
-        "connected", "connect_failures", "sent", "sent_measured", "duplicated", "out_of_order",
-        "malformed", "disconnected", "closed_loop_timeouts", "received_in_window")}
+    total = {
+        key: sum(r[key] for r in results)
+        for key in (
+            "connected",
+            "connect_failures",
+            "sent",
+            "sent_measured",
+            "duplicated",
+            "out_of_order",
+            "malformed",
+            "disconnected",
+            "closed_loop_timeouts",
+            "received_in_window",
+        )
+    }
     measured_s = max((r["measured_s"] for r in results), default=0.0) or point.duration_s
     hist = stats.merge_histograms(r["latency_histogram"] for r in results)
     connect_ms = [ms for r in results for ms in r["connect_ms"]]
@@ -250,22 +312,31 @@ def merge_workers(point: Point, results: list[dict[str, Any]]) -> dict[str, Any]
     for r in results:
         for name, count in r["connect_errors"].items():
             connect_errors[name] = connect_errors.get(name, 0) + count
-    counts = {"clients": point.clients, "rooms": len(rooms), **total, "expected": expected,
-              "delivered": delivered, "lost": max(0, expected - delivered)}
+    counts = {
+        "clients": point.clients,
+        "rooms": len(rooms),
+        **total,
+        "expected": expected,
+        "delivered": delivered,
+        "lost": max(0, expected - delivered),
+    }
     return {
         "counts": counts,
         "loss_ratio": (counts["lost"] / expected) if expected else 0.0,
-        "throughput": {"sent_per_s": total["sent_measured"] / measured_s,
-                       "delivered_per_s": total["received_in_window"] / measured_s,
-                       "measured_s": measured_s},
+        "throughput": {
+            "sent_per_s": total["sent_measured"] / measured_s,
+            "delivered_per_s": total["received_in_window"] / measured_s,
+            "measured_s": measured_s,
+        },
         "latency_ms": stats.latency_summary_ms(hist),
         "latency_histogram": hist.encode().decode("ascii"),
         "connect_ms": {**stats.percentiles(connect_ms), "max": max(connect_ms, default=None)},
         "connect_errors": connect_errors,
         "clients": {
             "processes": len(results),
-            "cpu_percent": [round(100 * r["cpu_s"] / (r["measured_s"] or measured_s), 1)
-                            for r in results],
+            "cpu_percent": [
+                round(100 * r["cpu_s"] / (r["measured_s"] or measured_s), 1) for r in results
+            ],
             "max_loop_lag_ms": max((r["max_loop_lag_ms"] for r in results), default=0.0),
             "drain_s": max((r["drain_s"] for r in results), default=0.0),
         },
@@ -284,42 +355,61 @@ def client_warnings(repeat: dict[str, Any]) -> list[str]:
     busier_than_server = server_cpu is not None and busiest >= max(server_cpu, 50.0)
     if busiest >= 100 * CLIENT_SATURATED_CPU or busier_than_server:
         server_note = f" (the server used {server_cpu:.0f}%)" if server_cpu is not None else ""
-        out.append(f"client saturated: a client process used {busiest:.0f}% of a core"
-                   f"{server_note}; these numbers describe the load generator, not the server "
-                   "(use more client_processes or fewer clients)")
+        out.append(
+            f"client saturated: a client process used {busiest:.0f}% of a core"
+            f"{server_note}; these numbers describe the load generator, not the server "
+            "(use more client_processes or fewer clients)"
+        )
     fraction = repeat.get("ceiling_fraction")
     if fraction is not None and fraction >= CEILING_WARN_FRACTION:
-        out.append(f"throughput is {fraction:.0%} of the load generator's ceiling: "
-                   "the client may be the limit")
+        out.append(
+            f"throughput is {fraction:.0%} of the load generator's ceiling: "
+            "the client may be the limit"
+        )
     if clients["max_loop_lag_ms"] >= CLIENT_LAG_WARN_MS:
-        out.append(f"client event loop lagged {clients['max_loop_lag_ms']:.0f} ms; "
-                   "open-loop send times may have slipped")
+        out.append(
+            f"client event loop lagged {clients['max_loop_lag_ms']:.0f} ms; "
+            "open-loop send times may have slipped"
+        )
     counts = repeat["counts"]
     if counts["connect_failures"]:
-        out.append(f"{counts['connect_failures']} of {counts['clients']} clients failed to "
-                   f"connect: {repeat['connect_errors']}")
+        out.append(
+            f"{counts['connect_failures']} of {counts['clients']} clients failed to "
+            f"connect: {repeat['connect_errors']}"
+        )
     if counts["lost"]:
-        out.append(f"{counts['lost']} of {counts['expected']} broadcasts lost "
-                   f"({repeat['loss_ratio']:.2%})")
+        out.append(
+            f"{counts['lost']} of {counts['expected']} broadcasts lost ({repeat['loss_ratio']:.2%})"
+        )
     if counts["malformed"] or counts["disconnected"]:
-        out.append(f"{counts['malformed']} malformed frames, {counts['disconnected']} clients "
-                   "disconnected by the server")
+        out.append(
+            f"{counts['malformed']} malformed frames, {counts['disconnected']} clients "
+            "disconnected by the server"
+        )
     return out
 
 
 def _server_for(ctx: RunContext, point: Point, port: int, log_path: Path) -> ServerProcess:
     settings = ServerSettings(
-        layer=point.layer, capacity=point.capacity, asgi_threads=point.asgi_threads or None,
-        redis_url=ctx.redis_url, fault_consumers=point.consumer in FAULT_CONSUMERS,
+        layer=point.layer,
+        capacity=point.capacity,
+        asgi_threads=point.asgi_threads or None,
+        redis_url=ctx.redis_url,
+        fault_consumers=point.consumer in FAULT_CONSUMERS,
     )
     return DaphneServer(settings, HOST, port, log_path)
 
 
-def measure(ctx: RunContext, point: Point, label: str, repeat: int,
-            reference: bool = False) -> dict[str, Any]:
+def measure(
+    ctx: RunContext, point: Point, label: str, repeat: int, reference: bool = False
+) -> dict[str, Any]:
     """Measure one repeat of ``point``; raise ``PointFailed`` with the reason."""
-    record: dict[str, Any] = {"repeat": repeat, "status": "ok", "reason": None,
-                              "started_at": time.time()}
+    record: dict[str, Any] = {
+        "repeat": repeat,
+        "status": "ok",
+        "reason": None,
+        "started_at": time.time(),
+    }
     with ExitStack() as stack:
         server: ServerProcess | None = None
         port = None
@@ -333,7 +423,10 @@ def measure(ctx: RunContext, point: Point, label: str, repeat: int,
             else:
                 if point.layer != "memory":
                     assert ctx.redis_url is not None
-                    redis_server.flush(ctx.redis_url)
+                    try:
+                        redis_server.flush(ctx.redis_url)
+                    except ServerError as exc:
+                        raise PointFailed(str(exc)) from None
                 server = _server_for(ctx, point, port, log_path)
             stack.enter_context(server)
             record["server_log"] = str(log_path.relative_to(ctx.path.parent))
@@ -358,28 +451,37 @@ def measure(ctx: RunContext, point: Point, label: str, repeat: int,
             for c in connected:
                 for k, v in c["errors"].items():
                     errors[k] = errors.get(k, 0) + v
-            raise PointFailed(f"no client could connect to {template.format(room=0)}: {errors}")
+            why = ", ".join(f"{count} x {name}" for name, count in errors.items())
+            raise PointFailed(f"no client could connect to {template.format(room=0)}: {why}")
         t0_ns = time.monotonic_ns() + int(START_DELAY_S * 1e9)
         progress = Progress(ctx.out, label, point, t0_ns, len(workers.conns))
         workers.broadcast(("start", t0_ns))
         if monitor is not None:
             _call_at(t0_ns + int(point.warmup_s * 1e9), lambda: monitor.mark("start"))
-            _call_at(t0_ns + int((point.warmup_s + point.duration_s) * 1e9),
-                     lambda: monitor.mark("end"))
+            _call_at(
+                t0_ns + int((point.warmup_s + point.duration_s) * 1e9), lambda: monitor.mark("end")
+            )
         budget = START_DELAY_S + point.warmup_s + point.duration_s + point.drain_max_s + 30
         results = _gather(workers, "result", budget, progress.update, server, ctx)
         record.update(merge_workers(point, results))
         record["delivery_series"] = progress.series
         if monitor is not None:
             monitor.stop()
-            record["server"] = {"pid": pid, **monitor.summary(),
-                                "series": vars(monitor.series)}
+            record["server"] = {"pid": pid, **monitor.summary(), "series": vars(monitor.series)}
         ceiling = (ctx.result.get("calibration") or {}).get("deliveries_per_s")
         if ceiling and not reference:
             record["ceiling_fraction"] = record["throughput"]["delivered_per_s"] / ceiling
         record["warnings"] = client_warnings(record)
         if server is not None and not server.alive():
-            raise PointFailed(f"{server.name} died during the point: {tail(server.log_path, 5)}")
+            raise _server_died(server)
+        if point.layer != "memory" and ctx.redis_url and not ctx.target and not reference:
+            try:
+                redis_server.ping(ctx.redis_url)
+            except ServerError:
+                raise PointFailed(
+                    f"Redis at {ctx.redis_url} stopped answering during the "
+                    "point; the channel layer lost its messages"
+                ) from None
         progress.done(_summary_line(record))
     return record
 
@@ -398,15 +500,24 @@ def _summary_line(record: dict[str, Any]) -> str:
     p50 = f"{lat['p50']:.1f}" if lat["p50"] is not None else "-"
     p99 = f"{lat['p99']:.1f}" if lat["p99"] is not None else "-"
     threads = record.get("server", {}).get("threads_max")
-    return (f"{record['throughput']['delivered_per_s']:9,.0f} deliveries/s  p50 {p50:>7} ms  "
-            f"p99 {p99:>7} ms  lost {record['loss_ratio']:.2%}"
-            + (f"  threads {threads}" if threads is not None else ""))
+    return (
+        f"{record['throughput']['delivered_per_s']:9,.0f} deliveries/s  p50 {p50:>7} ms  "
+        f"p99 {p99:>7} ms  lost {record['loss_ratio']:.2%}"
+        + (f"  threads {threads}" if threads is not None else "")
+    )
 
 
 def calibrate(ctx: RunContext, point: Point) -> dict[str, Any]:
     """The load generator's ceiling: the same clients against the reference server."""
-    calib_point = replace(point, consumer="async", mode="closed", repeats=1,
-                          warmup_s=min(point.warmup_s, 1.0), duration_s=min(point.duration_s, 3.0))
+    calib_point = replace(
+        point,
+        consumer="async",
+        mode="closed",
+        repeats=1,
+        warmup_s=min(point.warmup_s, 1.0),
+        duration_s=min(point.duration_s, 3.0),
+    )
+    check_limits(ctx, [calib_point])
     record = measure(ctx, calib_point, f"calibration clients={point.clients}", 0, reference=True)
     return {
         "server": "reference (picows on uvloop, no Django)",
@@ -439,46 +550,92 @@ def run(ctx: RunContext, calibrate_first: bool = True) -> int:
     scenario = ctx.scenario
     points = scenario.points()
     varying = scenario.varying()
+    check_limits(ctx, points)
+    ctx.out.write(
+        f"chanbench: {scenario.name}: {len(points)} points "
+        f"x {max(p.repeats for p in points)} repeats -> {ctx.path}\n"
+    )
+    ctx.out.flush()
     result = ctx.result
-    result.update({
-        "schema_version": store.SCHEMA_VERSION,
-        "tool": {"name": "chanbench", "version": _version()},
-        "environment": environment.collect(),
-        "scenario": scenario.to_dict(),
-        "target": ctx.target,
-        "partial": True,
-        "calibration": None,
-        "points": [],
-        "saturation": None,
-        "command": " ".join(["chanbench", *sys.argv[1:]]) if sys.argv else None,
-    })
+    result.update(
+        {
+            "schema_version": store.SCHEMA_VERSION,
+            "tool": {"name": "chanbench", "version": _version()},
+            "environment": environment.collect(),
+            "scenario": scenario.to_dict(),
+            "target": ctx.target,
+            "partial": True,
+            "calibration": None,
+            "points": [],
+            "saturation": None,
+            "command": " ".join(["chanbench", *sys.argv[1:]]) if sys.argv else None,
+        }
+    )
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     exit_code = 0
+    finished = False
     try:
         with ExitStack() as stack:
             if any(p.layer != "memory" for p in points) and not ctx.target:
                 ctx.redis_url = stack.enter_context(
-                    redis_server.redis_for(ctx.redis_url, ctx.log_dir / "redis.log"))
+                    redis_server.redis_for(ctx.redis_url, ctx.log_dir / "redis.log")
+                )
                 result["environment"]["redis_server"] = redis_server.server_version(ctx.redis_url)
             if calibrate_first and not ctx.target:
                 biggest = max(points, key=lambda p: p.clients)
-                ctx.out.write(f"chanbench: calibrating the load generator "
-                              f"({biggest.clients} clients, reference server)\n")
+                ctx.out.write(
+                    f"chanbench: calibrating the load generator "
+                    f"({biggest.clients} clients, reference server)\n"
+                )
                 try:
                     result["calibration"] = calibrate(ctx, biggest)
                 except PointFailed as exc:
                     result["calibration"] = {"error": str(exc)}
                 store.write(ctx.path, result)
             exit_code = _run_points(ctx, points, varying)
+            finished = True
     except KeyboardInterrupt:
         ctx.out.write("\nchanbench: interrupted; the points measured so far are saved\n")
         exit_code = 130
+    except UserError as exc:
+        result["error"] = str(exc)
+        raise
     finally:
         signal.signal(signal.SIGTERM, previous)
-        result["partial"] = exit_code == 130
+        result["partial"] = not finished
         result["finished_at"] = time.time()
-        store.write(ctx.path, result)
+        # A run that failed before measuring anything leaves no result file behind.
+        if result["points"] or ctx.path.exists():
+            store.write(ctx.path, result)
     return exit_code
+
+
+def check_limits(ctx: RunContext, points: list[Point]) -> None:
+    """Refuse, before anything starts, a point that this machine or Daphne cannot serve.
+
+    Raises the soft open-file limit to the hard one first (the servers and client
+    processes we start inherit it); what is left over must fit every client's socket.
+    """
+    soft, hard = raise_open_file_limit()
+    source = (ctx.scenario.path or ctx.scenario.name) if ctx.scenario is not None else "calibration"
+    for point in points:
+        biggest_share = max(len(plan.clients) for plan in plan_workers(point, "", "", 0))
+        # Daphne holds a socket per client, and a Redis connection per waiting consumer.
+        server_files = 0 if ctx.target else point.clients * (1 if point.layer == "memory" else 2)
+        needed = max(server_files, biggest_share) + OPEN_FILES_MARGIN
+        if needed > soft:
+            where = "the server" if server_files >= biggest_share else "a client process"
+            raise UserError(
+                f"{source}: clients = {point.clients} needs about {needed} open files in "
+                f"{where}, but the open-file limit is {soft} (hard limit {hard}); raise the "
+                f"hard limit (ulimit -Hn {needed}, as root) or use fewer clients"
+            )
+        largest = DAPHNE_MAX_MESSAGE_BYTES - MESSAGE_ENVELOPE_BYTES
+        if not ctx.target and point.message_bytes > largest:
+            raise UserError(
+                f"{source}: message_bytes = {point.message_bytes}: Daphne closes websockets "
+                f"whose messages are over 1 MiB; use at most {largest}"
+            )
 
 
 def _run_points(ctx: RunContext, points: list[Point], varying: list[str]) -> int:
@@ -496,14 +653,30 @@ def _run_points(ctx: RunContext, points: list[Point], varying: list[str]) -> int
         records = []
         for point in step:
             group = point.label([k for k in varying if k != "rate"])
-            found = search.setdefault(group, {"group": group, "consumer": point.consumer,
-                                              "highest_rate": None, "broken_at": None,
-                                              "reason": None})
+            found = search.setdefault(
+                group,
+                {
+                    "group": group,
+                    "consumer": point.consumer,
+                    "highest_rate": None,
+                    "broken_at": None,
+                    "reason": None,
+                },
+            )
             if scenario.search and found["broken_at"] is not None:
                 continue
-            records.append((point, found, {
-                "id": point.label(sorted(point.params())), "label": point.label(varying),
-                "params": point.params(), "repeats": []}))
+            records.append(
+                (
+                    point,
+                    found,
+                    {
+                        "id": point.label(sorted(point.params())),
+                        "label": point.label(varying),
+                        "params": point.params(),
+                        "repeats": [],
+                    },
+                )
+            )
         for repeat in range(max(p.repeats for p, _, _ in records) if records else 0):
             for point, _, rec in records:
                 if repeat >= point.repeats:
@@ -513,8 +686,9 @@ def _run_points(ctx: RunContext, points: list[Point], varying: list[str]) -> int
                 except PointFailed as exc:
                     failed = True
                     ctx.out.write(f"  {rec['label']:<40} FAILED: {exc}\n")
-                    rec["repeats"].append({"repeat": repeat, "status": "failed",
-                                           "reason": str(exc)})
+                    rec["repeats"].append(
+                        {"repeat": repeat, "status": "failed", "reason": str(exc)}
+                    )
                 if rec not in result["points"]:
                     result["points"].append(rec)
                 store.write(ctx.path, result)

@@ -80,11 +80,21 @@ ALLOWED: dict[str, tuple[str, ...]] = {
 }
 # (minimum, whether the minimum itself is allowed) for numeric keys.
 MINIMUM: dict[str, tuple[float, bool]] = {
-    "clients": (1, True), "rooms": (1, True), "clients_per_room": (0, True),
-    "rate": (0, False), "message_bytes": (0, True), "warmup_s": (0, True),
-    "duration_s": (0, False), "repeats": (1, True), "capacity": (1, True),
-    "asgi_threads": (0, True), "connect_rate": (0, True), "client_processes": (0, True),
-    "monitor_hz": (0, True), "drain_quiet_s": (0, False), "drain_max_s": (0, False),
+    "clients": (1, True),
+    "rooms": (1, True),
+    "clients_per_room": (0, True),
+    "rate": (0, False),
+    "message_bytes": (0, True),
+    "warmup_s": (0, True),
+    "duration_s": (0, False),
+    "repeats": (1, True),
+    "capacity": (1, True),
+    "asgi_threads": (0, True),
+    "connect_rate": (0, True),
+    "client_processes": (0, True),
+    "monitor_hz": (0, True),
+    "drain_quiet_s": (0, False),
+    "drain_max_s": (0, False),
 }
 
 
@@ -176,8 +186,10 @@ def _check_matrix(source: str, raw: Mapping[str, Any]) -> dict[str, list[Any]]:
     matrix: dict[str, list[Any]] = {}
     for key, value in raw.items():
         if key not in PARAMS:
-            raise UserError(f"{source}: unknown key {key!r}{_suggest(key, list(PARAMS))}; "
-                            f"known keys: {', '.join(PARAMS)}")
+            raise UserError(
+                f"{source}: unknown key {key!r}{_suggest(key, list(PARAMS))}; "
+                f"known keys: {', '.join(PARAMS)}"
+            )
         values = value if isinstance(value, list) else [value]
         if not values:
             raise UserError(f"{_where(source, key)} = []: give at least one value")
@@ -188,14 +200,20 @@ def _check_matrix(source: str, raw: Mapping[str, Any]) -> dict[str, list[Any]]:
 def _check_points(source: str, scenario: Scenario) -> None:
     for point in scenario.points():
         if point.room_count > point.clients:
-            raise UserError(f"{source}: rooms = {point.room_count} with clients = {point.clients}: "
-                            "a room needs at least one client; use fewer rooms")
+            raise UserError(
+                f"{source}: rooms = {point.room_count} with clients = {point.clients}: "
+                "a room needs at least one client; use fewer rooms"
+            )
         if point.clients_per_room and point.clients_per_room > point.clients:
-            raise UserError(f"{source}: clients_per_room = {point.clients_per_room} is more than "
-                            f"clients = {point.clients}")
+            raise UserError(
+                f"{source}: clients_per_room = {point.clients_per_room} is more than "
+                f"clients = {point.clients}"
+            )
         if point.compression:
-            raise UserError(f"{source}: compression = true is not supported yet: the clients "
-                            "run without permessage-deflate")
+            raise UserError(
+                f"{source}: compression = true is not supported yet: the clients "
+                "run without permessage-deflate"
+            )
 
 
 def parse_override(text: str) -> tuple[str, list[Any]]:
@@ -205,8 +223,10 @@ def parse_override(text: str) -> tuple[str, list[Any]]:
     if not sep or not key:
         raise UserError(f"--set {text!r}: write key=value or key=v1,v2")
     if key not in PARAMS:
-        raise UserError(f"--set {key}: unknown key{_suggest(key, list(PARAMS))}; "
-                        f"known keys: {', '.join(PARAMS)}")
+        raise UserError(
+            f"--set {key}: unknown key{_suggest(key, list(PARAMS))}; "
+            f"known keys: {', '.join(PARAMS)}"
+        )
     values = []
     for item in raw.split(","):
         item = item.strip()
@@ -237,8 +257,9 @@ def from_dict(data: Mapping[str, Any], source: str, overrides: Sequence[str] = (
     for key in data:
         if key not in top_keys:
             hint = " (put point keys inside [matrix])" if key in PARAMS else _suggest(key, top_keys)
-            raise UserError(f"{source}: unknown top-level key {key!r}{hint}; "
-                            f"known: {', '.join(top_keys)}")
+            raise UserError(
+                f"{source}: unknown top-level key {key!r}{hint}; known: {', '.join(top_keys)}"
+            )
     raw_matrix = data.get("matrix", {})
     if not isinstance(raw_matrix, dict):
         raise UserError(f"{source}: matrix must be a table ([matrix])")
@@ -255,16 +276,26 @@ def from_dict(data: Mapping[str, Any], source: str, overrides: Sequence[str] = (
             raise UserError(f"{source}: search must be a table ([search])")
         unknown = set(raw) - {"p99_ms", "loss"}
         if unknown:
-            raise UserError(f"{source}: search: unknown key {sorted(unknown)[0]!r}; known: p99_ms, loss")
+            raise UserError(
+                f"{source}: search: unknown key {sorted(unknown)[0]!r}; known: p99_ms, loss"
+            )
         try:
-            search = Search(p99_ms=float(raw.get("p99_ms", 100.0)), loss=float(raw.get("loss", 0.001)))
+            search = Search(
+                p99_ms=float(raw.get("p99_ms", 100.0)), loss=float(raw.get("loss", 0.001))
+            )
         except (TypeError, ValueError):
             raise UserError(f"{source}: search: p99_ms and loss must be numbers") from None
     name = data.get("name", Path(source).stem)
     description = data.get("description", "")
     if not isinstance(name, str) or not isinstance(description, str):
         raise UserError(f"{source}: name and description must be strings")
-    scenario = Scenario(name=name, description=description, matrix=matrix, path=source,
-                        search=search, overrides=applied)
+    scenario = Scenario(
+        name=name,
+        description=description,
+        matrix=matrix,
+        path=source,
+        search=search,
+        overrides=applied,
+    )
     _check_points(source, scenario)
     return scenario

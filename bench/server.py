@@ -15,7 +15,7 @@ from pathlib import Path
 from types import TracebackType
 
 from bench.errors import ServerError
-from bench.processes import start_process, stop_process, tail
+from bench.processes import last_line, start_process, stop_process
 
 CONSUMERS_DIR = Path(__file__).resolve().parent.parent / "consumers"
 CONSUMERS = ("sync", "async")
@@ -114,19 +114,24 @@ class ServerProcess:
             if not self.alive():
                 code = None if self.proc is None else self.proc.returncode
                 raise ServerError(
-                    f"{self.name} exited with code {code} before it was ready; "
-                    f"last lines of {self.log_path}:\n{tail(self.log_path)}"
+                    f"{self.name} exited with code {code} before it was ready: "
+                    f"{last_line(self.log_path)} (log: {self.log_path})"
                 )
             try:
-                with connect(url, origin=origin(self.host, self.port), open_timeout=2,  # type: ignore[arg-type]
-                             close_timeout=1, compression=None):
+                with connect(
+                    url,
+                    origin=origin(self.host, self.port),
+                    open_timeout=2,  # type: ignore[arg-type]
+                    close_timeout=1,
+                    compression=None,
+                ):
                     return time.monotonic() - started
             except (OSError, TimeoutError, InvalidHandshake) as exc:
                 last_error = str(exc) or type(exc).__name__
                 time.sleep(0.05)
         raise ServerError(
             f"{self.name} did not accept a websocket on {url} within {timeout_s:g} s "
-            f"({last_error}); last lines of {self.log_path}:\n{tail(self.log_path)}"
+            f"({last_error}); its log ends: {last_line(self.log_path)} (log: {self.log_path})"
         )
 
     def alive(self) -> bool:
@@ -159,8 +164,16 @@ class DaphneServer(ServerProcess):
         self.settings = settings
 
     def argv(self) -> list[str]:
-        return [sys.executable, "-m", "daphne", "-b", self.host, "-p", str(self.port),
-                "mysite.asgi:application"]
+        return [
+            sys.executable,
+            "-m",
+            "daphne",
+            "-b",
+            self.host,
+            "-p",
+            str(self.port),
+            "mysite.asgi:application",
+        ]
 
     def environ(self) -> dict[str, str]:
         return self.settings.environ()
@@ -172,8 +185,15 @@ class ReferenceServer(ServerProcess):
     name = "reference server"
 
     def argv(self) -> list[str]:
-        return [sys.executable, "-m", "bench.reference_server", "--host", self.host,
-                "--port", str(self.port)]
+        return [
+            sys.executable,
+            "-m",
+            "bench.reference_server",
+            "--host",
+            self.host,
+            "--port",
+            str(self.port),
+        ]
 
     def environ(self) -> dict[str, str]:
         repo = str(Path(__file__).resolve().parent.parent)

@@ -74,8 +74,10 @@ def read(path: str | Path) -> dict[str, Any]:
         raise UserError(f"{path}: not a chanbench result (no schema_version)")
     version = data["schema_version"]
     if not isinstance(version, int) or version > SCHEMA_VERSION:
-        raise UserError(f"{path}: written by a newer chanbench (schema {version}, this one reads "
-                        f"up to {SCHEMA_VERSION}); upgrade chanbench")
+        raise UserError(
+            f"{path}: written by a newer chanbench (schema {version}, this one reads "
+            f"up to {SCHEMA_VERSION}); upgrade chanbench"
+        )
     if not data.get("points"):
         raise UserError(f"{path}: the result has no points (the run measured nothing)")
     return data

@@ -11,14 +11,20 @@ from bench import stats
 def render(headers: Sequence[str], rows: Sequence[Sequence[str]], markdown: bool = False) -> str:
     """Right-aligned columns (the first left-aligned), or a Markdown table."""
     if markdown:
-        lines = ["| " + " | ".join(headers) + " |",
-                 "|" + "|".join(":--" if i == 0 else "--:" for i in range(len(headers))) + "|"]
+        lines = [
+            "| " + " | ".join(headers) + " |",
+            "|" + "|".join(":--" if i == 0 else "--:" for i in range(len(headers))) + "|",
+        ]
         lines += ["| " + " | ".join(row) + " |" for row in rows]
         return "\n".join(lines)
     widths = [max(len(str(c)) for c in col) for col in zip(headers, *rows, strict=True)]
+
     def fmt(row: Sequence[str]) -> str:
-        return "  ".join(str(c).ljust(w) if i == 0 else str(c).rjust(w)
-                         for i, (c, w) in enumerate(zip(row, widths, strict=True)))
+        return "  ".join(
+            str(c).ljust(w) if i == 0 else str(c).rjust(w)
+            for i, (c, w) in enumerate(zip(row, widths, strict=True))
+        )
+
     return "\n".join([fmt(headers), "  ".join("-" * w for w in widths), *map(fmt, rows)])
 
 
@@ -28,15 +34,20 @@ def num(value: float | None, spec: str = ",.0f", suffix: str = "") -> str:
 
 def run_table(result: dict[str, Any], markdown: bool = False) -> str:
     """Sync beside async at each point: throughput, latency, threads, CPU, loss."""
-    varying = [k for k in result["scenario"]["matrix"]
-               if len(result["scenario"]["matrix"][k]) > 1 and k != "consumer"]
+    varying = [
+        k
+        for k in result["scenario"]["matrix"]
+        if len(result["scenario"]["matrix"][k]) > 1 and k != "consumer"
+    ]
     groups: dict[tuple[Any, ...], dict[str, dict[str, Any]]] = {}
     for point in result["points"]:
         params = point["params"]
         key = tuple(params[k] for k in varying)
         groups.setdefault(key, {})[params["consumer"]] = point
-    consumers = sorted({p["params"]["consumer"] for p in result["points"]},
-                       key=lambda c: (c != "sync", c != "async", c))
+    consumers = sorted(
+        {p["params"]["consumer"] for p in result["points"]},
+        key=lambda c: (c != "sync", c != "async", c),
+    )
     headers = [", ".join(varying) or "point"]
     for consumer in consumers:
         headers += [f"{consumer} msg/s", "p50 ms", "p99 ms", "thr", "cpu%", "loss"]
@@ -51,12 +62,19 @@ def run_table(result: dict[str, Any], markdown: bool = False) -> str:
             if m is None:
                 row += ["-"] * 6
                 continue
-            row += [num(m["delivered_per_s"]), num(m["p50_ms"], ".1f"), num(m["p99_ms"], ".1f"),
-                    num(m["threads"], ".0f"), num(m["cpu_percent"], ".0f"),
-                    num(None if m["loss_ratio"] is None else 100 * m["loss_ratio"], ".2f", "%")]
+            row += [
+                num(m["delivered_per_s"]),
+                num(m["p50_ms"], ".1f"),
+                num(m["p99_ms"], ".1f"),
+                num(m["threads"], ".0f"),
+                num(m["cpu_percent"], ".0f"),
+                num(None if m["loss_ratio"] is None else 100 * m["loss_ratio"], ".2f", "%"),
+            ]
         if {"sync", "async"} <= set(consumers):
-            r = stats.ratio((medians.get("async") or {}).get("delivered_per_s"),
-                            (medians.get("sync") or {}).get("delivered_per_s"))
+            r = stats.ratio(
+                (medians.get("async") or {}).get("delivered_per_s"),
+                (medians.get("sync") or {}).get("delivered_per_s"),
+            )
             row.append(num(r, ".2f", "x"))
         rows.append(row)
     return render(headers, rows, markdown)
@@ -74,7 +92,10 @@ def saturation_lines(result: dict[str, Any]) -> list[str]:
             held = f"below the lowest rate tried ({group['broken_at']:g} msg/s per client)"
         else:
             held = f"{group['highest_rate']:g} msg/s per client"
-        broke = (f"; broke at {group['broken_at']:g}: {group['reason']}"
-                 if group["broken_at"] is not None else "; no rate tried broke the bounds")
+        broke = (
+            f"; broke at {group['broken_at']:g}: {group['reason']}"
+            if group["broken_at"] is not None
+            else "; no rate tried broke the bounds"
+        )
         lines.append(f"  {group['group']}: highest sustained rate {held}{broke}")
     return lines

@@ -50,21 +50,31 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         loaded = load_scenario(scenario_path())
         points = loaded.points()
         labels = [p.label(loaded.varying()) for p in points]
-        metafunc.parametrize(("point", "label"), list(zip(points, labels, strict=True)),
-                             ids=[label.replace(" ", "-") for label in labels])
+        metafunc.parametrize(
+            ("point", "label"),
+            list(zip(points, labels, strict=True)),
+            ids=[label.replace(" ", "-") for label in labels],
+        )
 
 
 @pytest.fixture(scope="session")
-def run_context(scenario: Scenario, tmp_path_factory: pytest.TempPathFactory
-                ) -> Iterator[runner.RunContext]:
+def run_context(
+    scenario: Scenario, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[runner.RunContext]:
     """What ``runner.measure`` needs: paths for logs, and a Redis when a point uses one."""
     work = tmp_path_factory.mktemp("chanbench")
-    ctx = runner.RunContext(scenario=scenario, path=work / "result.json", log_dir=work / "logs",
-                            out=io.StringIO(), redis_url=os.environ.get("REDIS_URL"))
+    ctx = runner.RunContext(
+        scenario=scenario,
+        path=work / "result.json",
+        log_dir=work / "logs",
+        out=io.StringIO(),
+        redis_url=os.environ.get("REDIS_URL"),
+    )
     points: list[Point] = scenario.points()
     runner.check_limits(ctx, points)
     with ExitStack() as stack:
         if any(p.layer != "memory" for p in points):
             ctx.redis_url = stack.enter_context(
-                redis_server.redis_for(ctx.redis_url, work / "logs" / "redis.log"))
+                redis_server.redis_for(ctx.redis_url, work / "logs" / "redis.log")
+            )
         yield ctx

@@ -38,8 +38,9 @@ def test_roundtrip(benchmark: Any, loop: asyncio.AbstractEventLoop, consumer: st
     benchmark.group = "round trip, in-process"
     benchmark.extra_info["consumer"] = consumer
     room = f"bench_{uuid.uuid4().hex[:12]}"
-    communicator = WebsocketCommunicator(application, f"/ws/{consumer}/chat/{room}/",
-                                         headers=[(b"origin", ORIGIN)])
+    communicator = WebsocketCommunicator(
+        application, f"/ws/{consumer}/chat/{room}/", headers=[(b"origin", ORIGIN)]
+    )
     connected, _ = loop.run_until_complete(communicator.connect(timeout=TIMEOUT_S))
     assert connected
     payload = json.dumps({"message": "ping"})

@@ -18,21 +18,24 @@ from bench.scenario import Point
 def test_point(benchmark: Any, run_context: runner.RunContext, point: Point, label: str) -> None:
     # Sync and async at the same load side by side in pytest-benchmark's table.
     benchmark.group = " ".join(label.split()[1:]) or "point"
-    record = benchmark.pedantic(runner.measure, args=(run_context, point, label, 0),
-                                rounds=1, iterations=1)
+    record = benchmark.pedantic(
+        runner.measure, args=(run_context, point, label, 0), rounds=1, iterations=1
+    )
     assert record["status"] == "ok", record.get("reason")
     latency = record["latency_ms"]
     server = record.get("server") or {}
-    benchmark.extra_info.update({
-        "params": point.params(),
-        "delivered_per_s": record["throughput"]["delivered_per_s"],
-        "sent_per_s": record["throughput"]["sent_per_s"],
-        **{f"latency_{key}_ms": latency[key] for key in ("p50", "p90", "p99", "p99_9", "max")},
-        "server_threads_max": server.get("threads_max"),
-        "server_cpu_mean_percent": server.get("cpu_mean_percent"),
-        "server_rss_peak_bytes": server.get("rss_peak_bytes"),
-        "loss_ratio": record["loss_ratio"],
-        "lost": record["counts"]["lost"],
-        "warnings": record["warnings"],
-    })
+    benchmark.extra_info.update(
+        {
+            "params": point.params(),
+            "delivered_per_s": record["throughput"]["delivered_per_s"],
+            "sent_per_s": record["throughput"]["sent_per_s"],
+            **{f"latency_{key}_ms": latency[key] for key in ("p50", "p90", "p99", "p99_9", "max")},
+            "server_threads_max": server.get("threads_max"),
+            "server_cpu_mean_percent": server.get("cpu_mean_percent"),
+            "server_rss_peak_bytes": server.get("rss_peak_bytes"),
+            "loss_ratio": record["loss_ratio"],
+            "lost": record["counts"]["lost"],
+            "warnings": record["warnings"],
+        }
+    )
     assert record["counts"]["delivered"] > 0

@@ -35,9 +35,7 @@ def channel_layer_settings(env: Mapping[str, str]) -> dict[str, Any]:
     redis_url = env.get("CHANBENCH_REDIS_URL") or env.get("REDIS_URL")
     if not redis_url:
         raise ValueError(f"CHANBENCH_LAYER={layer} needs CHANBENCH_REDIS_URL or REDIS_URL")
-    max_connections = int(
-        env.get("CHANBENCH_REDIS_MAX_CONNECTIONS", DEFAULT_REDIS_MAX_CONNECTIONS)
-    )
+    max_connections = int(env.get("CHANBENCH_REDIS_MAX_CONNECTIONS", DEFAULT_REDIS_MAX_CONNECTIONS))
     # redis-py 8 defaults to a 5 s socket timeout, the same as channels_redis's blocking
     # receive (BZPOPMIN, 5 s): idle consumers then die with TimeoutError and Daphne drops
     # their clients. No read timeout; connecting still times out.
@@ -61,5 +59,8 @@ def channel_layer_settings(env: Mapping[str, str]) -> dict[str, Any]:
         }
     if layer == "redis-pubsub":
         # The pub/sub layer has no capacity or expiry: it delivers what Redis publishes.
-        return {"BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer", "CONFIG": {"hosts": hosts}}
+        return {
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "CONFIG": {"hosts": hosts},
+        }
     raise ValueError(f"unknown CHANBENCH_LAYER {layer!r}; use one of {', '.join(LAYERS)}")

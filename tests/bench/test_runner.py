@@ -21,12 +21,28 @@ def test_plan_splits_one_room_over_processes():
 
 
 def worker(rooms, delivered, latencies_us, **extra):
-    base = {"connected": 0, "connect_failures": 0, "connect_errors": {}, "connect_ms": [1.0],
-            "sent": 0, "sent_measured": 0, "duplicated": 0, "out_of_order": 0, "malformed": 0,
-            "disconnected": 0, "closed_loop_timeouts": 0, "received_in_window": delivered,
-            "cpu_s": 0.5, "measured_s": 2.0, "max_loop_lag_ms": 0.0, "drain_s": 0.1,
-            "interrupted": False, "rooms": rooms, "delivered": delivered,
-            "latency_histogram": stats.encode_histogram(np.array(latencies_us, dtype=np.int64))}
+    base = {
+        "connected": 0,
+        "connect_failures": 0,
+        "connect_errors": {},
+        "connect_ms": [1.0],
+        "sent": 0,
+        "sent_measured": 0,
+        "duplicated": 0,
+        "out_of_order": 0,
+        "malformed": 0,
+        "disconnected": 0,
+        "closed_loop_timeouts": 0,
+        "received_in_window": delivered,
+        "cpu_s": 0.5,
+        "measured_s": 2.0,
+        "max_loop_lag_ms": 0.0,
+        "drain_s": 0.1,
+        "interrupted": False,
+        "rooms": rooms,
+        "delivered": delivered,
+        "latency_histogram": stats.encode_histogram(np.array(latencies_us, dtype=np.int64)),
+    }
     base.update(extra)
     return base
 

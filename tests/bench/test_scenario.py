@@ -17,16 +17,23 @@ def write(tmp_path: Path, text: str) -> Path:
 
 
 def test_matrix_crosses_lists_and_puts_consumer_fastest(tmp_path):
-    path = write(tmp_path, """
+    path = write(
+        tmp_path,
+        """
 name = "t"
 [matrix]
 consumer = ["sync", "async"]
 clients = [10, 20]
 layer = "memory"
-""")
+""",
+    )
     points = load(path).points()
     assert [(p.clients, p.consumer) for p in points] == [
-        (10, "sync"), (10, "async"), (20, "sync"), (20, "async")]
+        (10, "sync"),
+        (10, "async"),
+        (20, "sync"),
+        (20, "async"),
+    ]
     assert all(p.layer == "memory" for p in points)
 
 
@@ -55,21 +62,24 @@ def test_parse_override_types():
     assert parse_override("consumer=sync") == ("consumer", ["sync"])
 
 
-@pytest.mark.parametrize(("text", "message"), [
-    ("[matrix]\nclinets = 10\n", "unknown key 'clinets' (did you mean 'clients'?)"),
-    ("[matrix]\nclients = 0\n", "clients = 0: must be >= 1"),
-    ("[matrix]\nclients = -5\n", "clients = -5: must be >= 1"),
-    ("[matrix]\nclients = 2.5\n", "clients = 2.5: must be a whole number"),
-    ("[matrix]\nclients = 'ten'\n", "clients = 'ten': must be a number"),
-    ("[matrix]\nlayer = 'postgres'\n", "layer = 'postgres': must be one of memory, redis"),
-    ("[matrix]\nconsumer = 'fast'\n", "consumer = 'fast': must be one of sync, async"),
-    ("[matrix]\nduration_s = -1\n", "duration_s = -1: must be > 0"),
-    ("[matrix]\nduration_s = 0\n", "duration_s = 0: must be > 0"),
-    ("[matrix]\nclients = 4\nrooms = 5\n", "rooms = 5 with clients = 4"),
-    ("[matrix]\nclients = []\n", "clients = []: give at least one value"),
-    ("clients = 10\n", "unknown top-level key 'clients' (put point keys inside [matrix])"),
-    ("[matrix\nclients = 10\n", "not valid TOML"),
-])
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[matrix]\nclinets = 10\n", "unknown key 'clinets' (did you mean 'clients'?)"),
+        ("[matrix]\nclients = 0\n", "clients = 0: must be >= 1"),
+        ("[matrix]\nclients = -5\n", "clients = -5: must be >= 1"),
+        ("[matrix]\nclients = 2.5\n", "clients = 2.5: must be a whole number"),
+        ("[matrix]\nclients = 'ten'\n", "clients = 'ten': must be a number"),
+        ("[matrix]\nlayer = 'postgres'\n", "layer = 'postgres': must be one of memory, redis"),
+        ("[matrix]\nconsumer = 'fast'\n", "consumer = 'fast': must be one of sync, async"),
+        ("[matrix]\nduration_s = -1\n", "duration_s = -1: must be > 0"),
+        ("[matrix]\nduration_s = 0\n", "duration_s = 0: must be > 0"),
+        ("[matrix]\nclients = 4\nrooms = 5\n", "rooms = 5 with clients = 4"),
+        ("[matrix]\nclients = []\n", "clients = []: give at least one value"),
+        ("clients = 10\n", "unknown top-level key 'clients' (put point keys inside [matrix])"),
+        ("[matrix\nclients = 10\n", "not valid TOML"),
+    ],
+)
 def test_bad_scenarios_are_one_line_errors(tmp_path, text, message):
     path = write(tmp_path, text)
     with pytest.raises(UserError) as info:

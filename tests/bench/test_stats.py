@@ -56,13 +56,25 @@ def test_spread_warnings():
 
 
 def test_point_medians_skip_failed_repeats():
-    point = {"repeats": [
-        {"status": "ok", "throughput": {"delivered_per_s": 10.0}, "latency_ms": {"p99": 5.0},
-         "loss_ratio": 0.0, "server": {"threads_max": 2}},
-        {"status": "ok", "throughput": {"delivered_per_s": 30.0}, "latency_ms": {"p99": 7.0},
-         "loss_ratio": 0.5, "server": {"threads_max": 4}},
-        {"status": "failed", "reason": "server died"},
-    ]}
+    point = {
+        "repeats": [
+            {
+                "status": "ok",
+                "throughput": {"delivered_per_s": 10.0},
+                "latency_ms": {"p99": 5.0},
+                "loss_ratio": 0.0,
+                "server": {"threads_max": 2},
+            },
+            {
+                "status": "ok",
+                "throughput": {"delivered_per_s": 30.0},
+                "latency_ms": {"p99": 7.0},
+                "loss_ratio": 0.5,
+                "server": {"threads_max": 4},
+            },
+            {"status": "failed", "reason": "server died"},
+        ]
+    }
     medians = stats.point_medians(point)
     assert medians["delivered_per_s"] == 20.0
     assert medians["p99_ms"] == 6.0

@@ -65,8 +65,9 @@ def write(tmp_path: Path, name: str, result: dict) -> str:
 
 
 def run_compare(tmp_path, capsys, base: dict, new: dict, *args: str) -> tuple[int, str, str]:
-    code = main(["compare", write(tmp_path, "base.json", base),
-                 write(tmp_path, "new.json", new), *args])
+    code = main(
+        ["compare", write(tmp_path, "base.json", base), write(tmp_path, "new.json", new), *args]
+    )
     out, err = capsys.readouterr()
     return code, out, err
 
@@ -116,8 +117,9 @@ def test_change_under_the_threshold_is_not_significant(tmp_path, capsys):
     assert code == 0
     assert verdicts(out, "delivered/s") == ["not significant"] * 4
     # A lower threshold makes the same 5% drop a regression.
-    code, out, _ = run_compare(tmp_path, capsys, base, scaled(base, delivered_per_s=0.95),
-                               "--threshold", "3%")
+    code, out, _ = run_compare(
+        tmp_path, capsys, base, scaled(base, delivered_per_s=0.95), "--threshold", "3%"
+    )
     assert code == 1
     assert verdicts(out, "delivered/s") == ["WORSE (fails)"] * 4
 
@@ -141,8 +143,7 @@ def test_too_few_repeats_is_uncertain_not_a_regression(tmp_path, capsys):
 
 def test_cpu_and_threads_are_informational(tmp_path, capsys):
     base = with_repeats(real_result(), 4)
-    code, out, _ = run_compare(tmp_path, capsys, base,
-                               scaled(base, cpu_percent=1.5, threads=2.0))
+    code, out, _ = run_compare(tmp_path, capsys, base, scaled(base, cpu_percent=1.5, threads=2.0))
     assert code == 0
     assert verdicts(out, "cpu %") == ["worse (info)"] * 4
     assert verdicts(out, "threads") == ["worse (info)"] * 4
@@ -194,11 +195,14 @@ def test_no_matching_point_is_refused(tmp_path, capsys):
     assert "no point of" in err and "they differ in duration_s" in err
 
 
-@pytest.mark.parametrize(("key", "value", "words"), [
-    ("host", "ci-runner-7", "on different machines (host 'vm' vs 'ci-runner-7')"),
-    ("cpu_count", 64, "on different machines (cpu_count 2 vs 64)"),
-    ("python", "3.13.0", "with different versions (python 3.11.7 vs 3.13.0)"),
-])
+@pytest.mark.parametrize(
+    ("key", "value", "words"),
+    [
+        ("host", "ci-runner-7", "on different machines (host 'vm' vs 'ci-runner-7')"),
+        ("cpu_count", 64, "on different machines (cpu_count 2 vs 64)"),
+        ("python", "3.13.0", "with different versions (python 3.11.7 vs 3.13.0)"),
+    ],
+)
 def test_different_setups_are_refused_unless_forced(tmp_path, capsys, key, value, words):
     base = with_repeats(real_result(), 4)
     new = copy.deepcopy(base)
@@ -221,14 +225,19 @@ def test_different_package_versions_are_refused(tmp_path, capsys):
     assert "channels 4.3.2 vs 9.9.9, redis 8.1.0 vs missing" in err
 
 
-@pytest.mark.parametrize(("content", "words"), [
-    ("", "empty file"),
-    ('{"schema_version": 1, "points": [', "not valid JSON"),
-    (json.dumps({"schema_version": store.SCHEMA_VERSION + 1, "points": [{}]}),
-     "written by a newer chanbench"),
-    (json.dumps({"schema_version": 1, "points": []}), "has no points"),
-    ("[1, 2]", "not a chanbench result"),
-])
+@pytest.mark.parametrize(
+    ("content", "words"),
+    [
+        ("", "empty file"),
+        ('{"schema_version": 1, "points": [', "not valid JSON"),
+        (
+            json.dumps({"schema_version": store.SCHEMA_VERSION + 1, "points": [{}]}),
+            "written by a newer chanbench",
+        ),
+        (json.dumps({"schema_version": 1, "points": []}), "has no points"),
+        ("[1, 2]", "not a chanbench result"),
+    ],
+)
 @pytest.mark.parametrize("side", ["base", "new"])
 def test_bad_input_exits_2_with_one_line(tmp_path, capsys, content, words, side):
     good = write(tmp_path, "good.json", real_result())
@@ -262,26 +271,34 @@ def test_threshold_accepts_percent_and_fraction():
 
 def test_markdown_for_ci_comments(tmp_path, capsys):
     base = with_repeats(real_result(), 4)
-    code, out, _ = run_compare(tmp_path, capsys, base, scaled(base, p99_ms=3.0),
-                               "--format", "md")
+    code, out, _ = run_compare(tmp_path, capsys, base, scaled(base, p99_ms=3.0), "--format", "md")
     assert code == 1
     lines = out.splitlines()
     assert lines[0] == "### chanbench compare: regression"
     assert "| point | metric | base | new | ratio | change | p | verdict |" in lines
-    assert any(line.startswith("| sync clients=10 | p99 ms |") and "WORSE (fails)" in line
-               for line in lines)
+    assert any(
+        line.startswith("| sync clients=10 | p99 ms |") and "WORSE (fails)" in line
+        for line in lines
+    )
     assert any(line.startswith("- REGRESSION: 4 changes") for line in lines)
 
 
 def test_charts_overlay_base_and_new(tmp_path, capsys):
     base = with_repeats(real_result(), 4)
     charts = tmp_path / "charts"
-    code, out, _ = run_compare(tmp_path, capsys, base, scaled(base, delivered_per_s=0.5),
-                               "--charts", str(charts))
+    code, out, _ = run_compare(
+        tmp_path, capsys, base, scaled(base, delivered_per_s=0.5), "--charts", str(charts)
+    )
     assert code == 1
     assert f"charts: {charts}" in out
-    for name in ("throughput", "latency", "threads", "cpu", "spectrum_clients-10",
-                 "timeline_clients-20"):
+    for name in (
+        "throughput",
+        "latency",
+        "threads",
+        "cpu",
+        "spectrum_clients-10",
+        "timeline_clients-20",
+    ):
         assert (charts / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert (charts / f"{name}.svg").read_text().lstrip().startswith("<?xml")
 

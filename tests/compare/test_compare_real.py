@@ -18,8 +18,17 @@ import pytest
 from bench.cli import main
 
 REPO_DIR = Path(__file__).resolve().parents[2]
-TINY = ["--set", "clients=10", "--set", "repeats=4", "--set", "duration_s=1",
-        "--set", "warmup_s=0.3", "--no-calibrate"]
+TINY = [
+    "--set",
+    "clients=10",
+    "--set",
+    "repeats=4",
+    "--set",
+    "duration_s=1",
+    "--set",
+    "warmup_s=0.3",
+    "--no-calibrate",
+]
 # Round trips take about 17 ms here; 20 ms more per message halves throughput, a change
 # far outside this noisy 2-core machine's run-to-run drift (about 10%).
 SLOW_MS = "20"
@@ -31,8 +40,13 @@ def chanbench_run(results_dir: Path, *args: str, env: dict[str, str] | None = No
     before = set(results_dir.glob("*.json"))
     proc = subprocess.run(
         [sys.executable, "-m", "bench.cli", "run", *args, "--results-dir", str(results_dir)],
-        cwd=REPO_DIR, env={**os.environ, **(env or {})}, capture_output=True, text=True,
-        timeout=RUN_TIMEOUT_S, check=False)
+        cwd=REPO_DIR,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT_S,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     (path,) = set(results_dir.glob("*.json")) - before
     return path
@@ -43,8 +57,9 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     results = tmp_path_factory.mktemp("results")
     base = chanbench_run(results, *TINY, "--set", "consumer=async")
     again = chanbench_run(results, *TINY, "--set", "consumer=async")
-    slow = chanbench_run(results, *TINY, "--set", "consumer=slow",
-                         env={"CHANBENCH_SLOW_MS": SLOW_MS})
+    slow = chanbench_run(
+        results, *TINY, "--set", "consumer=slow", env={"CHANBENCH_SLOW_MS": SLOW_MS}
+    )
     relabelled = json.loads(slow.read_text())
     for point in relabelled["points"]:
         point["params"]["consumer"] = "async"

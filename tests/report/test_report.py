@@ -11,8 +11,16 @@ from bench import report, stats, store
 from bench.cli import main
 
 REAL = Path(__file__).resolve().parents[1] / "data" / "quick_small.json"
-CHARTS = ("throughput", "latency", "threads", "cpu", "spectrum_clients-10",
-          "spectrum_clients-20", "timeline_clients-10", "timeline_clients-20")
+CHARTS = (
+    "throughput",
+    "latency",
+    "threads",
+    "cpu",
+    "spectrum_clients-10",
+    "spectrum_clients-20",
+    "timeline_clients-10",
+    "timeline_clients-20",
+)
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 # A chart is small: the report sits beside the results, often in git.
 MAX_CHART_BYTES = 150_000
@@ -39,8 +47,14 @@ def test_readme_has_the_sections_of_a_channels_load_test_report(real_report):
     readme = (real_report / "README.md").read_text()
     headings = [line for line in readme.splitlines() if line.startswith("#")]
     assert headings[0].startswith("# chanbench report: quick, 2026-11-24")
-    assert headings[1:] == ["## Summary", "## Methodology", "## Versions", "## Charts",
-                            "## Warnings", "## Reproduce"]
+    assert headings[1:] == [
+        "## Summary",
+        "## Methodology",
+        "## Versions",
+        "## Charts",
+        "## Warnings",
+        "## Reproduce",
+    ]
     for name in CHARTS:
         assert f"]({name}.png)" in readme and f"]({name}.svg)" in readme
     result = json.loads(REAL.read_text())
@@ -53,13 +67,22 @@ def test_summary_states_the_ratio_at_each_load(real_report):
     readme = (real_report / "README.md").read_text()
     result = json.loads(REAL.read_text())
     for clients in (10, 20):
-        sync, async_ = (next(p for p in result["points"] if p["params"]["clients"] == clients
-                             and p["params"]["consumer"] == c) for c in ("sync", "async"))
+        sync, async_ = (
+            next(
+                p
+                for p in result["points"]
+                if p["params"]["clients"] == clients and p["params"]["consumer"] == c
+            )
+            for c in ("sync", "async")
+        )
         ms, ma = stats.point_medians(sync), stats.point_medians(async_)
         thr = ma["delivered_per_s"] / ms["delivered_per_s"]
         p99 = ma["p99_ms"] / ms["p99_ms"]
-        line = next(line for line in readme.splitlines()
-                    if line.startswith(f"- clients={clients}, memory layer:"))
+        line = next(
+            line
+            for line in readme.splitlines()
+            if line.startswith(f"- clients={clients}, memory layer:")
+        )
         assert f"Async delivers {thr:.2f}x the messages per second of sync" in line
         assert f"at {p99:.2f}x its p99 latency" in line
         winner = "async wins" if thr >= 1.1 else "sync wins" if thr <= 1 / 1.1 else "a tie"
@@ -88,8 +111,10 @@ def test_failed_repeats_lost_messages_and_saturation_are_warned(tmp_path, capsys
     result = json.loads(REAL.read_text())
     point = result["points"][0]
     point["repeats"][0] = {"repeat": 0, "status": "failed", "reason": "daphne exited"}
-    point["repeats"][1]["warnings"] = ["client saturated: a client process used 97% of a core",
-                                       "12 of 800 broadcasts lost (1.50%)"]
+    point["repeats"][1]["warnings"] = [
+        "client saturated: a client process used 97% of a core",
+        "12 of 800 broadcasts lost (1.50%)",
+    ]
     for rep in result["points"][1]["repeats"][:2]:
         rep["status"] = "failed"
     result["partial"] = True
@@ -159,8 +184,9 @@ def test_x_axis_is_the_key_that_varies():
 
 
 def test_categorical_x_axis_draws(tmp_path):
-    charts = report.write_charts([report.Source("", synthetic("mode", ["closed", "open"]))],
-                                 tmp_path)
+    charts = report.write_charts(
+        [report.Source("", synthetic("mode", ["closed", "open"]))], tmp_path
+    )
     assert "throughput" in [c.name for c in charts]
     assert (tmp_path / "spectrum_mode-open.png").is_file()
 
@@ -171,8 +197,12 @@ def test_overlaid_files_get_one_line_each_per_consumer():
     assert labels == ["run", "run#2"]
     lay = report.layout([report.Source(labels[0], a), report.Source(labels[1], b)])
     names = [line.label(lay.multi_source) for line in lay.lines]
-    assert names == ["run sync memory", "run async memory", "run#2 sync memory",
-                     "run#2 async memory"]
+    assert names == [
+        "run sync memory",
+        "run async memory",
+        "run#2 sync memory",
+        "run#2 async memory",
+    ]
 
 
 def test_timeline_puts_server_samples_on_the_runners_clock():

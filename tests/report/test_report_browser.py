@@ -20,13 +20,22 @@ PAGE_TIMEOUT_S = 30
 def browser(tmp_path):
     for binary in (CHROMIUM, CHROMEDRIVER):
         if not Path(binary).exists() and not shutil.which(Path(binary).name):
-            pytest.fail(f"{binary} is missing: install chromium and chromium-driver "
-                        "(scripts/test does)")
+            pytest.fail(
+                f"{binary} is missing: install chromium and chromium-driver (scripts/test does)"
+            )
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--disable-background-networking", "--disable-component-update",
-                "--no-first-run", "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}"):
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--no-first-run",
+        "--disable-sync",
+        f"--user-data-dir={tmp_path / 'profile'}",
+    ):
         options.add_argument(arg)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(options=options, service=Service(executable_path=CHROMEDRIVER))
@@ -43,7 +52,8 @@ def test_index_html_shows_every_chart_without_console_errors(tmp_path, browser):
     browser.get((out_dir / "index.html").as_uri())
     images = browser.execute_script(
         "return Array.from(document.images).map(img => "
-        "[img.getAttribute('src'), img.complete, img.naturalWidth]);")
+        "[img.getAttribute('src'), img.complete, img.naturalWidth]);"
+    )
     assert len(images) == 8
     for src, complete, width in images:
         assert complete and width > 0, f"{src} did not load"

