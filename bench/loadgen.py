@@ -67,6 +67,7 @@ class WorkerPlan:
     drain_quiet_s: float
     drain_max_s: float
     connect_rate: float  # this worker's share, connections per second (0: no limit)
+    compression: bool = False  # permessage-deflate, through the websockets library
     seed: int = 0
 
 
@@ -77,6 +78,7 @@ class WorkerResult:
     worker: int
     clients: int
     connected: int = 0
+    compressed: int = 0  # clients whose server accepted permessage-deflate
     connect_failures: int = 0
     connect_errors: dict[str, int] = field(default_factory=dict)
     connect_ms: list[float] = field(default_factory=list)
@@ -99,17 +101,51 @@ class WorkerResult:
     interrupted: bool = False
 
 
-class ChatClient(WSListener):
-    """One websocket client: sends chat messages and hands received ones to the worker."""
+class ChatClient:
+    """One chat client: the protocol and the books; subclasses carry the frames."""
 
     def __init__(self, worker: Worker, index: int, room: int) -> None:
         self.worker = worker
         self.index = index
         self.room = room
-        self.transport: WSTransport | None = None
         self.seq = 0
         self.waiting_since_ns = 0  # closed loop: when the unanswered message was sent
         self.alive = False
+
+    async def open(self, url: str, origin: str) -> None:
+        raise NotImplementedError
+
+    def write(self, data: bytes) -> None:
+        raise NotImplementedError
+
+    def hang_up(self) -> None:
+        """Close the connection now; what is in flight is lost."""
+        raise NotImplementedError
+
+    def send(self, intended_ns: int, phase: str) -> None:
+        body = f"{self.index}|{self.seq}|{intended_ns}|{phase}|{self.worker.padding}"
+        self.write(json.dumps({"message": body}).encode())
+        self.seq += 1
+        self.waiting_since_ns = intended_ns
+
+    def closed(self) -> None:
+        if self.alive:
+            self.alive = False
+            self.worker.on_disconnected(self)
+
+
+class PicowsClient(ChatClient, WSListener):
+    """The default: picows on uvloop, the fastest Python client measured, no compression."""
+
+    transport: WSTransport | None = None
+
+    async def open(self, url: str, origin: str) -> None:
+        await ws_connect(
+            lambda: self,
+            url,
+            extra_headers={"Origin": origin},
+            websocket_handshake_timeout=CONNECT_TIMEOUT_S,
+        )
 
     def on_ws_connected(self, transport: WSTransport) -> None:
         self.transport = transport
@@ -124,16 +160,64 @@ class ChatClient(WSListener):
             self.worker.on_malformed(self)
 
     def on_ws_disconnected(self, transport: WSTransport) -> None:
-        if self.alive:
-            self.alive = False
-            self.worker.on_disconnected(self)
+        self.closed()
 
-    def send(self, intended_ns: int, phase: str) -> None:
+    def write(self, data: bytes) -> None:
         assert self.transport is not None
-        body = f"{self.index}|{self.seq}|{intended_ns}|{phase}|{self.worker.padding}"
-        self.transport.send(WSMsgType.TEXT, json.dumps({"message": body}).encode())
-        self.seq += 1
-        self.waiting_since_ns = intended_ns
+        self.transport.send(WSMsgType.TEXT, data)
+
+    def hang_up(self) -> None:
+        if self.transport is not None:
+            self.transport.send_close()
+            self.transport.disconnect()
+
+
+class DeflateClient(ChatClient):
+    """For scenarios with ``compression = true``: the websockets library, which negotiates
+    permessage-deflate (picows does not); slower, so calibrate with it too."""
+
+    ws: Any = None
+
+    async def open(self, url: str, origin: str) -> None:
+        from websockets.asyncio.client import connect
+
+        self.ws = await connect(
+            url,
+            origin=origin,  # type: ignore[arg-type]
+            compression="deflate",
+            open_timeout=CONNECT_TIMEOUT_S,
+            max_size=None,
+        )
+        self.alive = True
+        if self.ws.protocol.extensions:  # the server may decline (Daphne does)
+            self.worker.result.compressed += 1
+        self._outbox: asyncio.Queue[str] = asyncio.Queue()
+        # One reader and one writer task: frames go out in order, without awaiting a send.
+        self._tasks = [asyncio.ensure_future(self._read()), asyncio.ensure_future(self._write())]
+
+    async def _read(self) -> None:
+        try:
+            async for message in self.ws:
+                if isinstance(message, str):
+                    self.worker.on_message(self, message.encode())
+                else:
+                    self.worker.on_malformed(self)
+        except Exception:  # a dropped connection ends this client only
+            pass
+        self.closed()
+
+    async def _write(self) -> None:
+        with contextlib.suppress(Exception):  # closed: the reader reports it
+            while True:
+                await self.ws.send(await self._outbox.get())
+
+    def write(self, data: bytes) -> None:
+        self._outbox.put_nowait(data.decode())
+
+    def hang_up(self) -> None:
+        if self.ws is not None:
+            self._tasks[1].cancel()
+            self._tasks.append(asyncio.ensure_future(self.ws.close()))
 
 
 class Worker:
@@ -201,8 +285,7 @@ class Worker:
         """A frame we cannot read drops this client only; the rest go on."""
         self.result.malformed += 1
         client.alive = False  # we hang up, so it is not counted as the server's disconnect
-        if client.transport is not None:
-            client.transport.disconnect()
+        client.hang_up()
 
     def on_disconnected(self, client: ChatClient) -> None:
         if not self.stop.is_set():
@@ -259,19 +342,15 @@ class Worker:
         plan = self.plan
         gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
         interval_s = 1.0 / plan.connect_rate if plan.connect_rate else 0.0
+        client_class = DeflateClient if plan.compression else PicowsClient
 
         async def connect_one(index: int, room: int) -> None:
-            client = ChatClient(self, index, room)
+            client = client_class(self, index, room)
             started = time.perf_counter()
             async with gate:
                 try:
                     await asyncio.wait_for(
-                        ws_connect(
-                            lambda: client,
-                            plan.url_template.format(room=room),
-                            extra_headers={"Origin": plan.origin},
-                            websocket_handshake_timeout=CONNECT_TIMEOUT_S,
-                        ),
+                        client.open(plan.url_template.format(room=room), plan.origin),
                         CONNECT_TIMEOUT_S + 1,
                     )
                 except Exception as exc:  # any failure to connect is counted, not raised
@@ -378,9 +457,8 @@ class Worker:
     async def close_all(self) -> None:
         self.stop.set()
         for client in self.clients:
-            if client.transport is not None and client.alive:
-                client.transport.send_close()
-                client.transport.disconnect()
+            if client.alive:
+                client.hang_up()
 
 
 async def _sleep_until(deadline_ns: int, stop: asyncio.Event | None = None) -> None:

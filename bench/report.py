@@ -393,8 +393,10 @@ def metric_charts(lay: Layout, out_dir: Path) -> list[Chart]:
             "threads",
             "threads",
             "server threads (peak)",
-            "Peak thread count of the Daphne process in the measured window: the sync "
-            "consumer runs its handlers in a thread pool, the async one in the event loop.",
+            "Peak thread count of the Daphne process in the measured window. The sync "
+            "consumer's handlers run in asgiref's thread-sensitive worker thread; the async "
+            "ones in the event loop, with one thread hop per message on Channels 4.2+ "
+            "(aclose_old_connections). Per-thread CPU is in the result file.",
         ),
         (
             "cpu_percent",

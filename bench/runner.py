@@ -115,6 +115,7 @@ def plan_workers(point: Point, template: str, origin_header: str, seed: int) -> 
             drain_max_s=point.drain_max_s,
             connect_rate=point.connect_rate / processes if point.connect_rate else 0.0,
             seed=seed,
+            compression=point.compression,
         )
         for w, share in enumerate(shares)
         if share
@@ -294,6 +295,7 @@ def merge_workers(point: Point, results: list[dict[str, Any]]) -> dict[str, Any]
         key: sum(r[key] for r in results)
         for key in (
             "connected",
+            "compressed",
             "connect_failures",
             "sent",
             "sent_measured",
@@ -341,6 +343,7 @@ def merge_workers(point: Point, results: list[dict[str, Any]]) -> dict[str, Any]
             "drain_s": max((r["drain_s"] for r in results), default=0.0),
         },
         "interrupted": any(r["interrupted"] for r in results),
+        "compression_offered": point.compression,
     }
 
 
@@ -372,6 +375,12 @@ def client_warnings(repeat: dict[str, Any]) -> list[str]:
             "open-loop send times may have slipped"
         )
     counts = repeat["counts"]
+    if repeat.get("compression_offered") and counts["compressed"] < counts["connected"]:
+        out.append(
+            f"compression offered, but only {counts['compressed']} of {counts['connected']} "
+            "connections negotiated permessage-deflate (Daphne declines it): frames went "
+            "uncompressed"
+        )
     if counts["connect_failures"]:
         out.append(
             f"{counts['connect_failures']} of {counts['clients']} clients failed to "

@@ -209,11 +209,6 @@ def _check_points(source: str, scenario: Scenario) -> None:
                 f"{source}: clients_per_room = {point.clients_per_room} is more than "
                 f"clients = {point.clients}"
             )
-        if point.compression:
-            raise UserError(
-                f"{source}: compression = true is not supported yet: the clients "
-                "run without permessage-deflate"
-            )
 
 
 def parse_override(text: str) -> tuple[str, list[Any]]:

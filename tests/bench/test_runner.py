@@ -23,6 +23,7 @@ def test_plan_splits_one_room_over_processes():
 def worker(rooms, delivered, latencies_us, **extra):
     base = {
         "connected": 0,
+        "compressed": 0,
         "connect_failures": 0,
         "connect_errors": {},
         "connect_ms": [1.0],

@@ -134,3 +134,16 @@ def test_saturation_search_stops_at_the_first_broken_rate(tmp_path, capsys):
     groups = {g["consumer"]: g for g in result["saturation"]["groups"]}
     assert groups["sync"]["highest_rate"] is None and groups["sync"]["broken_at"] == 2.0
     assert "highest sustained rate below the lowest rate tried" in capsys.readouterr().out
+
+
+def test_compression_is_offered_and_reported_when_declined(tmp_path):
+    """compression = true: the clients offer permessage-deflate; Daphne declines it, and
+    the result says the frames went uncompressed rather than pretending otherwise."""
+    code, result = run_cli(
+        tmp_path, TINY.replace('["sync", "async"]', '"async"'), "--set", "compression=true"
+    )
+    assert code == 0
+    (rep,) = result["points"][0]["repeats"]
+    assert rep["counts"]["delivered"] == rep["counts"]["expected"] > 0
+    assert rep["counts"]["compressed"] == 0
+    assert any("negotiated permessage-deflate" in w for w in rep["warnings"])
