@@ -25,6 +25,7 @@ import signal
 import sys
 import time
 from array import array
+from collections.abc import Callable, Coroutine
 from dataclasses import asdict, dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any
@@ -180,10 +181,11 @@ class DeflateClient(ChatClient):
 
     async def open(self, url: str, origin: str) -> None:
         from websockets.asyncio.client import connect
+        from websockets.typing import Origin
 
         self.ws = await connect(
             url,
-            origin=origin,  # type: ignore[arg-type]
+            origin=Origin(origin),
             compression="deflate",
             open_timeout=CONNECT_TIMEOUT_S,
             max_size=None,
@@ -380,12 +382,11 @@ class Worker:
         plan = self.plan
         start_ns = t0_ns + int(plan.warmup_s * 1e9)
         self.window = (start_ns, start_ns + int(plan.duration_s * 1e9))
+        load: asyncio.Future[Any]
         if plan.mode == "closed":
             load = asyncio.ensure_future(self._closed_loop(t0_ns))
         else:
-            load = asyncio.ensure_future(
-                asyncio.gather(*(self._open_loop_client(c, t0_ns) for c in self.clients))
-            )
+            load = asyncio.gather(*(self._open_loop_client(c, t0_ns) for c in self.clients))
         cpu_at_start = None
         reporter = asyncio.ensure_future(self._report_progress())
         stopper = asyncio.ensure_future(self.stop.wait())
@@ -525,6 +526,7 @@ def worker_main(plan: WorkerPlan, conn: Connection) -> None:
         with contextlib.suppress(OSError):
             ctypes.CDLL("libc.so.6").prctl(1, signal.SIGTERM)
     raise_open_file_limit()  # one socket per client; the runner checked the hard limit
+    runner: Callable[[Coroutine[Any, Any, None]], None]
     try:
         import uvloop
 

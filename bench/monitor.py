@@ -32,7 +32,7 @@ def read_stat(path: Path) -> tuple[float, int, int] | None:
 
 def thread_cpu_s(pid: int) -> dict[int, float]:
     """CPU seconds of each thread of ``pid``, by thread id."""
-    out = {}
+    out: dict[int, float] = {}
     try:
         tids = os.listdir(f"/proc/{pid}/task")
     except (FileNotFoundError, ProcessLookupError):
@@ -104,7 +104,7 @@ class ProcessMonitor:
         threads = [self.series.threads[i] for i in idx]
         cpu = [self.series.cpu_percent[i] for i in idx]
         rss = self.series.rss_bytes
-        per_thread = []
+        per_thread: list[dict[str, Any]] = []
         begin, end = self._window.get("start"), self._window.get("end")
         if isinstance(begin, dict) and isinstance(end, dict) and end_t > start_t:
             span = end_t - start_t

@@ -659,7 +659,7 @@ def _run_points(ctx: RunContext, points: list[Point], varying: list[str]) -> int
     search: dict[str, dict[str, Any]] = {}
     failed = False
     for step in steps.values():
-        records = []
+        records: list[tuple[Point, dict[str, Any], dict[str, Any]]] = []
         for point in step:
             group = point.label([k for k in varying if k != "rate"])
             found = search.setdefault(

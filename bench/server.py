@@ -106,6 +106,7 @@ class ServerProcess:
         """Wait until a websocket handshake on ``consumer`` succeeds; return seconds taken."""
         from websockets.exceptions import InvalidHandshake
         from websockets.sync.client import connect
+        from websockets.typing import Origin
 
         url = ws_url(self.host, self.port, consumer, READY_ROOM)
         started = time.monotonic()
@@ -120,8 +121,8 @@ class ServerProcess:
             try:
                 with connect(
                     url,
-                    origin=origin(self.host, self.port),
-                    open_timeout=2,  # type: ignore[arg-type]
+                    origin=Origin(origin(self.host, self.port)),
+                    open_timeout=2,
                     close_timeout=1,
                     compression=None,
                 ):

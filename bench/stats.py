@@ -100,7 +100,7 @@ def median(values: Sequence[float]) -> float | None:
 def spread_warnings(name: str, values: Sequence[float]) -> list[str]:
     """pyperf-style warnings: too few repeats, or a spread too wide to trust."""
     clean = [v for v in values if v is not None]
-    warnings = []
+    warnings: list[str] = []
     if len(clean) < FEW_REPEATS:
         return warnings  # the caller warns about few repeats once per run, not per metric
     mean = statistics.fmean(clean)
