@@ -509,10 +509,12 @@ def _summary_line(record: dict[str, Any]) -> str:
     p50 = f"{lat['p50']:.1f}" if lat["p50"] is not None else "-"
     p99 = f"{lat['p99']:.1f}" if lat["p99"] is not None else "-"
     threads = record.get("server", {}).get("threads_max")
+    fraction = record.get("ceiling_fraction")
     return (
         f"{record['throughput']['delivered_per_s']:9,.0f} deliveries/s  p50 {p50:>7} ms  "
         f"p99 {p99:>7} ms  lost {record['loss_ratio']:.2%}"
         + (f"  threads {threads}" if threads is not None else "")
+        + (f"  {fraction:.0%} of the client's ceiling" if fraction is not None else "")
     )
 
 
