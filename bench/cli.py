@@ -320,6 +320,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     handler: Handler = args.handler
+    if threading.current_thread() is threading.main_thread():
+        # Started in the background by a shell, we inherit SIGINT ignored: take it back,
+        # so that Ctrl-C (or kill -INT) always stops what we started.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         return handler(args)
     except UserError as exc:

@@ -78,8 +78,12 @@ def check_port_free(host: str, port: int) -> None:
 
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as sock:
+        # As servers do: connections of a server just stopped (TIME_WAIT) do not count,
+        # a listening socket does.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
+            sock.listen()
         except OSError as exc:
             raise UserError(
                 f"port {port} on {host} is not free ({exc.strerror}); "
