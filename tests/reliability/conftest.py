@@ -321,9 +321,12 @@ def silent_server() -> Iterator[int]:
     sock.close()
 
 
+MISBEHAVE_AFTER_MESSAGES = 50
+
+
 @pytest.fixture
 def rude_chat_server() -> Iterator[int]:
-    """A chat server (a room per path) that, about a second after they connect, sends
+    """A chat server (a room per path) that, at their 50th message, sends
     the first client a frame that is not JSON, the second JSON without ``message``, and
     hangs up on the third; the rest are served properly. Yields the port."""
     from websockets.asyncio.server import ServerConnection, serve
@@ -335,7 +338,6 @@ def rude_chat_server() -> Iterator[int]:
     port: list[int] = []
 
     async def misbehave(ws: ServerConnection, nth: int) -> None:
-        await asyncio.sleep(1.0)
         if nth == 0:
             await ws.send("this is not json")
         elif nth == 1:
@@ -348,9 +350,14 @@ def rude_chat_server() -> Iterator[int]:
         room.add(ws)
         nth = len(arrivals)
         arrivals.append(ws)
-        task = asyncio.ensure_future(misbehave(ws, nth))
+        received = 0
         try:
             async for message in ws:
+                received += 1
+                # Misbehave once the load is under way (the client's 50th message), not
+                # after a delay that a loaded machine could stretch past the run.
+                if received == MISBEHAVE_AFTER_MESSAGES:
+                    await misbehave(ws, nth)
                 for peer in list(room):
                     with contextlib.suppress(Exception):
                         await peer.send(message)
@@ -358,7 +365,6 @@ def rude_chat_server() -> Iterator[int]:
             pass
         finally:
             room.discard(ws)
-            task.cancel()
 
     async def main(stop: asyncio.Event) -> None:
         async with serve(handler, "127.0.0.1", 0) as server:
