@@ -18,7 +18,7 @@ from bench import __version__, environment, runner, store, tables
 from bench.errors import UserError
 from bench.processes import check_port_free
 from bench.scenario import load as load_scenario
-from bench.server import CONSUMERS, LAYERS, DaphneServer, ServerSettings
+from bench.server import CONSUMERS, LAYERS, DaphneServer, ServerSettings, netloc
 
 EXIT_INTERRUPTED = 130
 
@@ -66,10 +66,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
             DaphneServer(settings, args.host, args.port, log_dir / "daphne.log")
         )
         server.wait_ready(args.consumer)
-        netloc = f"[{args.host}]:{args.port}" if ":" in args.host else f"{args.host}:{args.port}"
+        page = f"http://{netloc(args.host, args.port)}/chat/lobby/?consumer={args.consumer}"
         print(
-            f"chanbench: serving the chat on http://{netloc}/chat/lobby/?consumer={args.consumer} "
-            f"(layer {args.layer}; Ctrl-C stops)",
+            f"chanbench: serving the chat on {page} (layer {args.layer}; Ctrl-C stops)",
             flush=True,
         )
         try:

@@ -34,6 +34,7 @@ from bench.server import (
     ServerProcess,
     ServerSettings,
     origin,
+    ws_url,
 )
 
 HOST = "127.0.0.1"
@@ -83,8 +84,7 @@ def _url_template(ctx: RunContext, point: Point, port: int | None) -> tuple[str,
         host_port = base.split("//", 1)[-1].split("/", 1)[0]
         return template, f"http://{host_port}"
     assert port is not None
-    netloc = f"{HOST}:{port}"
-    return f"ws://{netloc}/ws/{point.consumer}/chat/{{room}}/", origin(HOST, port)
+    return ws_url(HOST, port, point.consumer, "{room}"), origin(HOST, port)
 
 
 def plan_workers(point: Point, template: str, origin_header: str, seed: int) -> list[WorkerPlan]:

@@ -61,16 +61,19 @@ class ServerSettings:
         return env
 
 
+def netloc(host: str, port: int) -> str:
+    """``host:port``, with an IPv6 address in brackets."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
 def ws_url(host: str, port: int, consumer: str, room: str) -> str:
     """The websocket URL of ``consumer`` for ``room``."""
-    netloc = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-    return f"ws://{netloc}/ws/{consumer}/chat/{room}/"
+    return f"ws://{netloc(host, port)}/ws/{consumer}/chat/{room}/"
 
 
 def origin(host: str, port: int) -> str:
     """An Origin header that the site's ``AllowedHostsOriginValidator`` accepts."""
-    netloc = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-    return f"http://{netloc}"
+    return f"http://{netloc(host, port)}"
 
 
 class ServerProcess:
