@@ -123,6 +123,18 @@ class ProcessMonitor:
             "cpu_mean_percent": round(sum(cpu) / len(cpu), 1) if cpu else None,
             "rss_peak_bytes": max(rss) if rss else None,
             "busiest_thread": per_thread[0] if per_thread else None,
+            # The event loop (Daphne's main thread) against every other thread: where the
+            # sync consumer's handlers, and the async one's sync_to_async hops, run.
+            "event_loop_cpu_percent": (
+                sum(r["cpu_percent"] for r in per_thread if r["tid"] == self.pid)
+                if per_thread
+                else None
+            ),
+            "other_threads_cpu_percent": (
+                round(sum(r["cpu_percent"] for r in per_thread if r["tid"] != self.pid), 1)
+                if per_thread
+                else None
+            ),
             "per_thread": per_thread[:16],
             "window_s": [start_t, end_t if end_t != float("inf") else None],
         }

@@ -847,6 +847,8 @@ def results_table(lay: Layout, source: Source) -> tuple[list[str], list[list[str
         "p99.9 ms",
         "threads",
         "CPU %",
+        "loop CPU %",
+        "other threads CPU %",
         "loss",
         "repeats",
     ]
@@ -865,6 +867,8 @@ def results_table(lay: Layout, source: Source) -> tuple[list[str], list[list[str
                     num(m["p99_9_ms"], ".1f"),
                     num(m["threads"]),
                     num(m["cpu_percent"]),
+                    num(m["loop_cpu_percent"]),
+                    num(m["other_threads_cpu_percent"]),
                     num(None if m["loss_ratio"] is None else 100 * m["loss_ratio"], ".2f", "%"),
                     f"{len(ok_repeats(point))}/{len(point.get('repeats', []))}",
                 ]

@@ -137,6 +137,8 @@ METRICS: dict[str, tuple[tuple[str, ...], bool]] = {
     "p99_9_ms": (("latency_ms", "p99_9"), False),
     "threads": (("server", "threads_max"), False),
     "cpu_percent": (("server", "cpu_mean_percent"), False),
+    "loop_cpu_percent": (("server", "event_loop_cpu_percent"), False),
+    "other_threads_cpu_percent": (("server", "other_threads_cpu_percent"), False),
     "loss_ratio": (("loss_ratio",), False),
     "rss_peak_bytes": (("server", "rss_peak_bytes"), False),
 }
