@@ -16,13 +16,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import json
 import os
 import random
 import resource
 import signal
-import sys
 import time
 from array import array
 from collections.abc import Callable, Coroutine
@@ -34,7 +32,7 @@ import numpy as np
 from picows import WSFrame, WSListener, WSMsgType, WSTransport, ws_connect
 
 from bench import stats
-from bench.processes import raise_open_file_limit
+from bench.processes import die_with_parent, raise_open_file_limit
 
 # A closed-loop client whose message has not come back in this long sends its next one
 # anyway (and counts a timeout), so one lost broadcast cannot silence it for the run.
@@ -522,9 +520,7 @@ def worker_main(plan: WorkerPlan, conn: Connection) -> None:
     """Entry point of a worker process."""
     # The runner handles Ctrl-C and tells us to stop; die if it is killed outright.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    if sys.platform.startswith("linux"):
-        with contextlib.suppress(OSError):
-            ctypes.CDLL("libc.so.6").prctl(1, signal.SIGTERM)
+    die_with_parent()
     raise_open_file_limit()  # one socket per client; the runner checked the hard limit
     runner: Callable[[Coroutine[Any, Any, None]], None]
     try:

@@ -23,8 +23,9 @@ STOP_TIMEOUT_S = 5.0
 _PR_SET_PDEATHSIG = 1
 
 
-def _die_with_parent() -> None:
-    """Run in the child before exec: ask the kernel for SIGTERM when the parent dies."""
+def die_with_parent() -> None:
+    """Ask the kernel for SIGTERM when our parent dies (in a child before exec, or in a
+    multiprocessing child at start)."""
     if sys.platform.startswith("linux"):
         with contextlib.suppress(OSError):
             ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
@@ -46,7 +47,7 @@ def start_process(
         env=env,
         cwd=cwd,
         start_new_session=True,
-        preexec_fn=_die_with_parent,
+        preexec_fn=die_with_parent,
     )
 
 

@@ -44,7 +44,7 @@ class ServerSettings:
         env = dict(os.environ)
         env.update(
             DJANGO_SETTINGS_MODULE="mysite.settings",
-            PYTHONPATH=os.pathsep.join(filter(None, [str(CONSUMERS_DIR), env.get("PYTHONPATH")])),
+            PYTHONPATH=with_path_first(CONSUMERS_DIR, env.get("PYTHONPATH")),
             CHANBENCH_LAYER=self.layer,
             CHANBENCH_LAYER_CAPACITY=str(self.capacity),
             CHANBENCH_LAYER_EXPIRY=str(self.expiry_s),
@@ -59,6 +59,11 @@ class ServerSettings:
         else:
             env.pop("ASGI_THREADS", None)
         return env
+
+
+def with_path_first(path: Path, pythonpath: str | None) -> str:
+    """``PYTHONPATH`` with ``path`` first, so a child process imports our code."""
+    return os.pathsep.join(filter(None, [str(path), pythonpath]))
 
 
 def netloc(host: str, port: int) -> str:
@@ -200,7 +205,6 @@ class ReferenceServer(ServerProcess):
         ]
 
     def environ(self) -> dict[str, str]:
-        repo = str(Path(__file__).resolve().parent.parent)
         env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [repo, env.get("PYTHONPATH")]))
+        env["PYTHONPATH"] = with_path_first(CONSUMERS_DIR.parent, env.get("PYTHONPATH"))
         return env

@@ -146,14 +146,21 @@ def enter_room(driver: webdriver.Chrome, open_window, site: str, room: str, cons
     return handle
 
 
+def type_and_submit(
+    driver: webdriver.Chrome, field_id: str, button_id: str, text: str, press_enter: bool
+) -> None:
+    """Type ``text`` into a field, then submit it as a person would: Enter, or the button."""
+    field = driver.find_element(By.ID, field_id)
+    if press_enter:
+        field.send_keys(text, Keys.ENTER)
+    else:
+        field.send_keys(text)
+        driver.find_element(By.ID, button_id).click()
+
+
 def post_message(driver: webdriver.Chrome, window: str, message: str, press_enter: bool) -> None:
     driver.switch_to.window(window)
-    field = driver.find_element(By.ID, "chat-message-input")
-    if press_enter:
-        field.send_keys(message, Keys.ENTER)
-    else:
-        field.send_keys(message)
-        driver.find_element(By.ID, "chat-message-submit").click()
+    type_and_submit(driver, "chat-message-input", "chat-message-submit", message, press_enter)
 
 
 def chat_log(driver: webdriver.Chrome, window: str) -> str:
@@ -212,12 +219,7 @@ def test_index_page_enters_the_named_room_with_the_chosen_consumer(
     room = new_room("lobby")
     windows(f"{site}/chat/")
     driver.find_element(By.CSS_SELECTOR, f'input[name="consumer"][value="{consumer}"]').click()
-    name_field = driver.find_element(By.ID, "room-name-input")
-    if press_enter:
-        name_field.send_keys(room, Keys.ENTER)
-    else:
-        name_field.send_keys(room)
-        driver.find_element(By.ID, "room-name-submit").click()
+    type_and_submit(driver, "room-name-input", "room-name-submit", room, press_enter)
 
     expected_url = f"{site}/chat/{room}/?consumer={consumer}"
     wait_until(driver, lambda: driver.current_url == expected_url, f"navigation to {expected_url}")
