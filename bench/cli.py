@@ -6,6 +6,7 @@ Expected failures (``UserError``) print one line and exit 2; Ctrl-C exits 130.
 from __future__ import annotations
 
 import argparse
+import shlex
 import signal
 import sys
 import tempfile
@@ -14,11 +15,11 @@ from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from pathlib import Path
 
-from bench import __version__, environment, runner, store, tables
+from bench import __version__, environment, preflight, runner, store, tables
 from bench.errors import UserError
 from bench.processes import check_port_free
 from bench.scenario import load as load_scenario
-from bench.server import CONSUMERS, LAYERS, DaphneServer, ServerSettings, netloc
+from bench.servers import CONSUMERS, LAYERS, SERVERS, ServerSettings, netloc, server_for
 
 EXIT_INTERRUPTED = 130
 
@@ -28,6 +29,12 @@ Handler = Callable[[argparse.Namespace], int]
 def add_server_options(parser: argparse.ArgumentParser) -> None:
     """Options that choose and tune the server's channel layer."""
     group = parser.add_argument_group("server")
+    group.add_argument(
+        "--server",
+        choices=tuple(SERVERS),
+        default="daphne",
+        help="server kind (default: daphne)",
+    )
     group.add_argument(
         "--layer",
         choices=LAYERS,
@@ -60,21 +67,22 @@ def cmd_serve(args: argparse.Namespace) -> int:
         if args.layer != "memory":
             from bench.redis_server import redis_for
 
-            redis_url = stack.enter_context(redis_for(redis_url, log_dir / "redis.log"))
+            redis_url = stack.enter_context(redis_for(redis_url, log_dir / "redis.log")).url
         settings = ServerSettings(layer=args.layer, capacity=args.capacity, redis_url=redis_url)
         server = stack.enter_context(
-            DaphneServer(settings, args.host, args.port, log_dir / "daphne.log")
+            server_for(args.server, settings, args.host, args.port, log_dir / f"{args.server}.log")
         )
         server.wait_ready(args.consumer)
         page = f"http://{netloc(args.host, args.port)}/chat/lobby/?consumer={args.consumer}"
         print(
-            f"chanbench: serving the chat on {page} (layer {args.layer}; Ctrl-C stops)",
+            f"chanbench: serving the chat on {page} ({args.server}, layer {args.layer}; "
+            "Ctrl-C stops)",
             flush=True,
         )
         try:
             while not stop.wait(0.5):
                 if not server.alive():
-                    raise UserError(f"daphne exited unexpectedly; see {server.log_path}")
+                    raise UserError(f"{server.name} exited unexpectedly; see {server.log_path}")
         except KeyboardInterrupt:
             pass
     print("chanbench: stopped", flush=True)
@@ -116,44 +124,53 @@ def _run_context(args: argparse.Namespace) -> runner.RunContext:
     scenario = load_scenario(args.scenario, args.overrides)
     results_dir = args.results_dir or store.RESULTS_DIR
     path = store.new_path(scenario.name, environment.git_info()["commit"], results_dir)
-    log_dir = path.with_suffix("") / "logs"
     return runner.RunContext(
         scenario=scenario,
         path=path,
-        log_dir=log_dir,
+        log_dir=run_dir(path) / "logs",
         out=sys.stdout,
         target=getattr(args, "target", None),
         server_pid=getattr(args, "server_pid", None),
         redis_url=args.redis_url or os.environ.get("REDIS_URL"),
+        command=args.command_line,
     )
 
 
+def run_dir(result_path: Path) -> Path:
+    """The folder beside a result file that holds its logs and its report."""
+    return result_path.with_suffix("")
+
+
 def cmd_run(args: argparse.Namespace) -> int:
-    """Run a scenario against both consumers; print the table; save the result."""
+    """Run a scenario against both consumers; print the table; save the result and,
+    beside it, the report."""
     if args.target:
-        runner.check_target(args.target)
+        preflight.check_target(args.target)
     ctx = _run_context(args)
     code = runner.run(ctx, calibrate_first=not args.no_calibrate)
-    if ctx.result.get("points"):
+    result = ctx.run
+    if result.points:
         print()
-        print(tables.run_table(ctx.result))
-        for line in tables.saturation_lines(ctx.result):
+        print(tables.run_table(result))
+        for line in tables.saturation_lines(result):
             print(line)
-        calibration = ctx.result.get("calibration") or {}
-        if calibration.get("deliveries_per_s"):
+        calibration = result.calibration
+        if calibration is not None and calibration.deliveries_per_s:
             print(
                 f"\nload generator ceiling (reference server): "
-                f"{calibration['deliveries_per_s']:,.0f} deliveries/s"
+                f"{calibration.deliveries_per_s:,.0f} deliveries/s"
             )
-        warnings = [
-            f"{p['label']}: {w}"
-            for p in ctx.result["points"]
-            for r in p["repeats"]
-            for w in r.get("warnings", [])
-        ]
+        warnings = [f"{p.label}: {w}" for p in result.points for r in p.repeats for w in r.warnings]
         for line in dict.fromkeys(warnings):
             print(f"warning: {line}")
     print(f"\nresult: {ctx.path}")
+    if result.points and not args.no_report:
+        from bench import report
+
+        index = report.write_report(
+            [report.Source(ctx.path.stem, result, ctx.path)], run_dir(ctx.path) / "report"
+        )
+        print(f"report: {index}")
     return code
 
 
@@ -163,10 +180,10 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     biggest = max(ctx.scenario.points(), key=lambda p: p.clients)
     calibration = runner.calibrate(ctx, biggest)
     print(
-        f"load generator ceiling: {calibration['deliveries_per_s']:,.0f} deliveries/s, "
-        f"{calibration['sent_per_s']:,.0f} sends/s "
+        f"load generator ceiling: {calibration.deliveries_per_s or 0:,.0f} deliveries/s, "
+        f"{calibration.sent_per_s or 0:,.0f} sends/s "
         f"({biggest.clients} clients, {biggest.room_count} rooms, "
-        f"client CPU {calibration['client_cpu_percent']}%)"
+        f"client CPU {calibration.client_cpu_percent}%)"
     )
     return 0
 
@@ -306,6 +323,11 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="skip measuring the load generator's ceiling first",
     )
+    run.add_argument(
+        "--no-report",
+        action="store_true",
+        help="do not write the HTML report and charts beside the result",
+    )
     run.set_defaults(handler=cmd_run)
 
     calibrate = sub.add_parser("calibrate", help="measure the load generator's ceiling")
@@ -317,7 +339,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
+    args.command_line = shlex.join(["chanbench", *argv])
     handler: Handler = args.handler
     if threading.current_thread() is threading.main_thread():
         # Started in the background by a shell, we inherit SIGINT ignored: take it back,

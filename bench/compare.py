@@ -1,10 +1,10 @@
 """Compare two results: did the change make anything better or worse, and for sure?
 
 Points are matched by their params (all but ``repeats``). For each matched point and
-metric the change is the ratio of the medians over repeats, new/base, and the verdict
-follows asv's rule: a change is "better" or "worse" only when it is at least the
-threshold (default 10% of the base) AND a two-sided Mann-Whitney U test on the repeats'
-values says the samples differ (p < ``stats.SIGNIFICANCE_ALPHA``). Otherwise:
+metric the change is the ratio of the medians over repeats, new/base, and the verdict is
+``stats.judge``'s, the rule reports use too (asv's): a change is "better" or "worse" only
+when it is at least the threshold (default 10% of the base) AND a two-sided Mann-Whitney
+U test on the repeats' values says the samples differ (p < ``stats.SIGNIFICANCE_ALPHA``). Otherwise:
 
 - "uncertain": past the threshold, every repeat of one side beyond every repeat of the
   other, but too few repeats for the test ever to reach p < 0.05 (2 against 2 can only
@@ -31,9 +31,10 @@ from typing import Any
 
 from bench import stats
 from bench.errors import UserError
+from bench.results import METRICS, PointResult, Run, varying_keys
+from bench.stats import DEFAULT_THRESHOLD
 from bench.tables import num, render
 
-DEFAULT_THRESHOLD = 0.10
 COMPARED = ("delivered_per_s", "p50_ms", "p99_ms", "threads", "cpu_percent", "loss_ratio")
 GATED = ("delivered_per_s", "p50_ms", "p99_ms", "loss_ratio")
 NAMES = {
@@ -74,9 +75,9 @@ def parse_threshold(text: str) -> float:
     return value
 
 
-def incompatibility(base: dict[str, Any], new: dict[str, Any]) -> str | None:
+def incompatibility(base: Run, new: Run) -> str | None:
     """Why ``base`` and ``new`` should not be compared, in one line, or None."""
-    eb, en = base.get("environment") or {}, new.get("environment") or {}
+    eb, en = base.environment, new.environment
     diffs = [
         f"{key} {eb.get(key)!r} vs {en.get(key)!r}"
         for key in MACHINE_KEYS
@@ -106,24 +107,24 @@ def _match_key(params: dict[str, Any], keys: Sequence[str]) -> str:
 
 
 def match_points(
-    base: dict[str, Any], new: dict[str, Any]
-) -> tuple[list[tuple[dict[str, Any], dict[str, Any]]], list[dict[str, Any]], list[dict[str, Any]]]:
+    base: Run, new: Run
+) -> tuple[list[tuple[PointResult, PointResult]], list[PointResult], list[PointResult]]:
     """(base, new) pairs with equal params, then the points only in base, only in new.
 
     Params that only one result has (a key added to chanbench between the two runs) are
     left out of the match, so an older result still matches at the new key's default.
     """
-    bp, np_ = base["points"], new["points"]
-    keys_b = set.intersection(*(set(p.get("params", {})) for p in bp))
-    keys_n = set.intersection(*(set(p.get("params", {})) for p in np_))
+    bp, np_ = base.points, new.points
+    keys_b = set.intersection(*(set(p.params) for p in bp))
+    keys_n = set.intersection(*(set(p.params) for p in np_))
     keys = sorted((keys_b & keys_n) - set(NOT_MATCHED))
-    new_by_key: dict[str, dict[str, Any]] = {}
+    new_by_key: dict[str, PointResult] = {}
     for point in np_:
-        new_by_key.setdefault(_match_key(point.get("params", {}), keys), point)
+        new_by_key.setdefault(_match_key(point.params, keys), point)
     pairs, only_base = [], []
     matched: set[int] = set()
     for point in bp:
-        other = new_by_key.get(_match_key(point.get("params", {}), keys))
+        other = new_by_key.get(_match_key(point.params, keys))
         if other is None or id(other) in matched:
             only_base.append(point)
         else:
@@ -133,8 +134,8 @@ def match_points(
     return pairs, only_base, only_new
 
 
-def _differing_params(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
-    pa, pb = a.get("params", {}), b.get("params", {})
+def _differing_params(a: PointResult, b: PointResult) -> list[str]:
+    pa, pb = a.params, b.params
     return [k for k in sorted(set(pa) & set(pb)) if k not in NOT_MATCHED and pa[k] != pb[k]]
 
 
@@ -157,33 +158,14 @@ class Change:
     def __post_init__(self) -> None:
         self.base_median = stats.median(self.base)
         self.new_median = stats.median(self.new)
-        self.ratio, self.p = None, None
-        if not self.new:
-            self.verdict = "failed" if self.base else "no data"
-            return
-        if not self.base:
-            self.verdict = "no data"
-            return
-        bm, nm = self.base_median, self.new_median
-        assert bm is not None and nm is not None
-        if bm == nm:
-            self.ratio = 1.0
-        else:
-            self.ratio = nm / bm if bm else math.inf
-        _, self.p = stats.mann_whitney_u(self.base, self.new)
-        if abs(self.ratio - 1) < self.threshold:
-            self.verdict = "not significant"
-            return
-        higher_is_better = stats.METRICS[self.metric][1]
-        improved = (self.ratio > 1) == higher_is_better
-        if self.p < self.alpha:
-            self.verdict = "better" if improved else "worse"
-        elif stats.mann_whitney_min_p(len(self.base), len(self.new)) >= self.alpha and (
-            min(self.new) > max(self.base) or max(self.new) < min(self.base)
-        ):
-            self.verdict = "uncertain"
-        else:
-            self.verdict = "not significant"
+        judgement = stats.judge(
+            self.base,
+            self.new,
+            higher_is_better=METRICS[self.metric].higher_is_better,
+            threshold=self.threshold,
+            alpha=self.alpha,
+        )
+        self.ratio, self.p, self.verdict = judgement.ratio, judgement.p, judgement.verdict
 
     @property
     def change(self) -> float | None:
@@ -194,10 +176,10 @@ class Change:
         return self.metric in GATED
 
     def regressed(self, fail_threshold: float) -> bool:
-        if self.verdict == "failed":
+        if self.verdict == stats.FAILED:
             return self.gated
         return (
-            self.verdict == "worse"
+            self.verdict == stats.WORSE
             and self.gated
             and self.change is not None
             and abs(self.change) >= fail_threshold
@@ -235,30 +217,18 @@ class Comparison:
         return EXIT_REGRESSION if self.regressions() else EXIT_OK
 
 
-def _labels(points: Sequence[dict[str, Any]]) -> list[str]:
+def _labels(points: Sequence[PointResult]) -> list[str]:
     """Short point names: the consumer and the params that differ between the points."""
-    varying = [
-        k
-        for k in dict.fromkeys(k for p in points for k in p.get("params", {}))
-        if k not in ("consumer", *NOT_MATCHED)
-        and len({repr(p.get("params", {}).get(k)) for p in points}) > 1
-    ]
-    if not varying:
-        varying = ["clients"]
+    varying = varying_keys([p.params for p in points], exclude=("consumer",)) or ["clients"]
     return [
-        " ".join(
-            [
-                str(p.get("params", {}).get("consumer", "?")),
-                *(f"{k}={p.get('params', {}).get(k)}" for k in varying),
-            ]
-        )
+        " ".join([str(p.params.get("consumer", "?")), *(f"{k}={p.params.get(k)}" for k in varying)])
         for p in points
     ]
 
 
 def compare(
-    base: dict[str, Any],
-    new: dict[str, Any],
+    base: Run,
+    new: Run,
     *,
     base_path: str = "base",
     new_path: str = "new",
@@ -275,7 +245,7 @@ def compare(
         )
     pairs, only_base, only_new = match_points(base, new)
     if not pairs:
-        differ = _differing_params(base["points"][0], new["points"][0])
+        differ = _differing_params(base.points[0], new.points[0])
         hint = f" (they differ in {', '.join(differ)})" if differ else ""
         raise UserError(
             f"no point of {new_path} matches a point of {base_path}{hint}: "
@@ -283,9 +253,7 @@ def compare(
         )
     labels = _labels([b for b, _ in pairs])
     changes = [
-        Change(
-            label, metric, stats.metric_values(b, metric), stats.metric_values(n, metric), threshold
-        )
+        Change(label, metric, b.values(metric), n.values(metric), threshold)
         for label, (b, n) in zip(labels, pairs, strict=True)
         for metric in COMPARED
     ]
@@ -295,12 +263,12 @@ def compare(
         threshold,
         threshold if fail_threshold is None else fail_threshold,
         changes,
-        only_base=[p.get("label") or p.get("id", "?") for p in only_base],
-        only_new=[p.get("label") or p.get("id", "?") for p in only_new],
+        only_base=[p.label or p.id for p in only_base],
+        only_new=[p.label or p.id for p in only_new],
         forced=reason,
     )
     for name, result in (("base", base), ("new", new)):
-        if result.get("partial"):
+        if result.partial:
             comparison.notes.append(f"{name} is a partial result (the run was interrupted)")
     return comparison
 
@@ -333,11 +301,11 @@ def table(comparison: Comparison, markdown: bool = False) -> str:
     failing = {id(c) for c in comparison.regressions()}
     for c in comparison.changes:
         verdict = c.verdict
-        if verdict == "uncertain":
+        if verdict == stats.UNCERTAIN:
             verdict = f"uncertain ({len(c.base)} vs {len(c.new)} repeats)"
         if id(c) in failing:
             verdict = f"{verdict.upper()} (fails)"
-        elif not c.gated and verdict in ("better", "worse"):
+        elif not c.gated and verdict in (stats.BETTER, stats.WORSE):
             verdict = f"{verdict} (info)"
         rows.append(
             [
@@ -373,7 +341,7 @@ def summary_lines(comparison: Comparison) -> list[str]:
             f"geometric mean of delivered/s, new/base, over {count} point"
             f"{'s' if count != 1 else ''}: {geo:.2f}x"
         )
-    uncertain = [c for c in comparison.changes if c.verdict == "uncertain"]
+    uncertain = [c for c in comparison.changes if c.verdict == stats.UNCERTAIN]
     if uncertain:
         reps = sorted({f"{len(c.base)} vs {len(c.new)}" for c in uncertain})
         min_p = max(stats.mann_whitney_min_p(len(c.base), len(c.new)) for c in uncertain)
@@ -441,7 +409,7 @@ def format_markdown(comparison: Comparison) -> str:
     )
 
 
-def write_charts(base: dict[str, Any], new: dict[str, Any], out_dir: Path) -> list[str]:
+def write_charts(base: Run, new: Run, out_dir: Path) -> list[str]:
     """Base and new overlaid on every report chart; returns the chart names."""
     from bench import report  # matplotlib only when charts are asked for
 

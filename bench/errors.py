@@ -9,3 +9,7 @@ class UserError(Exception):
 
 class ServerError(UserError):
     """A server under test (Daphne, Redis) failed to start or stopped answering."""
+
+
+class PointFailed(Exception):
+    """A repeat could not be measured; the reason is recorded and the run goes on."""

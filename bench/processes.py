@@ -65,6 +65,32 @@ def stop_process(proc: subprocess.Popen[bytes], timeout_s: float = STOP_TIMEOUT_
     return proc.returncode
 
 
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and its descendants, read from /proc (``pid`` first); [] once it is gone."""
+    if not Path(f"/proc/{pid}").exists():
+        return []
+    tree, todo = [pid], [pid]
+    while todo:
+        parent = todo.pop()
+        for task in _listdir(Path(f"/proc/{parent}/task")):
+            try:
+                children = Path(f"/proc/{parent}/task/{task}/children").read_text().split()
+            except OSError:
+                continue
+            for child in map(int, children):
+                if child not in tree:
+                    tree.append(child)
+                    todo.append(child)
+    return tree
+
+
+def _listdir(path: Path) -> list[str]:
+    try:
+        return [p.name for p in path.iterdir()]
+    except OSError:
+        return []
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     """A TCP port that is free on ``host`` right now."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET

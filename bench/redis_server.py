@@ -13,6 +13,7 @@ import shutil
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import redis
@@ -22,6 +23,14 @@ from bench.processes import free_port, last_line, start_process, stop_process
 
 # A private redis-server answers PING within milliseconds; 10 s covers a loaded machine.
 READY_TIMEOUT_S = 10.0
+
+
+@dataclass(frozen=True)
+class RedisService:
+    """A Redis to use: its URL, and its PID when it is our private one (to watch it)."""
+
+    url: str
+    pid: int | None = None
 
 
 def find_redis_server() -> str:
@@ -80,8 +89,8 @@ def flush(url: str) -> None:
 
 
 @contextmanager
-def private_redis(log_path: Path, host: str = "127.0.0.1") -> Iterator[str]:
-    """Start a private redis-server; yield its URL; stop it by PID."""
+def private_redis(log_path: Path, host: str = "127.0.0.1") -> Iterator[RedisService]:
+    """Start a private redis-server; yield it; stop it by PID."""
     binary = find_redis_server()
     port = free_port(host)
     log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -124,17 +133,17 @@ def private_redis(log_path: Path, host: str = "127.0.0.1") -> Iterator[str]:
                             f"redis-server did not answer within {READY_TIMEOUT_S:g} s"
                         ) from None
                     time.sleep(0.05)
-            yield url
+            yield RedisService(url, proc.pid)
         finally:
             stop_process(proc)
 
 
 @contextmanager
-def redis_for(url: str | None, log_path: Path) -> Iterator[str]:
+def redis_for(url: str | None, log_path: Path) -> Iterator[RedisService]:
     """The Redis at ``url`` when one is given (checked), otherwise a private one."""
     if url:
         ping(url)
-        yield url
+        yield RedisService(url)
     else:
         with private_redis(log_path) as started:
             yield started

@@ -4,6 +4,11 @@ A scenario file has a ``name``, a ``description``, a ``[matrix]`` table whose va
 one value or a list of values (lists are crossed into points), and optionally a
 ``[search]`` table that turns it into a saturation search over ``rate``. Every key can be
 overridden from the command line with ``--set key=v1,v2``.
+
+A point's keys say three things apart: what runs (``consumer``: the tutorial's sync or
+async flavour), what it does (``workload`` and the load the clients put on it) and where
+it runs (``server``, ``layer`` and their settings). A new server, workload or environment
+is a new key or value here, never a special case in the runner.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.errors import UserError
-from bench.server import CONSUMERS, FAULT_CONSUMERS, LAYERS
+from bench.servers import CONSUMERS, FAULTS, LAYERS, SERVERS, WORKLOADS
 
 MODES = ("closed", "open")
 ARRIVALS = ("constant", "poisson")
@@ -26,10 +31,12 @@ ARRIVALS = ("constant", "poisson")
 
 @dataclass(frozen=True)
 class Point:
-    """One configuration to measure: the server, the clients and the phases."""
+    """One configuration to measure: what runs, what it does, where it runs."""
 
+    # What runs: the consumer flavour.
     consumer: str = "async"
-    layer: str = "memory"
+    # What it does: the workload, and the clients' load on it.
+    workload: str = "chat"
     clients: int = 10
     # Rooms the clients are spread over, round-robin; clients_per_room, when set, wins.
     rooms: int = 1
@@ -42,8 +49,11 @@ class Point:
     warmup_s: float = 1.0
     duration_s: float = 5.0
     repeats: int = 1
-    # Server settings: the layer's per-channel capacity (Channels' default is 100),
-    # asgiref's thread pool size (0: asgiref's default) and how fast clients connect.
+    # Where it runs: the server kind, the channel layer and their settings: the layer's
+    # per-channel capacity (Channels' default is 100), asgiref's thread pool size (0:
+    # asgiref's default) and how fast clients connect.
+    server: str = "daphne"
+    layer: str = "memory"
     capacity: int = 100
     asgi_threads: int = 0
     connect_rate: float = 0.0
@@ -54,6 +64,13 @@ class Point:
     # The drain ends when nothing has arrived for drain_quiet_s, or after drain_max_s.
     drain_quiet_s: float = 1.0
     drain_max_s: float = 10.0
+    # Testing the harness: a fault injected into the async consumer (consumers/chat/faults.py).
+    fault: str = "none"
+
+    @property
+    def route(self) -> str:
+        """The consumer's route: its flavour, or the fault that wraps the async one."""
+        return self.consumer if self.fault == "none" else self.fault
 
     @property
     def room_count(self) -> int:
@@ -66,14 +83,20 @@ class Point:
 
     def label(self, keys: Sequence[str]) -> str:
         """A short name from the keys that vary in the scenario, e.g. ``async clients=10``."""
-        parts = [self.consumer]
-        parts += [f"{key}={getattr(self, key)}" for key in keys if key != "consumer"]
+        parts = [self.route]
+        parts += [f"{key}={getattr(self, key)}" for key in keys if key not in ("consumer", "fault")]
         return " ".join(parts)
 
 
 PARAMS: dict[str, type] = {f.name: type(f.default) for f in fields(Point)}
+# Keys whose values are measured repeat by repeat in turn rather than one after another,
+# so that drift on a shared machine hits every value alike.
+INTERLEAVED = ("consumer",)
 ALLOWED: dict[str, tuple[str, ...]] = {
-    "consumer": CONSUMERS + FAULT_CONSUMERS,
+    "consumer": CONSUMERS,
+    "workload": WORKLOADS,
+    "server": tuple(SERVERS),
+    "fault": FAULTS,
     "layer": LAYERS,
     "mode": MODES,
     "arrival": ARRIVALS,
@@ -120,12 +143,10 @@ class Scenario:
         return [key for key, values in self.matrix.items() if len(values) > 1]
 
     def points(self) -> list[Point]:
-        """The matrix crossed into points; the consumer varies fastest, so that sync
-        and async at the same load are measured next to each other."""
-        keys = list(self.matrix)
-        if "consumer" in keys:
-            keys.remove("consumer")
-            keys.append("consumer")
+        """The matrix crossed into points; the interleaved keys vary fastest, so that
+        sync and async at the same load are measured next to each other."""
+        keys = [k for k in self.matrix if k not in INTERLEAVED]
+        keys += [k for k in INTERLEAVED if k in self.matrix]
         points = []
         for values in itertools.product(*(self.matrix[key] for key in keys)):
             point = replace(Point(), **dict(zip(keys, values, strict=True)))
@@ -162,7 +183,10 @@ def _check_value(source: str, key: str, value: Any) -> Any:
         return value
     if kind is str:
         if not isinstance(value, str) or value not in ALLOWED[key]:
-            raise UserError(f"{where} = {value!r}: must be one of {', '.join(ALLOWED[key])}")
+            hint = ""
+            if key == "consumer" and value in FAULTS:
+                hint = f" (faults have their own key: fault = {value!r})"
+            raise UserError(f"{where} = {value!r}: must be one of {', '.join(ALLOWED[key])}{hint}")
         return value
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise UserError(f"{where} = {value!r}: must be a number")
@@ -199,6 +223,11 @@ def _check_matrix(source: str, raw: Mapping[str, Any]) -> dict[str, list[Any]]:
 
 def _check_points(source: str, scenario: Scenario) -> None:
     for point in scenario.points():
+        if point.fault != "none" and point.consumer != "async":
+            raise UserError(
+                f"{source}: fault = {point.fault!r} with consumer = {point.consumer!r}: "
+                'the faults wrap the async consumer; set consumer = "async"'
+            )
         if point.room_count > point.clients:
             raise UserError(
                 f"{source}: rooms = {point.room_count} with clients = {point.clients}: "

@@ -10,6 +10,7 @@ import itertools
 import math
 import statistics
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 from hdrh.histogram import HdrHistogram
@@ -128,48 +129,14 @@ def geometric_mean(values: Iterable[float]) -> float | None:
     return math.exp(statistics.fmean(math.log(v) for v in clean)) if clean else None
 
 
-# Metrics read from each repeat of a point, with whether higher is better.
-METRICS: dict[str, tuple[tuple[str, ...], bool]] = {
-    "delivered_per_s": (("throughput", "delivered_per_s"), True),
-    "sent_per_s": (("throughput", "sent_per_s"), True),
-    "p50_ms": (("latency_ms", "p50"), False),
-    "p99_ms": (("latency_ms", "p99"), False),
-    "p99_9_ms": (("latency_ms", "p99_9"), False),
-    "threads": (("server", "threads_max"), False),
-    "cpu_percent": (("server", "cpu_mean_percent"), False),
-    "loop_cpu_percent": (("server", "event_loop_cpu_percent"), False),
-    "other_threads_cpu_percent": (("server", "other_threads_cpu_percent"), False),
-    "loss_ratio": (("loss_ratio",), False),
-    "rss_peak_bytes": (("server", "rss_peak_bytes"), False),
-}
-
-
-def metric_values(point: dict, metric: str) -> list[float]:
-    """The values of ``metric`` over a point's successful repeats."""
-    path, _ = METRICS[metric]
-    values = []
-    for rep in point.get("repeats", []):
-        if rep.get("status") != "ok":
-            continue
-        value: object = rep
-        for key in path:
-            value = value.get(key) if isinstance(value, dict) else None
-        if isinstance(value, int | float):
-            values.append(float(value))
-    return values
-
-
-def point_medians(point: dict) -> dict[str, float | None]:
-    """The median of every metric over a point's successful repeats."""
-    return {metric: median(metric_values(point, metric)) for metric in METRICS}
-
-
 # --- Significance: the Mann-Whitney U test, exact for the few repeats a run has ----------
 #
 # asv's rule: report a change only when it passes a size threshold AND a Mann-Whitney U
 # test on the raw samples says the samples differ. Repeats cost seconds each, so samples
 # are small and the exact distribution of U is cheap; it needs no normality and no scipy.
 
+# The smallest change reported as better or worse: 10% of the base, as asv's default.
+DEFAULT_THRESHOLD = 0.10
 # Two-sided significance level. asv uses 0.002 over many samples; a run has a handful of
 # repeats, and with 4 against 4 the smallest possible p is 2/70 = 0.029.
 SIGNIFICANCE_ALPHA = 0.05
@@ -261,3 +228,53 @@ def mann_whitney_min_p(n: int, m: int) -> float:
     if not n or not m:
         return 1.0
     return min(1.0, 2 / math.comb(n + m, n))
+
+
+# The verdicts of ``judge``: a difference is real only past the threshold AND significant.
+BETTER, WORSE = "better", "worse"
+UNCERTAIN, NOT_SIGNIFICANT = "uncertain", "not significant"
+FAILED, NO_DATA = "failed", "no data"
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """Is ``new`` different from ``base``? The ratio of medians, p, and the verdict."""
+
+    ratio: float | None
+    p: float | None
+    verdict: str
+
+
+def judge(
+    base: Sequence[float],
+    new: Sequence[float],
+    *,
+    higher_is_better: bool,
+    threshold: float,
+    alpha: float = SIGNIFICANCE_ALPHA,
+) -> Judgement:
+    """asv's rule, the one answer to "is this difference real?" in compare and reports.
+
+    "better" or "worse" only when the medians differ by ``threshold`` or more AND a
+    two-sided Mann-Whitney U test says the samples differ (p < ``alpha``). "uncertain":
+    past the threshold with every value of one side beyond every value of the other, but
+    too few values for the test ever to reach ``alpha``. Otherwise "not significant";
+    "failed" when only ``base`` has values, "no data" when neither or only ``new`` has.
+    """
+    if not new:
+        return Judgement(None, None, FAILED if base else NO_DATA)
+    if not base:
+        return Judgement(None, None, NO_DATA)
+    bm, nm = median(base), median(new)
+    assert bm is not None and nm is not None
+    ratio_ = 1.0 if bm == nm else (nm / bm if bm else math.inf)
+    _, p = mann_whitney_u(base, new)
+    if abs(ratio_ - 1) < threshold:
+        return Judgement(ratio_, p, NOT_SIGNIFICANT)
+    improved = (ratio_ > 1) == higher_is_better
+    if p < alpha:
+        return Judgement(ratio_, p, BETTER if improved else WORSE)
+    apart = min(new) > max(base) or max(new) < min(base)
+    if apart and mann_whitney_min_p(len(base), len(new)) >= alpha:
+        return Judgement(ratio_, p, UNCERTAIN)
+    return Judgement(ratio_, p, NOT_SIGNIFICANT)

@@ -1,26 +1,25 @@
 """Result files: the only module that reads or writes ``results/``.
 
 A result is one JSON file per run, never overwritten, written atomically (a temporary
-file renamed over the target) after every point, so an interrupted or crashed run keeps
-what it measured.
-
-Schema history (``schema_version``):
-  1 - first version: environment, scenario, calibration, points with raw repeats.
+file renamed over the target) after every repeat, so an interrupted or crashed run keeps
+what it measured. ``atomic_path`` is the one atomic writer: reports use it too. The
+shape of a result, and its schema history, live in ``bench.results``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
 import re
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 from bench.errors import UserError
+from bench.results import SCHEMA_VERSION, Run, from_file_json
 
-SCHEMA_VERSION = 1
 RESULTS_DIR = Path(__file__).resolve().parent.parent / "results"
 
 
@@ -38,24 +37,35 @@ def new_path(scenario: str, commit: str | None, results_dir: Path = RESULTS_DIR)
     return path
 
 
-def write(path: Path, result: dict[str, Any]) -> None:
-    """Write ``result`` atomically: readers see the old file or the new one, never half."""
+@contextlib.contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """A temporary path beside ``path``, renamed over it once the caller has written it:
+    readers see the old file or the new one, never half. Nothing is left on failure."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
     try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(result, f, indent=1, allow_nan=False)
-            f.write("\n")
-            f.flush()
+        yield Path(tmp)
+        with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         os.chmod(tmp, 0o644)  # mkstemp makes it private; results are for sharing
         os.replace(tmp, path)
-    except BaseException:
+    finally:
         Path(tmp).unlink(missing_ok=True)
-        raise
 
 
-def read(path: str | Path) -> dict[str, Any]:
+def write_text(path: Path, text: str) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+
+
+def write(path: Path, run: Run) -> None:
+    """Write ``run`` atomically as JSON (NaN refused: JSON has none)."""
+    text = json.dumps(run.to_json(), indent=1, allow_nan=False) + "\n"
+    write_text(path, text)
+
+
+def read(path: str | Path) -> Run:
     """Read and check a result file; every problem is a one-line ``UserError``."""
     path = Path(path)
     try:
@@ -80,7 +90,10 @@ def read(path: str | Path) -> dict[str, Any]:
         )
     if not data.get("points"):
         raise UserError(f"{path}: the result has no points (the run measured nothing)")
-    return data
+    try:
+        return from_file_json(data)
+    except (TypeError, ValueError, KeyError, AttributeError) as exc:
+        raise UserError(f"{path}: not a readable chanbench result: {exc}") from None
 
 
 def newest(results_dir: Path = RESULTS_DIR) -> Path:

@@ -6,6 +6,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from bench import stats
+from bench.results import PointResult, Run, varying_keys
+from bench.scenario import INTERLEAVED
 
 
 def render(headers: Sequence[str], rows: Sequence[Sequence[str]], markdown: bool = False) -> str:
@@ -15,7 +17,7 @@ def render(headers: Sequence[str], rows: Sequence[Sequence[str]], markdown: bool
             "| " + " | ".join(headers) + " |",
             "|" + "|".join(":--" if i == 0 else "--:" for i in range(len(headers))) + "|",
         ]
-        lines += ["| " + " | ".join(row) + " |" for row in rows]
+        lines += ["| " + " | ".join(str(c).replace("|", "\\|") for c in row) + " |" for row in rows]
         return "\n".join(lines)
     widths = [max(len(str(c)) for c in col) for col in zip(headers, *rows, strict=True)]
 
@@ -32,31 +34,27 @@ def num(value: float | None, spec: str = ",.0f", suffix: str = "") -> str:
     return "-" if value is None else f"{value:{spec}}{suffix}"
 
 
-def run_table(result: dict[str, Any], markdown: bool = False) -> str:
+def run_table(result: Run, markdown: bool = False) -> str:
     """Sync beside async at each point: throughput, latency, threads, CPU, loss."""
-    varying = [
-        k
-        for k in result["scenario"]["matrix"]
-        if len(result["scenario"]["matrix"][k]) > 1 and k != "consumer"
-    ]
-    groups: dict[tuple[Any, ...], dict[str, dict[str, Any]]] = {}
-    for point in result["points"]:
-        params = point["params"]
-        key = tuple(params[k] for k in varying)
-        groups.setdefault(key, {})[params["consumer"]] = point
+    varying = varying_keys([p.params for p in result.points], exclude=INTERLEAVED)
+    groups: dict[tuple[Any, ...], dict[str, PointResult]] = {}
+    for point in result.points:
+        key = tuple(point.params.get(k) for k in varying)
+        groups.setdefault(key, {})[point.params["consumer"]] = point
     consumers = sorted(
-        {p["params"]["consumer"] for p in result["points"]},
+        {p.params["consumer"] for p in result.points},
         key=lambda c: (c != "sync", c != "async", c),
     )
+    both = {"sync", "async"} <= set(consumers)
     headers = [", ".join(varying) or "point"]
     for consumer in consumers:
         headers += [f"{consumer} msg/s", "p50 ms", "p99 ms", "thr", "cpu%", "loss"]
-    if {"sync", "async"} <= set(consumers):
+    if both:
         headers.append("async/sync")
     rows = []
     for key, by_consumer in groups.items():
         row = [" ".join(f"{k}={v}" for k, v in zip(varying, key, strict=True)) or "-"]
-        medians = {c: stats.point_medians(p) for c, p in by_consumer.items()}
+        medians = {c: p.medians() for c, p in by_consumer.items()}
         for consumer in consumers:
             m = medians.get(consumer)
             if m is None:
@@ -70,7 +68,7 @@ def run_table(result: dict[str, Any], markdown: bool = False) -> str:
                 num(m["cpu_percent"], ".0f"),
                 num(None if m["loss_ratio"] is None else 100 * m["loss_ratio"], ".2f", "%"),
             ]
-        if {"sync", "async"} <= set(consumers):
+        if both:
             r = stats.ratio(
                 (medians.get("async") or {}).get("delivered_per_s"),
                 (medians.get("sync") or {}).get("delivered_per_s"),
@@ -80,9 +78,9 @@ def run_table(result: dict[str, Any], markdown: bool = False) -> str:
     return render(headers, rows, markdown)
 
 
-def saturation_lines(result: dict[str, Any]) -> list[str]:
+def saturation_lines(result: Run) -> list[str]:
     """One line per searched group: the highest rate that held the bounds."""
-    saturation = result.get("saturation")
+    saturation = result.saturation
     if not saturation:
         return []
     bounds = saturation["bounds"]

@@ -30,7 +30,7 @@ if str(CONSUMERS_DIR) not in sys.path:
 os.environ["DJANGO_SETTINGS_MODULE"] = "mysite.settings"
 django.setup()
 
-from bench import redis_server, runner  # noqa: E402
+from bench import preflight, redis_server, runner  # noqa: E402
 from bench.scenario import Point, Scenario  # noqa: E402
 from bench.scenario import load as load_scenario  # noqa: E402
 
@@ -71,10 +71,10 @@ def run_context(
         redis_url=os.environ.get("REDIS_URL"),
     )
     points: list[Point] = scenario.points()
-    runner.check_limits(ctx, points)
+    preflight.check_limits(str(scenario_path()), points)
     with ExitStack() as stack:
         if any(p.layer != "memory" for p in points):
-            ctx.redis_url = stack.enter_context(
+            ctx.redis = stack.enter_context(
                 redis_server.redis_for(ctx.redis_url, work / "logs" / "redis.log")
             )
         yield ctx

@@ -19,7 +19,7 @@ import pytest
 from websockets.asyncio.client import connect
 
 from bench.processes import free_port
-from bench.server import DaphneServer, ServerSettings, origin, ws_url
+from bench.servers import DaphneServer, ServerSettings, origin, ws_url
 
 CLIENTS = 10
 MESSAGES = 20

@@ -21,21 +21,22 @@ def test_point(benchmark: Any, run_context: runner.RunContext, point: Point, lab
     record = benchmark.pedantic(
         runner.measure, args=(run_context, point, label, 0), rounds=1, iterations=1
     )
-    assert record["status"] == "ok", record.get("reason")
-    latency = record["latency_ms"]
-    server = record.get("server") or {}
+    assert record.ok, record.reason
+    assert record.throughput is not None and record.counts is not None
+    latency = record.latency_ms
+    server = record.server
     benchmark.extra_info.update(
         {
             "params": point.params(),
-            "delivered_per_s": record["throughput"]["delivered_per_s"],
-            "sent_per_s": record["throughput"]["sent_per_s"],
+            "delivered_per_s": record.throughput.delivered_per_s,
+            "sent_per_s": record.throughput.sent_per_s,
             **{f"latency_{key}_ms": latency[key] for key in ("p50", "p90", "p99", "p99_9", "max")},
-            "server_threads_max": server.get("threads_max"),
-            "server_cpu_mean_percent": server.get("cpu_mean_percent"),
-            "server_rss_peak_bytes": server.get("rss_peak_bytes"),
-            "loss_ratio": record["loss_ratio"],
-            "lost": record["counts"]["lost"],
-            "warnings": record["warnings"],
+            "server_threads_max": server.threads_max if server else None,
+            "server_cpu_mean_percent": server.cpu_mean_percent if server else None,
+            "server_rss_peak_bytes": server.rss_peak_bytes if server else None,
+            "loss_ratio": record.loss_ratio,
+            "lost": record.counts.lost,
+            "warnings": record.warnings,
         }
     )
-    assert record["counts"]["delivered"] > 0
+    assert record.counts.delivered > 0

@@ -28,9 +28,31 @@ from mysite.layers import channel_layer_settings  # noqa: E402
 
 from bench.redis_server import flush, redis_for  # noqa: E402
 
-CONSUMERS = ("sync", "async")
-LAYERS = ("memory", "redis", "redis-pubsub")
-HOST = "127.0.0.1"
+TESTS_DIR = REPO_DIR / "tests"
+# Each folder of tests is one kind, a pytest marker: ``pytest -m unit`` runs the pure
+# tests alone (seconds), ``-m "not browser"`` skips Chromium, and so on.
+KINDS = {
+    "bench": "unit",
+    "compare": "unit",
+    "report": "unit",
+    "consumers": "e2e",
+    "e2e": "e2e",
+    "run": "e2e",
+    "browser": "browser",
+    "reliability": "reliability",
+}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark every test with its folder's kind; a folder with no kind is an error."""
+    for item in items:
+        folder = item.path.relative_to(TESTS_DIR).parts[0]
+        kind = KINDS.get(folder)
+        if kind is None:
+            raise pytest.UsageError(
+                f"{item.nodeid}: tests/{folder}/ has no kind; add it to KINDS in tests/conftest.py"
+            )
+        item.add_marker(kind)
 
 
 @pytest.fixture(scope="session")
@@ -41,8 +63,8 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     the Redis they use, so a ``$REDIS_URL`` must name a disposable database.
     """
     log_path = tmp_path_factory.mktemp("redis") / "redis-server.log"
-    with redis_for(os.environ.get("REDIS_URL"), log_path) as url:
-        yield url
+    with redis_for(os.environ.get("REDIS_URL"), log_path) as redis:
+        yield redis.url
 
 
 def layer_settings(layer: str, redis_url: str | None = None) -> dict[str, Any]:

@@ -53,31 +53,3 @@ def test_spread_warnings():
     wide = stats.spread_warnings("x", [100, 160, 40])
     assert any("spread is wide" in w for w in wide)
     assert any("50% away" in w for w in wide)
-
-
-def test_point_medians_skip_failed_repeats():
-    point = {
-        "repeats": [
-            {
-                "status": "ok",
-                "throughput": {"delivered_per_s": 10.0},
-                "latency_ms": {"p99": 5.0},
-                "loss_ratio": 0.0,
-                "server": {"threads_max": 2},
-            },
-            {
-                "status": "ok",
-                "throughput": {"delivered_per_s": 30.0},
-                "latency_ms": {"p99": 7.0},
-                "loss_ratio": 0.5,
-                "server": {"threads_max": 4},
-            },
-            {"status": "failed", "reason": "server died"},
-        ]
-    }
-    medians = stats.point_medians(point)
-    assert medians["delivered_per_s"] == 20.0
-    assert medians["p99_ms"] == 6.0
-    assert medians["threads"] == 3.0
-    assert medians["loss_ratio"] == 0.25
-    assert medians["cpu_percent"] is None

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from helpers import CHROMEDRIVER, CHROMIUM, chromium_options
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
@@ -22,11 +23,9 @@ from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import WebDriverWait
 
 from bench.processes import free_port
-from bench.server import CONSUMERS, DaphneServer, ServerSettings
+from bench.servers import CONSUMERS, DaphneServer, ServerSettings
 
 HOST = "127.0.0.1"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
 # Bounded waits: generous for a loaded 2-core machine, never a measure of speed.
 TIMEOUT_S = 15.0
 QUIT_TIMEOUT_S = 10.0
@@ -62,21 +61,7 @@ def driver(tmp_path_factory) -> Iterator[webdriver.Chrome]:
     assert CHROMEDRIVER.is_file(), f"{CHROMEDRIVER} is missing: apt-get install chromium-driver"
     workdir = tmp_path_factory.mktemp("chromium")
     profile = workdir / f"profile-{uuid.uuid4().hex}"
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for arg in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        f"--user-data-dir={profile}",
-    ):
-        options.add_argument(arg)
+    options = chromium_options(profile)
     service = Service(
         executable_path=str(CHROMEDRIVER), log_output=str(workdir / "chromedriver.log")
     )

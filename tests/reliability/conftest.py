@@ -23,25 +23,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import TINY
 
 REPO_DIR = Path(__file__).resolve().parents[2]
 
-# Tiny phases: every run here is about the harness's behaviour, never about speed.
-TINY = """
-name = "tiny"
-[matrix]
-consumer = ["sync", "async"]
-layer = "memory"
-clients = 4
-rooms = 2
-warmup_s = 0.3
-duration_s = 1.0
-drain_quiet_s = 0.3
-"""
-
 
 def scenario_text(**matrix: Any) -> str:
-    """``TINY`` with some matrix keys replaced, e.g. ``scenario_text(layer="redis")``."""
+    """``TINY`` (tests/helpers.py) with some matrix keys replaced or added, e.g.
+    ``scenario_text(layer="redis")``."""
     lines = []
     for line in TINY.strip().splitlines():
         key = line.split("=", 1)[0].strip()
@@ -282,11 +271,11 @@ def nothing_started(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     def refuse(*args: Any, **kwargs: Any) -> Any:
         raise AssertionError(f"a process was started: {args[:1]}")
 
-    from bench import redis_server, runner, server
+    from bench import redis_server, runner, servers
 
-    monkeypatch.setattr(server, "start_process", refuse)
+    monkeypatch.setattr(servers, "start_process", refuse)
     monkeypatch.setattr(redis_server, "start_process", refuse)
-    monkeypatch.setattr(runner, "Workers", refuse)
+    monkeypatch.setattr(runner, "WorkerPool", refuse)
     before = {(p.pid, p.start_ticks) for p in children(os.getpid())}
     yield
     after = {(p.pid, p.start_ticks) for p in children(os.getpid())}

@@ -1,11 +1,11 @@
 """Case 5: bad input to the server under test, and a server that misbehaves to the clients.
 
-Against a real Daphne (memory layer), both consumers as the tutorial writes them: a
-client that sends a frame the consumer cannot read, or a message over Daphne's 1 MiB
-limit, loses its own connection; clients that vanish mid-broadcast are dropped; and in
-every case the others in the room go on being served. Then the load generator's side:
-a server that sends malformed frames and hangs up on clients is counted and warned
-about, not a crash.
+Against a real Daphne, both consumers as the tutorial writes them: a client that sends a
+frame the consumer cannot read (on every channel layer), or a message over Daphne's 1 MiB
+limit (memory layer), loses its own connection; clients that vanish mid-broadcast are
+dropped; and in every case the others in the room go on being served. Then the load
+generator's side: a server that sends malformed frames and hangs up on clients is counted
+and warned about, not a crash.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import socket
 import struct
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -26,8 +27,8 @@ from websockets.sync.client import ClientConnection, connect
 
 from bench.cli import main
 from bench.processes import free_port
-from bench.runner import DAPHNE_MAX_MESSAGE_BYTES
-from bench.server import DaphneServer, ServerSettings, origin, ws_url
+from bench.redis_server import flush
+from bench.servers import CONSUMERS, LAYERS, DaphneServer, ServerSettings, origin, ws_url
 
 from .conftest import only_result, scenario_text, write_scenario
 
@@ -43,6 +44,26 @@ def daphne(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaphneServer]:
         server.wait_ready()
         yield server
         assert server.alive(), "Daphne died during the tests"
+
+
+@pytest.fixture(scope="module", params=LAYERS)
+def layer_daphne(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[DaphneServer]:
+    """Daphne on each channel layer: the module's ``daphne`` for the in-memory one, and
+    one per Redis layer on the session's real redis-server (flushed first)."""
+    layer = request.param
+    if layer == "memory":
+        yield request.getfixturevalue("daphne")
+        return
+    redis_url = request.getfixturevalue("redis_url")
+    flush(redis_url)
+    log = tmp_path_factory.mktemp(f"daphne-{layer}") / "daphne.log"
+    settings = ServerSettings(layer=layer, redis_url=redis_url)
+    with DaphneServer(settings, HOST, free_port(HOST), log) as server:
+        server.wait_ready()
+        yield server
+        assert server.alive(), f"Daphne ({layer} layer) died during the tests"
 
 
 def client(daphne: DaphneServer, consumer: str, room: str) -> ClientConnection:
@@ -67,6 +88,11 @@ def expect(receiver: ClientConnection, text: str) -> None:
             return
 
 
+def expect_next(receiver: ClientConnection, text: str) -> None:
+    """The very next message ``receiver`` gets is ``text`` (nothing before it)."""
+    assert json.loads(receiver.recv(RECV_TIMEOUT_S))["message"] == text
+
+
 def assert_still_serving(
     daphne: DaphneServer, consumer: str, room: str, *others: ClientConnection
 ) -> None:
@@ -87,19 +113,57 @@ def closed_by_server(ws: ClientConnection) -> int | None:
     return info.value.rcvd.code if info.value.rcvd else None
 
 
+def log_size(server: DaphneServer) -> int:
+    return server.log_path.stat().st_size
+
+
+def log_since(server: DaphneServer, offset: int) -> str:
+    with server.log_path.open("rb") as log:
+        log.seek(offset)
+        return log.read().decode(errors="replace")
+
+
 @pytest.mark.timeout(60)
-@pytest.mark.parametrize("consumer", ["sync", "async"])
+@pytest.mark.parametrize("consumer", CONSUMERS)
 @pytest.mark.parametrize(
-    "frame",
-    ["not json", '{"text": "no message key"}', b"\x00binary"],
+    ("frame", "error"),
+    [
+        ("not json", "json.decoder.JSONDecodeError: Expecting value"),
+        ('{"text": "no message key"}', "KeyError: 'message'"),
+        (b"\x00binary", "TypeError: ChatConsumer.receive() got an unexpected keyword argument"),
+    ],
     ids=["not-json", "no-message-key", "binary"],
 )
-def test_malformed_frame_drops_only_its_sender(daphne, consumer, frame):
-    room = f"malformed_{consumer}_{abs(hash(frame))}"
-    with client(daphne, consumer, room) as bad, client(daphne, consumer, room) as good:
-        bad.send(frame)
-        closed_by_server(bad)
-        assert_still_serving(daphne, consumer, room, good)
+def test_malformed_frame_closes_only_its_sender(layer_daphne, consumer, frame, error):
+    """The tutorial's consumer raises on the frame: Daphne closes that socket with 1011
+    (internal error) and logs the exception; the rest of the room chats on, newcomers
+    join, and the server lives. On every channel layer."""
+    daphne = layer_daphne
+    room = f"malformed_{uuid.uuid4().hex[:12]}"
+    log_offset = log_size(daphne)
+    with contextlib.ExitStack() as stack:
+        offender, second, third = (
+            stack.enter_context(client(daphne, consumer, room)) for _ in range(3)
+        )
+        offender.send(frame)
+        code = closed_by_server(offender)
+        assert code is not None, "the server dropped the connection without a close frame"
+        assert code == 1011
+
+        assert second.close_code is None and third.close_code is None
+        chat(second, "still here")
+        for member in (second, third):
+            expect_next(member, "still here")
+        chat(third, "me too")
+        for member in (second, third):
+            expect_next(member, "me too")
+
+        newcomer = stack.enter_context(client(daphne, consumer, room))
+        chat(newcomer, "hello newcomer")
+        for member in (second, third, newcomer):
+            expect_next(member, "hello newcomer")
+    assert daphne.alive()
+    assert error in log_since(daphne, log_offset)
 
 
 @pytest.mark.timeout(60)
@@ -107,7 +171,7 @@ def test_malformed_frame_drops_only_its_sender(daphne, consumer, frame):
 def test_message_over_the_size_limit_closes_only_its_sender(daphne, consumer):
     room = f"oversize_{consumer}"
     with client(daphne, consumer, room) as big, client(daphne, consumer, room) as good:
-        chat(big, "x" * DAPHNE_MAX_MESSAGE_BYTES)  # over 1 MiB once wrapped in JSON
+        chat(big, "x" * DaphneServer.max_message_bytes)  # over 1 MiB once wrapped in JSON
         # Autobahn fails the connection with 1009 ("message too big") as soon as it reads
         # the frame's length, while the client is still sending: the close frame is
         # usually lost to the reset that follows.

@@ -8,17 +8,12 @@ import socket
 import sys
 
 import pytest
+from helpers import one_error_line
 
 from bench.cli import main
 from bench.processes import free_port
 
 from .conftest import only_result, result_files, scenario_text, write_scenario
-
-
-def one_error_line(capsys: pytest.CaptureFixture[str]) -> str:
-    err = capsys.readouterr().err
-    assert err.startswith("chanbench: error: ") and err.count("\n") == 1, err
-    return err
 
 
 def test_serve_on_a_taken_port(capsys, nothing_started):
@@ -76,18 +71,18 @@ def test_daphne_that_cannot_start_fails_its_point_only(tmp_path, capsys, monkeyp
     """The fault consumers read CHANBENCH_STALL_MS at import: a bad value makes Daphne
     exit at start-up. That point fails with the log's last line; the next one runs."""
     monkeypatch.setenv("CHANBENCH_STALL_MS", "notanumber")
-    path = write_scenario(tmp_path, scenario_text(consumer=["stall", "async"]))
+    path = write_scenario(tmp_path, scenario_text(consumer="async", fault=["stall", "none"]))
     results = tmp_path / "results"
     assert main(["run", str(path), "--no-calibrate", "--results-dir", str(results)]) == 3
     result = only_result(results)
-    by_consumer = {p["params"]["consumer"]: p["repeats"][0] for p in result["points"]}
-    failed = by_consumer["stall"]
+    by_fault = {p["params"]["fault"]: p["repeats"][0] for p in result["points"]}
+    failed = by_fault["stall"]
     assert failed["status"] == "failed"
     reason = failed["reason"]
     assert "daphne exited with code 1 before it was ready" in reason
     assert "ValueError: could not convert string to float: 'notanumber'" in reason
     assert "(log: " in reason and "\n" not in reason
-    assert by_consumer["async"]["status"] == "ok"
+    assert by_fault["none"]["status"] == "ok"
     assert result["partial"] is False
     out = capsys.readouterr().out
     (line,) = [line for line in out.splitlines() if "FAILED" in line]

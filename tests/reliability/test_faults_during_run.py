@@ -15,30 +15,74 @@ import signal
 import time
 
 import pytest
+from websockets.exceptions import ConnectionClosed, InvalidHandshake
+from websockets.sync.client import connect
+from websockets.typing import Origin
 
-from .conftest import ChanbenchProcess, kill_proc, result_files, scenario_text
+from bench.loadgen.protocol import MEASURED, decode
+from bench.servers import origin, ws_url
 
+from .conftest import ChanbenchProcess, Proc, is_alive, kill_proc, result_files, scenario_text
+
+HOST = "127.0.0.1"
 # Long enough a window that a kill lands inside the first point's measured phase.
 KILLABLE = scenario_text(duration_s=2.5)
+# Bounded waits for a phase: generous for a loaded 2-core machine.
+PHASE_TIMEOUT_S = 60.0
 
 
-def wait_first_point_connected(run: ChanbenchProcess, clients: int = 4) -> None:
-    """Until Daphne's log for the first point shows every client's handshake."""
-    deadline = time.monotonic() + 60
+def daphne_port(daphne: Proc) -> int:
+    """The port a Daphne of the run listens on, from its command line (``-p PORT``)."""
+    argv = daphne.cmdline.split()
+    return int(argv[argv.index("-p") + 1])
+
+
+def wait_measuring(run: ChanbenchProcess, daphne: Proc, consumer: str) -> None:
+    """Until the point that ``daphne`` serves is in its measured phase, provably: a
+    listener in room 0 on that server receives a message its clients marked measured.
+
+    The listener never sends, so the clients' books are unchanged, and it has left the
+    room when this returns. Fails, with the run's output, if the run or that Daphne
+    ends first, or after ``PHASE_TIMEOUT_S``."""
+    port = daphne_port(daphne)
+    url = ws_url(HOST, port, consumer, "0")
+    deadline = time.monotonic() + PHASE_TIMEOUT_S
+    last = "no attempt"
     while time.monotonic() < deadline:
-        for log in run.results_dir.glob("*/logs/sync-r0.log"):
-            lines = log.read_text(errors="replace").splitlines()
-            if sum("WSCONNECT /ws/sync/chat/" in line for line in lines) >= clients:
-                return
-        assert run.popen.poll() is None, run.output()
-        time.sleep(0.02)
-    raise AssertionError(f"the first point's clients did not connect: {run.output()}")
+        assert run.popen.poll() is None, f"the run ended first: {run.output()}"
+        assert is_alive(daphne), f"daphne {daphne.pid} ended first: {run.output()}"
+        try:
+            with connect(
+                url,
+                origin=Origin(origin(HOST, port)),
+                open_timeout=2,
+                close_timeout=1,
+                compression=None,
+            ) as listener:
+                while time.monotonic() < deadline:
+                    frame = listener.recv(max(0.01, min(1.0, deadline - time.monotonic())))
+                    token = decode(frame if isinstance(frame, bytes) else frame.encode())
+                    if token.phase == MEASURED:
+                        return
+                    assert run.popen.poll() is None, f"the run ended first: {run.output()}"
+        except TimeoutError:
+            last = "no message for 1 s"
+        except (OSError, InvalidHandshake, ConnectionClosed) as exc:
+            last = f"{type(exc).__name__}: {exc}"
+            time.sleep(0.05)
+    raise AssertionError(
+        f"no measured message on {url} within {PHASE_TIMEOUT_S:g} s ({last}): {run.output()}"
+    )
+
+
+def first_daphne(run: ChanbenchProcess) -> Proc:
+    """The run's first Daphne (the first point's: the run does not calibrate)."""
+    return run.watcher.wait_for("daphne", PHASE_TIMEOUT_S)
 
 
 def kill_during_first_point(run: ChanbenchProcess, kind: str) -> int:
     """SIGKILL the first ``kind`` process during the first point's measured phase."""
-    wait_first_point_connected(run)
-    time.sleep(1.0)  # start delay 0.3 s, warm-up 0.3 s: measuring until about 3 s
+    wait_measuring(run, first_daphne(run), "sync")
     (victim,) = run.watcher.current(kind)[:1]
     kill_proc(victim)
     return victim.pid
@@ -104,17 +148,18 @@ def test_private_redis_killed_mid_point(chanbench, monkeypatch):
 
 
 def interrupt_during_second_point(run: ChanbenchProcess, deliver: str) -> None:
-    deadline = time.monotonic() + 60
+    """Ctrl-C or SIGTERM during the second point's measured phase, once the result file
+    holds the first point."""
+    deadline = time.monotonic() + PHASE_TIMEOUT_S
     while run.points_written() < 1:
-        assert time.monotonic() < deadline, run.output()
+        assert time.monotonic() < deadline, f"no point written: {run.output()}"
         assert run.popen.poll() is None, run.output()
         time.sleep(0.05)
-    first_daphne = min(
+    first = min(
         (p for p in run.watcher.seen.values() if p.kind == "daphne"), key=lambda p: p.start_ticks
     )
-    run.watcher.wait_for("daphne", 30, exclude={first_daphne.pid})
-    run.watcher.wait_for("client", 30)
-    time.sleep(0.8)
+    second = run.watcher.wait_for("daphne", PHASE_TIMEOUT_S, exclude={first.pid})
+    wait_measuring(run, second, "async")
     if deliver == "ctrl-c":
         os.killpg(run.popen.pid, signal.SIGINT)  # what a terminal's Ctrl-C does
     else:

@@ -11,12 +11,13 @@ from types import SimpleNamespace
 
 import pytest
 
-from bench import runner
 from bench.cli import main
-from bench.errors import ServerError
+from bench.errors import PointFailed, ServerError
 from bench.loadgen import CONNECT_TIMEOUT_S
+from bench.loadgen.link import pack
+from bench.pool import WorkerPool
 from bench.processes import free_port
-from bench.server import ServerProcess
+from bench.servers import ServerProcess
 
 from .conftest import only_result, scenario_text, write_scenario
 
@@ -81,9 +82,9 @@ def test_server_readiness_wait_has_a_deadline(tmp_path):
     assert server.proc is not None and server.proc.returncode is not None  # stopped
 
 
-def stub_workers(n: int) -> tuple[runner.Workers, list]:
-    """``Workers`` over plain pipes, the test playing the client processes."""
-    workers = runner.Workers.__new__(runner.Workers)
+def stub_workers(n: int) -> tuple[WorkerPool, list]:
+    """A ``WorkerPool`` over plain pipes, the test playing the client processes."""
+    workers = WorkerPool.__new__(WorkerPool)
     ctx = multiprocessing.get_context("spawn")
     pipes = [ctx.Pipe() for _ in range(n)]
     workers.conns = [parent for parent, _ in pipes]
@@ -95,28 +96,26 @@ def stub_workers(n: int) -> tuple[runner.Workers, list]:
 
 def test_gather_gives_up_on_workers_that_never_answer():
     workers, ends = stub_workers(2)
-    ends[0].send(("result", "a"))
+    ends[0].send_bytes(pack("result", "a"))
     started = time.monotonic()
-    with pytest.raises(runner.PointFailed, match="client processes sent no 'result' within 1 s"):
-        runner._gather(workers, "result", 1.0)
+    with pytest.raises(PointFailed, match="client processes sent no 'result' within 1 s"):
+        workers.gather("result", 1.0)
     assert time.monotonic() - started < 5
 
 
 def test_gather_ignores_a_worker_that_exits_after_answering():
     """A client process that has sent its result exits; its closed pipe is no death."""
     workers, ends = stub_workers(2)
-    ends[0].send(("result", "a"))
+    ends[0].send_bytes(pack("result", "a"))
     ends[0].close()  # what its exit does
-    threading.Timer(0.5, ends[1].send, args=(("result", "b"),)).start()
-    assert runner._gather(workers, "result", 10.0) == ["a", "b"]
+    threading.Timer(0.5, ends[1].send_bytes, args=(pack("result", "b"),)).start()
+    assert workers.gather("result", 10.0) == ["a", "b"]
 
 
 def test_gather_reports_a_worker_that_dies_before_answering():
     workers, ends = stub_workers(2)
     workers.procs[1].exitcode = -9
-    ends[0].send(("result", "a"))
+    ends[0].send_bytes(pack("result", "a"))
     ends[1].close()
-    with pytest.raises(
-        runner.PointFailed, match="client process 1: pid 1001 was killed by SIGKILL"
-    ):
-        runner._gather(workers, "result", 10.0)
+    with pytest.raises(PointFailed, match="client process 1: pid 1001 was killed by SIGKILL"):
+        workers.gather("result", 10.0)

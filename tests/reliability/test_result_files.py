@@ -1,19 +1,27 @@
 """Case 4: bad result files are one-line errors in ``report`` and ``compare``, and a
-write that fails halfway never leaves a half-written file."""
+write that fails halfway never leaves a half-written file.
+
+The one home of bad result files: ``store.read`` on each kind of bad file, then each
+through ``report`` and both sides of ``compare`` (one line on stderr, nothing on stdout,
+exit 2, no report written).
+"""
 
 from __future__ import annotations
 
 import json
 import math
 import os
+from dataclasses import replace
 
 import pytest
 
 from bench import store
 from bench.cli import main
 from bench.errors import UserError
+from bench.results import PointResult, Run
 
 GOOD = {"schema_version": store.SCHEMA_VERSION, "points": [{"id": "x", "repeats": []}]}
+GOOD_RUN = Run.from_json(GOOD)
 VALID_TEXT = json.dumps({**GOOD, "environment": {"host": "h"}, "scenario": {"name": "s"}}, indent=1)
 
 BAD_FILES: dict[str, tuple[bytes, str]] = {
@@ -66,9 +74,27 @@ def test_report_and_compare_reject_in_one_line(tmp_path, capsys, command, case):
         "compare-new": ["compare", str(good), str(bad)],
     }[command]
     assert main(argv) == 2
-    err = capsys.readouterr().err
+    out, err = capsys.readouterr()
+    assert out == ""
     assert err.startswith(f"chanbench: error: {bad}: ") and err.count("\n") == 1, err
     assert BAD_FILES[case][1] in err
+    assert not (tmp_path / "report").exists()
+
+
+@pytest.mark.parametrize("command", ["report", "compare-base", "compare-new"])
+def test_report_and_compare_name_a_missing_file(tmp_path, capsys, command):
+    missing = tmp_path / "nope.json"
+    good = tmp_path / "good.json"
+    good.write_text(VALID_TEXT)
+    argv = {
+        "report": ["report", str(missing), "-o", str(tmp_path / "report")],
+        "compare-base": ["compare", str(missing), str(good)],
+        "compare-new": ["compare", str(good), str(missing)],
+    }[command]
+    assert main(argv) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err == f"chanbench: error: {missing}: no such result file\n"
     assert not (tmp_path / "report").exists()
 
 
@@ -85,9 +111,9 @@ class Unencodable:
 )
 def test_failed_write_keeps_the_old_file(tmp_path, poison):
     path = tmp_path / "result.json"
-    store.write(path, GOOD)
+    store.write(path, GOOD_RUN)
     before = path.read_bytes()
-    half = {"schema_version": 1, "points": [{"id": "p" * 10_000}] * 50, "bad": poison}
+    half = Run(points=[PointResult(id="p" * 10_000)] * 50 + [PointResult(params={"bad": poison})])
     with pytest.raises((TypeError, ValueError)):
         store.write(path, half)
     assert path.read_bytes() == before
@@ -97,7 +123,7 @@ def test_failed_write_keeps_the_old_file(tmp_path, poison):
 def test_interrupt_during_write_keeps_the_old_file(tmp_path, monkeypatch):
     """Ctrl-C (or SIGTERM) after the new contents are written but before the rename."""
     path = tmp_path / "result.json"
-    store.write(path, GOOD)
+    store.write(path, GOOD_RUN)
     before = path.read_bytes()
 
     def interrupted(fd: int) -> None:
@@ -105,7 +131,7 @@ def test_interrupt_during_write_keeps_the_old_file(tmp_path, monkeypatch):
 
     monkeypatch.setattr(os, "fsync", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        store.write(path, {**GOOD, "partial": True})
+        store.write(path, replace(GOOD_RUN, partial=False))
     assert path.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["result.json"]
 
@@ -113,5 +139,5 @@ def test_interrupt_during_write_keeps_the_old_file(tmp_path, monkeypatch):
 def test_first_write_that_fails_leaves_nothing(tmp_path):
     path = tmp_path / "new.json"
     with pytest.raises(TypeError):
-        store.write(path, {"schema_version": 1, "bad": Unencodable()})
+        store.write(path, Run(points=[PointResult(params={"bad": Unencodable()})]))
     assert list(tmp_path.iterdir()) == []

@@ -5,40 +5,26 @@ import shutil
 from pathlib import Path
 
 import pytest
+from helpers import CHROMEDRIVER, CHROMIUM, chromium_options
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 
 from bench.cli import main
 
 REAL = Path(__file__).resolve().parents[1] / "data" / "quick_small.json"
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
 PAGE_TIMEOUT_S = 30
 
 
 @pytest.fixture
 def browser(tmp_path):
     for binary in (CHROMIUM, CHROMEDRIVER):
-        if not Path(binary).exists() and not shutil.which(Path(binary).name):
+        if not binary.exists() and not shutil.which(binary.name):
             pytest.fail(
                 f"{binary} is missing: install chromium and chromium-driver (scripts/test does)"
             )
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for arg in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--no-first-run",
-        "--disable-sync",
-        f"--user-data-dir={tmp_path / 'profile'}",
-    ):
-        options.add_argument(arg)
+    options = chromium_options(tmp_path / "profile")
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(options=options, service=Service(executable_path=CHROMEDRIVER))
+    driver = webdriver.Chrome(options=options, service=Service(executable_path=str(CHROMEDRIVER)))
     driver.set_page_load_timeout(PAGE_TIMEOUT_S)
     try:
         yield driver

@@ -1,11 +1,18 @@
-"""The server under test: a real Daphne process serving the chat site in ``consumers/``.
+"""The servers under test, from a registry: each kind is a class that knows its command
+line, its process tree, its limits and the versions of what it runs.
 
-Readiness is a real websocket handshake on the consumer's route, not an open port or a
-sleep; everything Daphne prints goes to a log file kept with the results.
+Daphne serves the chat site in ``consumers/`` today; another server is one more class in
+``SERVERS``, and the runner, the monitor and the report never name a kind. Readiness is
+a real websocket handshake on the route under test, not an open port or a sleep;
+everything a server prints goes to a log file kept with the results. Versions are read
+from the server's own interpreter, which will differ from the harness's once a scenario
+names environments.
 """
 
 from __future__ import annotations
 
+import functools
+import json
 import os
 import subprocess
 import sys
@@ -13,15 +20,21 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+from typing import Any, ClassVar
 
 from bench.errors import ServerError
-from bench.processes import last_line, start_process, stop_process
+from bench.processes import last_line, process_tree, start_process, stop_process
 
 CONSUMERS_DIR = Path(__file__).resolve().parent.parent / "consumers"
+# What runs: the tutorial's two consumer flavours.
 CONSUMERS = ("sync", "async")
-# Consumers with injected faults (consumers/chat/faults.py), for testing the harness.
-FAULT_CONSUMERS = ("stall", "slow")
+# What it does: the chat of the tutorial (routes /ws/<flavour>/<workload>/<room>/).
+WORKLOADS = ("chat",)
+# Faults injected into the async consumer (consumers/chat/faults.py), to test the harness.
+FAULTS = ("none", "stall", "slow")
 LAYERS = ("memory", "redis", "redis-pubsub")
+# What a server's interpreter is asked about: the stack under test.
+SOFTWARE = ("django", "channels", "channels-redis", "daphne", "asgiref", "twisted", "redis")
 # Django and Channels import in about a second; a loaded 2-core machine may need more.
 READY_TIMEOUT_S = 30.0
 READY_ROOM = "chanbench_ready"
@@ -71,9 +84,9 @@ def netloc(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-def ws_url(host: str, port: int, consumer: str, room: str) -> str:
-    """The websocket URL of ``consumer`` for ``room``."""
-    return f"ws://{netloc(host, port)}/ws/{consumer}/chat/{room}/"
+def ws_url(host: str, port: int, route: str, room: str, workload: str = "chat") -> str:
+    """The websocket URL of ``room`` on ``route`` (a consumer flavour or a fault)."""
+    return f"ws://{netloc(host, port)}/ws/{route}/{workload}/{room}/"
 
 
 def origin(host: str, port: int) -> str:
@@ -85,11 +98,14 @@ class ServerProcess:
     """A server subprocess; a context manager that starts it and stops it by PID."""
 
     name = "server"
+    # The largest websocket message the server accepts (None: no limit we know of).
+    max_message_bytes: ClassVar[int | None] = None
 
-    def __init__(self, host: str, port: int, log_path: Path) -> None:
+    def __init__(self, host: str, port: int, log_path: Path, python: str = sys.executable) -> None:
         self.host = host
         self.port = port
         self.log_path = log_path
+        self.python = python
         self.proc: subprocess.Popen[bytes] | None = None
 
     def argv(self) -> list[str]:
@@ -105,18 +121,26 @@ class ServerProcess:
         assert self.proc is not None, "server not started"
         return self.proc.pid
 
+    def pids(self) -> list[int]:
+        """The server's whole process tree (a supervisor and its workers), main first."""
+        return process_tree(self.pid)
+
+    def software(self) -> dict[str, Any]:
+        """Python and package versions, as the server's own interpreter sees them."""
+        return software(self.python, (self.environ() or {}).get("PYTHONPATH"))
+
     def start(self) -> None:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("ab") as log:
             self.proc = start_process(self.argv(), log=log, env=self.environ(), cwd=self.cwd)
 
-    def wait_ready(self, consumer: str = "async", timeout_s: float = READY_TIMEOUT_S) -> float:
-        """Wait until a websocket handshake on ``consumer`` succeeds; return seconds taken."""
+    def wait_ready(self, route: str = "async", timeout_s: float = READY_TIMEOUT_S) -> float:
+        """Wait until a websocket handshake on ``route`` succeeds; return seconds taken."""
         from websockets.exceptions import InvalidHandshake
         from websockets.sync.client import connect
         from websockets.typing import Origin
 
-        url = ws_url(self.host, self.port, consumer, READY_ROOM)
+        url = ws_url(self.host, self.port, route, READY_ROOM)
         started = time.monotonic()
         last_error = "no attempt"
         while time.monotonic() - started < timeout_s:
@@ -162,19 +186,38 @@ class ServerProcess:
         self.stop()
 
 
-class DaphneServer(ServerProcess):
-    """Daphne serving the chat site in ``consumers/`` with the given settings."""
+class SiteServer(ServerProcess):
+    """A server of the chat site in ``consumers/`` with the given settings; subclasses
+    are the server kinds, registered in ``SERVERS``."""
 
-    name = "daphne"
     cwd = CONSUMERS_DIR
 
-    def __init__(self, settings: ServerSettings, host: str, port: int, log_path: Path) -> None:
-        super().__init__(host, port, log_path)
+    def __init__(
+        self,
+        settings: ServerSettings,
+        host: str,
+        port: int,
+        log_path: Path,
+        python: str = sys.executable,
+    ) -> None:
+        super().__init__(host, port, log_path, python)
         self.settings = settings
+
+    def environ(self) -> dict[str, str]:
+        return self.settings.environ()
+
+
+class DaphneServer(SiteServer):
+    """Daphne, the server the tutorial uses (``daphne mysite.asgi:application``)."""
+
+    name = "daphne"
+    # Daphne closes a websocket whose message is over 1 MiB (--websocket-max-message-size)
+    # with code 1009.
+    max_message_bytes = 1024 * 1024
 
     def argv(self) -> list[str]:
         return [
-            sys.executable,
+            self.python,
             "-m",
             "daphne",
             "-b",
@@ -184,8 +227,54 @@ class DaphneServer(ServerProcess):
             "mysite.asgi:application",
         ]
 
-    def environ(self) -> dict[str, str]:
-        return self.settings.environ()
+
+SERVERS: dict[str, type[SiteServer]] = {cls.name: cls for cls in (DaphneServer,)}
+
+
+def server_for(
+    kind: str, settings: ServerSettings, host: str, port: int, log_path: Path
+) -> SiteServer:
+    """A server of ``kind`` (a key of ``SERVERS``), not yet started."""
+    return SERVERS[kind](settings, host, port, log_path)
+
+
+# Run by a server's interpreter: its Python and the versions of the stack it imports.
+_SOFTWARE_PROBE = """
+import json, platform, sys
+from importlib import metadata
+out = {"python": platform.python_version(), "executable": sys.executable, "packages": {}}
+for name in sys.argv[1:]:
+    try:
+        out["packages"][name] = metadata.version(name)
+    except metadata.PackageNotFoundError:
+        out["packages"][name] = None
+print(json.dumps(out))
+"""
+
+
+def software(python: str, pythonpath: str | None = None) -> dict[str, Any]:
+    """What ``python`` runs: its version and the versions of ``SOFTWARE`` (cached)."""
+    return dict(_software(python, pythonpath))
+
+
+@functools.cache
+def _software(python: str, pythonpath: str | None) -> dict[str, Any]:
+    env = dict(os.environ)
+    if pythonpath:
+        env["PYTHONPATH"] = pythonpath
+    try:
+        out = subprocess.run(
+            [python, "-c", _SOFTWARE_PROBE, *SOFTWARE],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+            env=env,
+        )
+        data: dict[str, Any] = json.loads(out.stdout)
+    except (OSError, subprocess.SubprocessError, ValueError) as exc:
+        return {"error": f"{python}: {exc}"}
+    return data
 
 
 class ReferenceServer(ServerProcess):
@@ -195,7 +284,7 @@ class ReferenceServer(ServerProcess):
 
     def argv(self) -> list[str]:
         return [
-            sys.executable,
+            self.python,
             "-m",
             "bench.reference_server",
             "--host",

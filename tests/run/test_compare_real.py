@@ -1,9 +1,9 @@
 """Compare on real runs: an A/A pair finds nothing, a deliberately slowed consumer fails.
 
 Three tiny runs (one point, 4 repeats each, about 13 s apiece) are shared by the tests of
-this module: two of the same code and scenario, and one of the ``slow`` fault consumer
-(the async consumer plus CHANBENCH_SLOW_MS before each broadcast), relabelled as
-``async`` so that compare matches it with the base. Four repeats a side is the fewest
+this module: two of the same code and scenario, and one with the ``slow`` fault (the
+async consumer plus CHANBENCH_SLOW_MS before each broadcast), relabelled as fault-free
+so that compare matches it with the base. Four repeats a side is the fewest
 with which the Mann-Whitney U test can reach p < 0.05.
 """
 
@@ -18,7 +18,9 @@ import pytest
 from bench.cli import main
 
 REPO_DIR = Path(__file__).resolve().parents[2]
-TINY = [
+# Overrides that shrink the default scenario (scenarios/quick.toml) to 10 clients and 4
+# short repeats; not the TINY scenario of tests/helpers.py.
+TINY_SETS = [
     "--set",
     "clients=10",
     "--set",
@@ -28,6 +30,7 @@ TINY = [
     "--set",
     "warmup_s=0.3",
     "--no-calibrate",
+    "--no-report",
 ]
 # Round trips take about 17 ms here; 20 ms more per message halves throughput, a change
 # far outside this noisy 2-core machine's run-to-run drift (about 10%).
@@ -55,14 +58,20 @@ def chanbench_run(results_dir: Path, *args: str, env: dict[str, str] | None = No
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     results = tmp_path_factory.mktemp("results")
-    base = chanbench_run(results, *TINY, "--set", "consumer=async")
-    again = chanbench_run(results, *TINY, "--set", "consumer=async")
+    base = chanbench_run(results, *TINY_SETS, "--set", "consumer=async")
+    again = chanbench_run(results, *TINY_SETS, "--set", "consumer=async")
     slow = chanbench_run(
-        results, *TINY, "--set", "consumer=slow", env={"CHANBENCH_SLOW_MS": SLOW_MS}
+        results,
+        *TINY_SETS,
+        "--set",
+        "consumer=async",
+        "--set",
+        "fault=slow",
+        env={"CHANBENCH_SLOW_MS": SLOW_MS},
     )
     relabelled = json.loads(slow.read_text())
     for point in relabelled["points"]:
-        point["params"]["consumer"] = "async"
+        point["params"]["fault"] = "none"
     slowed = results / "slowed-as-async.json"
     slowed.write_text(json.dumps(relabelled))
     return {"base": base, "again": again, "slowed": slowed}

@@ -1,0 +1,199 @@
+"""The transports: websocket chat clients, and opening them by the thousand.
+
+A client carries frames and tells its listener what arrived; the books and the schedule
+live elsewhere, so a second transport (permessage-deflate through ``websockets``) is only
+the code that differs from the default (picows, the fastest client measured here).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
+
+from picows import WSFrame, WSListener, WSMsgType, WSTransport, ws_connect
+
+from bench.loadgen import protocol
+
+# A handshake not done in this long is a failure, named as such.
+CONNECT_TIMEOUT_S = 10.0
+# Handshakes in flight at once per worker: enough to connect thousands of clients in
+# seconds without a SYN flood on Daphne's accept backlog.
+CONNECT_CONCURRENCY = 64
+
+
+class Listener(Protocol):
+    """What a client reports to: the worker that owns it."""
+
+    def on_message(self, client: ChatClient, data: bytes) -> None: ...
+
+    def on_malformed(self, client: ChatClient) -> None: ...
+
+    def on_disconnected(self, client: ChatClient) -> None: ...
+
+
+class ChatClient:
+    """One chat client: what it sends and whether it is up; subclasses carry the frames."""
+
+    def __init__(self, listener: Listener, index: int, room: int, padding: str) -> None:
+        self.listener = listener
+        self.index = index
+        self.room = room
+        self.padding = padding
+        self.seq = 0
+        self.waiting_since_ns = 0  # closed loop: when the unanswered message was sent
+        self.alive = False
+        self.compressed = False  # the server accepted permessage-deflate
+
+    async def open(self, url: str, origin: str) -> None:
+        raise NotImplementedError
+
+    def write(self, data: bytes) -> None:
+        raise NotImplementedError
+
+    def hang_up(self) -> None:
+        """Close the connection now; what is in flight is lost."""
+        raise NotImplementedError
+
+    def send(self, intended_ns: int, phase: str) -> None:
+        self.write(protocol.encode(self.index, self.seq, intended_ns, phase, self.padding))
+        self.seq += 1
+        self.waiting_since_ns = intended_ns
+
+    def closed(self) -> None:
+        if self.alive:
+            self.alive = False
+            self.listener.on_disconnected(self)
+
+
+class PicowsClient(ChatClient, WSListener):
+    """The default: picows on uvloop, the fastest Python client measured, no compression."""
+
+    transport: WSTransport | None = None
+
+    async def open(self, url: str, origin: str) -> None:
+        await ws_connect(
+            lambda: self,
+            url,
+            extra_headers={"Origin": origin},
+            websocket_handshake_timeout=CONNECT_TIMEOUT_S,
+        )
+
+    def on_ws_connected(self, transport: WSTransport) -> None:
+        self.transport = transport
+        self.alive = True
+
+    def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
+        if frame.msg_type == WSMsgType.TEXT and frame.fin:
+            self.listener.on_message(self, frame.get_payload_as_bytes())
+        elif frame.msg_type == WSMsgType.CLOSE:
+            transport.disconnect()
+        elif frame.msg_type != WSMsgType.PONG:
+            self.listener.on_malformed(self)
+
+    def on_ws_disconnected(self, transport: WSTransport) -> None:
+        self.closed()
+
+    def write(self, data: bytes) -> None:
+        assert self.transport is not None
+        self.transport.send(WSMsgType.TEXT, data)
+
+    def hang_up(self) -> None:
+        if self.transport is not None:
+            self.transport.send_close()
+            self.transport.disconnect()
+
+
+class DeflateClient(ChatClient):
+    """For scenarios with ``compression = true``: the websockets library, which negotiates
+    permessage-deflate (picows does not); slower, so calibrate with it too."""
+
+    ws: Any = None
+
+    async def open(self, url: str, origin: str) -> None:
+        from websockets.asyncio.client import connect
+        from websockets.typing import Origin
+
+        self.ws = await connect(
+            url,
+            origin=Origin(origin),
+            compression="deflate",
+            open_timeout=CONNECT_TIMEOUT_S,
+            max_size=None,
+        )
+        self.alive = True
+        self.compressed = bool(self.ws.protocol.extensions)  # Daphne declines it
+        self._outbox: asyncio.Queue[str] = asyncio.Queue()
+        # One reader and one writer task: frames go out in order, without awaiting a send.
+        self._tasks = [asyncio.ensure_future(self._read()), asyncio.ensure_future(self._write())]
+
+    async def _read(self) -> None:
+        try:
+            async for message in self.ws:
+                if isinstance(message, str):
+                    self.listener.on_message(self, message.encode())
+                else:
+                    self.listener.on_malformed(self)
+        except Exception:  # a dropped connection ends this client only
+            pass
+        self.closed()
+
+    async def _write(self) -> None:
+        with contextlib.suppress(Exception):  # closed: the reader reports it
+            while True:
+                await self.ws.send(await self._outbox.get())
+
+    def write(self, data: bytes) -> None:
+        self._outbox.put_nowait(data.decode())
+
+    def hang_up(self) -> None:
+        if self.ws is not None:
+            self._tasks[1].cancel()
+            self._tasks.append(asyncio.ensure_future(self.ws.close()))
+
+
+async def connect_all(
+    new_client: Callable[[int, int], ChatClient],
+    members: Sequence[tuple[int, int]],
+    url_template: str,
+    origin: str,
+    connect_rate: float,
+    connect_ms: list[float],
+    errors: dict[str, int],
+) -> list[ChatClient]:
+    """Open ``new_client(index, room)`` for each (index, room) of ``members``, at most
+    ``CONNECT_CONCURRENCY`` handshakes at once, started ``connect_rate`` a second (0: no
+    limit). Each success's time goes into ``connect_ms``, each failure by name into
+    ``errors``; returns the clients that connected, in the order they did."""
+    gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
+    interval_s = 1.0 / connect_rate if connect_rate else 0.0
+    connected: list[ChatClient] = []
+
+    async def connect_one(index: int, room: int) -> None:
+        client = new_client(index, room)
+        started = time.perf_counter()
+        async with gate:
+            try:
+                await asyncio.wait_for(
+                    client.open(url_template.format(room=room), origin), CONNECT_TIMEOUT_S + 1
+                )
+            except Exception as exc:  # any failure to connect is counted, not raised
+                name = (
+                    f"no handshake within {CONNECT_TIMEOUT_S:g} s"
+                    if isinstance(exc, TimeoutError)
+                    else type(exc).__name__
+                )
+                errors[name] = errors.get(name, 0) + 1
+                return
+        connect_ms.append((time.perf_counter() - started) * 1000)
+        connected.append(client)
+
+    tasks = []
+    for index, room in members:
+        tasks.append(asyncio.ensure_future(connect_one(index, room)))
+        if interval_s:
+            await asyncio.sleep(interval_s)
+    await asyncio.gather(*tasks)
+    return connected

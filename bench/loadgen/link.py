@@ -1,0 +1,72 @@
+"""The pipe between the runner and a worker: JSON arrays ``[kind, value]`` both ways.
+
+Plain JSON, as pyperf's workers speak it, so nothing but data crosses the process boundary
+and a worker could run anywhere. Worker to runner: ``connected``, ``progress``,
+``result`` (``WorkerResult.to_json()``), ``error`` (one line). Runner to worker: ``start``
+(t0, monotonic ns) and ``stop``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from multiprocessing.connection import Connection
+from typing import Any
+
+CONNECTED, PROGRESS, RESULT, ERROR = "connected", "progress", "result", "error"
+START, STOP = "start", "stop"
+
+Message = tuple[str, Any]
+
+
+def pack(kind: str, value: Any) -> bytes:
+    """One message as it goes through ``Connection.send_bytes``."""
+    return json.dumps([kind, value]).encode()
+
+
+def unpack(data: bytes) -> Message:
+    """A message read with ``Connection.recv_bytes``; ValueError when it is not one."""
+    try:
+        kind, value = json.loads(data)
+    except (ValueError, TypeError):
+        raise ValueError(f"not a [kind, value] message: {data[:80]!r}") from None
+    if not isinstance(kind, str):
+        raise ValueError(f"not a [kind, value] message: {data[:80]!r}")
+    return kind, value
+
+
+class RunnerLink:
+    """The worker's end of the pipe: commands are read on the event loop as they arrive."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self._commands: asyncio.Queue[Message | ValueError] = asyncio.Queue()
+
+    def send(self, kind: str, value: Any) -> None:
+        with contextlib.suppress(OSError, ValueError):  # the runner is gone
+            self.conn.send_bytes(pack(kind, value))
+
+    def listen(self) -> None:
+        """Start reading commands on the running event loop, until ``close``."""
+        asyncio.get_running_loop().add_reader(self.conn.fileno(), self._on_readable)
+
+    def close(self) -> None:
+        asyncio.get_running_loop().remove_reader(self.conn.fileno())
+
+    async def command(self) -> Message:
+        """The runner's next command: ``stop`` once it is gone, ValueError when garbled."""
+        item = await self._commands.get()
+        if isinstance(item, ValueError):
+            raise item
+        return item
+
+    def _on_readable(self) -> None:
+        item: Message | ValueError
+        try:
+            item = unpack(self.conn.recv_bytes())
+        except (EOFError, OSError):
+            item = (STOP, None)  # the runner is gone: stop too
+        except ValueError as exc:
+            item = exc
+        self._commands.put_nowait(item)

@@ -1,0 +1,178 @@
+"""The client pool: the load generator's worker processes for one repeat.
+
+It splits the clients over worker processes (whole rooms per worker where it can),
+starts them (never inside the server), speaks their JSON protocol (``[kind, value]``
+arrays: the runner sends ``start`` and ``stop``; workers answer ``connected``,
+``progress``, ``result`` or ``error``), and stops them by PID however the repeat ends.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import multiprocessing
+import signal
+import time
+from collections.abc import Callable, Iterator
+from multiprocessing.connection import Connection, wait
+from typing import Any
+
+from bench.errors import PointFailed
+from bench.loadgen import WorkerPlan, worker_main
+from bench.loadgen.link import ERROR, PROGRESS, STOP, pack, unpack
+from bench.scenario import Point
+
+# One picows client process receives 36k-48k messages/s on this kind of machine; 5,000
+# clients per process keeps connection bookkeeping well inside that.
+CLIENTS_PER_PROCESS = 5000
+# How often a wait for workers looks at the server (and the clock) again.
+POLL_S = 0.25
+# What the pool reports for a worker whose pipe closed before it answered.
+DIED = "died"
+
+
+def plan_workers(point: Point, template: str, origin_header: str, seed: int) -> list[WorkerPlan]:
+    """Split the clients over worker processes: rooms round-robin over clients, and whole
+    rooms per worker where there are enough rooms (fewer cross-process rooms)."""
+    processes = point.client_processes or math.ceil(point.clients / CLIENTS_PER_PROCESS)
+    processes = max(1, min(processes, point.clients))
+    rooms = point.room_count
+    shares: list[list[tuple[int, int]]] = [[] for _ in range(processes)]
+    for index in range(point.clients):
+        room = index % rooms
+        worker = room % processes if rooms >= processes else index % processes
+        shares[worker].append((index, room))
+    return [
+        WorkerPlan(
+            worker=w,
+            clients=share,
+            total_clients=point.clients,
+            url_template=template,
+            origin=origin_header,
+            mode=point.mode,
+            rate=point.rate,
+            arrival=point.arrival,
+            message_bytes=point.message_bytes,
+            warmup_s=point.warmup_s,
+            duration_s=point.duration_s,
+            drain_quiet_s=point.drain_quiet_s,
+            drain_max_s=point.drain_max_s,
+            connect_rate=point.connect_rate / processes if point.connect_rate else 0.0,
+            seed=seed,
+            compression=point.compression,
+        )
+        for w, share in enumerate(shares)
+        if share
+    ]
+
+
+def exit_description(code: int | None) -> str:
+    """``exited with code 1``, ``was killed by SIGKILL``, or ``exited`` (code unknown)."""
+    if code is None:
+        return "exited"
+    if code < 0:
+        try:
+            return f"was killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"was killed by signal {-code}"
+    return f"exited with code {code}"
+
+
+class WorkerPool:
+    """The client worker processes of one repeat; a context manager that stops them."""
+
+    def __init__(self, plans: list[WorkerPlan]) -> None:
+        ctx = multiprocessing.get_context("spawn")
+        self.conns: list[Connection] = []
+        self.procs: list[Any] = []
+        for plan in plans:
+            parent, child = ctx.Pipe()
+            proc = ctx.Process(
+                target=worker_main,
+                args=(plan.to_json(), child),
+                daemon=True,
+                name=f"chanbench-client-{plan.worker}",
+            )
+            proc.start()
+            child.close()
+            self.conns.append(parent)
+            self.procs.append(proc)
+
+    def __enter__(self) -> WorkerPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def __len__(self) -> int:
+        return len(self.conns)
+
+    def broadcast(self, kind: str, value: Any = None) -> None:
+        data = pack(kind, value)
+        for conn in self.conns:
+            with contextlib.suppress(OSError):
+                conn.send_bytes(data)
+
+    def messages(self, timeout_s: float, pending: list[int]) -> Iterator[tuple[int, str, Any]]:
+        """(worker, kind, value) as they arrive from the ``pending`` workers, until
+        ``timeout_s`` passes with none.
+
+        Only pending workers are listened to: one that has sent what was asked may exit,
+        and its closed pipe must not read as a death.
+        """
+        ready = wait([self.conns[i] for i in pending], timeout_s)
+        for conn in ready:
+            assert isinstance(conn, Connection)
+            index = self.conns.index(conn)
+            try:
+                kind, value = unpack(conn.recv_bytes())
+            except (EOFError, OSError):
+                proc = self.procs[index]
+                proc.join(1.0)  # reap it, for its exit code
+                kind, value = DIED, f"pid {proc.pid} {exit_description(proc.exitcode)}"
+            except ValueError as exc:
+                kind, value = ERROR, f"sent a garbled message: {exc}"
+            yield index, kind, value
+
+    def gather(
+        self,
+        wanted: str,
+        timeout_s: float,
+        on_progress: Callable[[int, Any], None] | None = None,
+        check: Callable[[], None] | None = None,
+    ) -> list[Any]:
+        """One ``wanted`` message from every worker within ``timeout_s``, in worker order.
+
+        ``check`` is called between waits (it raises when the server died); a worker
+        error or death fails the point."""
+        got: dict[int, Any] = {}
+        deadline = time.monotonic() + timeout_s
+        while len(got) < len(self.conns):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise PointFailed(f"client processes sent no {wanted!r} within {timeout_s:.0f} s")
+            if check is not None:
+                check()
+            pending = [i for i in range(len(self.conns)) if i not in got]
+            for index, kind, value in self.messages(min(remaining, POLL_S), pending):
+                if kind == wanted:
+                    got[index] = value
+                elif kind == PROGRESS and on_progress is not None:
+                    on_progress(index, value)
+                elif kind in (ERROR, DIED):
+                    raise PointFailed(f"client process {index}: {value}")
+        return [got[i] for i in range(len(self.conns))]
+
+    def stop(self) -> None:
+        """Ask every worker to stop, then terminate and kill by PID whoever does not."""
+        self.broadcast(STOP)
+        for proc in self.procs:
+            proc.join(2.0)
+            if proc.is_alive():
+                proc.terminate()
+                proc.join(2.0)
+            if proc.is_alive():
+                proc.kill()
+                proc.join(2.0)
+        for conn in self.conns:
+            conn.close()

@@ -1,0 +1,56 @@
+"""Checks before anything starts: a point this machine or its server cannot serve, and
+a ``--target`` that is not a websocket URL, are refused with one line."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from bench.errors import UserError
+from bench.pool import plan_workers
+from bench.processes import raise_open_file_limit
+from bench.scenario import Point
+from bench.servers import SERVERS
+
+# Open files a process needs besides its clients' sockets: Daphne starts with about 12,
+# a client process with about 17 (Python, uvloop, numpy, its pipe); four times that.
+OPEN_FILES_MARGIN = 64
+# A chat message wraps the padding in under 100 bytes of JSON.
+MESSAGE_ENVELOPE_BYTES = 128
+
+
+def check_limits(source: str, points: Sequence[Point], target: str | None = None) -> None:
+    """Refuse a point that needs more open files than we may have, or a message larger
+    than its server accepts.
+
+    Raises the soft open-file limit to the hard one first (the servers and client
+    processes we start inherit it); what is left over must fit every client's socket.
+    """
+    soft, hard = raise_open_file_limit()
+    for point in points:
+        biggest_share = max(len(plan.clients) for plan in plan_workers(point, "", "", 0))
+        # The server holds a socket per client, and a Redis connection per waiting consumer.
+        server_files = 0 if target else point.clients * (1 if point.layer == "memory" else 2)
+        needed = max(server_files, biggest_share) + OPEN_FILES_MARGIN
+        if needed > soft:
+            where = "the server" if server_files >= biggest_share else "a client process"
+            raise UserError(
+                f"{source}: clients = {point.clients} needs about {needed} open files in "
+                f"{where}, but the open-file limit is {soft} (hard limit {hard}); raise the "
+                f"hard limit (ulimit -Hn {needed}, as root) or use fewer clients"
+            )
+        limit = None if target else SERVERS[point.server].max_message_bytes
+        if limit is not None and point.message_bytes > limit - MESSAGE_ENVELOPE_BYTES:
+            raise UserError(
+                f"{source}: message_bytes = {point.message_bytes}: {point.server} closes "
+                f"websockets whose messages are over {_size(limit)}; use at most "
+                f"{limit - MESSAGE_ENVELOPE_BYTES}"
+            )
+
+
+def check_target(target: str) -> None:
+    if not target.startswith(("ws://", "wss://")):
+        raise UserError(f"--target {target!r}: give a websocket URL such as ws://127.0.0.1:8000")
+
+
+def _size(n: int) -> str:
+    return f"{n >> 20} MiB" if n % (1 << 20) == 0 else f"{n:,} bytes"

@@ -1,0 +1,72 @@
+"""Reports: charts, ``index.html`` and ``README.md`` from result files.
+
+One job per module, in the order the data flows:
+
+- ``layout``: the result files (``Source``, each a ``results.Run``), what varies between
+  their points, the x axis and the lines; no matplotlib.
+- ``charts``: the PNG and SVG charts drawn from the layout; the only module that imports
+  matplotlib, and only ``write_charts`` / ``write_report`` import it.
+- ``summary``: who wins at each load, sync or async: ``stats.judge``'s verdict, the
+  rule ``chanbench compare`` uses, with the ratios behind it.
+- ``document``: the report's text as blocks (summary, results table, caveats,
+  methodology, versions, warnings, reproduce).
+- ``render``: the blocks as Markdown and as HTML.
+
+``write_report`` runs them in that order; ``chanbench compare`` calls ``write_charts`` to
+overlay two runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from bench import store
+from bench.report import document, layout, render
+from bench.report.layout import Chart, Source
+
+__all__ = [
+    "REPORTS_DIR",
+    "Chart",
+    "Source",
+    "default_out_dir",
+    "source_labels",
+    "write_charts",
+    "write_report",
+]
+
+REPORTS_DIR = Path(__file__).resolve().parents[2] / "reports"
+
+
+def source_labels(paths: Sequence[Path]) -> list[str]:
+    """Short, distinct labels for overlaid files: their stems, numbered if they clash."""
+    labels: list[str] = []
+    for path in paths:
+        label = path.stem
+        while label in labels:
+            label = f"{path.stem}#{len(labels) + 1}"
+        labels.append(label)
+    return labels
+
+
+def default_out_dir(paths: Sequence[Path]) -> Path:
+    return REPORTS_DIR / "_vs_".join(p.stem for p in paths)
+
+
+def write_charts(sources: Sequence[Source], out_dir: Path) -> list[Chart]:
+    """Draw every chart for ``sources`` (overlaid) into ``out_dir``; return what was drawn."""
+    from bench.report import charts  # matplotlib only when something is drawn
+
+    return charts.write_charts(sources, out_dir)
+
+
+def write_report(sources: Sequence[Source], out_dir: Path) -> Path:
+    """Charts, ``index.html`` and ``README.md`` for ``sources`` into ``out_dir``; returns the
+    path of ``index.html``."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    drawn = write_charts(sources, out_dir)
+    title, blocks = document.document(layout.layout(sources), drawn)
+    store.write_text(out_dir / "README.md", render.markdown(blocks))
+    index = out_dir / "index.html"
+    store.write_text(index, render.html_page(blocks, title))
+    return index

@@ -1,0 +1,355 @@
+"""What a report says, as blocks of text: the same content for ``README.md`` and
+``index.html``, so the two never disagree.
+
+A report follows the shape of Channels' old load-test READMEs (``loadtesting/<date>/``):
+a Summary (who wins at each load, by what ratio, and the caveats), the Methodology, the
+exact versions, the charts, the warnings, and the command that reproduces the run. The
+summary's verdicts come from ``summary``; the blocks are rendered by ``render``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from bench import stats
+from bench.report.layout import (
+    Chart,
+    Layout,
+    Source,
+    median_range,
+    param_values,
+    scenario_names,
+)
+from bench.report.summary import summary_items
+from bench.tables import num
+
+
+@dataclass(frozen=True)
+class Heading:
+    level: int
+    text: str
+
+
+@dataclass(frozen=True)
+class Paragraph:
+    text: str
+
+
+@dataclass(frozen=True)
+class Code:
+    text: str
+
+
+@dataclass(frozen=True)
+class Items:
+    items: list[str]
+
+
+@dataclass(frozen=True)
+class Table:
+    headers: list[str]
+    rows: list[list[str]]
+
+
+@dataclass(frozen=True)
+class Figure:
+    chart: Chart
+
+
+Block = Heading | Paragraph | Code | Items | Table | Figure
+
+
+def document(lay: Layout, charts: Sequence[Chart]) -> tuple[str, list[Block]]:
+    """The report's title and blocks, section by section, each section per result file."""
+    sources = lay.sources
+    multi = lay.multi_source
+    first_env = sources[0].run.environment
+    title = f"chanbench report: {scenario_names(sources)}, {_when(first_env.get('started_at'))}"
+    files = [
+        f"{s.label + ': ' if multi else ''}{s.path.name if s.path else '(in memory)'}"
+        for s in sources
+    ]
+    blocks: list[Block] = [
+        Heading(1, title),
+        Paragraph("Result file" + ("s" if multi else "") + ": " + "; ".join(files)),
+    ]
+
+    def section(heading: str, make: Callable[[Source], list[Block]]) -> None:
+        blocks.append(Heading(2, heading))
+        for source in sources:
+            if multi:
+                blocks.append(Heading(3, source.label))
+            blocks.extend(make(source))
+
+    section("Summary", lambda s: summary_blocks(lay, s))
+    section("Methodology", lambda s: [Items(methodology_items(s))])
+    section("Versions", version_blocks)
+    blocks.append(Heading(2, "Charts"))
+    if charts:
+        blocks.append(
+            Paragraph(
+                "Markers are medians over repeats; bars span the minimum to the maximum. "
+                "Colour is the consumer, line style the layer"
+                + (" and result file" if multi else "")
+                + "."
+            )
+        )
+        blocks.extend(Figure(chart) for chart in charts)
+    else:
+        blocks.append(Paragraph("No successful repeat: nothing to draw."))
+    section("Warnings", lambda s: [Items(w)] if (w := warning_items(s)) else [Paragraph("None.")])
+    section("Reproduce", reproduce_blocks)
+    return title, blocks
+
+
+# --- Summary: who wins, the numbers behind it, and what to beware of ------------------
+
+
+def summary_blocks(lay: Layout, source: Source) -> list[Block]:
+    items = summary_items(lay, source)
+    return [
+        Items(items)
+        if items
+        else Paragraph(
+            "No sync/async pair at the same load to compare; the table below has every point."
+        ),
+        results_table(lay, source),
+        Paragraph("Caveats:"),
+        Items(caveat_items(source)),
+    ]
+
+
+def results_table(lay: Layout, source: Source) -> Table:
+    headers = [
+        "point",
+        "delivered/s",
+        "range",
+        "p50 ms",
+        "p99 ms",
+        "p99.9 ms",
+        "threads",
+        "CPU %",
+        "loop CPU %",
+        "other threads CPU %",
+        "loss",
+        "repeats",
+    ]
+    rows = []
+    for line in (ln for ln in lay.lines if ln.source is source):
+        for x, point in line.points:
+            m = point.medians()
+            rng = median_range(point, "delivered_per_s")
+            loss = None if m["loss_ratio"] is None else 100 * m["loss_ratio"]
+            rows.append(
+                [
+                    f"{line.consumer} {line.layer} {lay.point_name(x, line.extra)}",
+                    num(m["delivered_per_s"]),
+                    "-" if rng is None else f"{rng[1]:,.0f}-{rng[2]:,.0f}",
+                    num(m["p50_ms"], ".1f"),
+                    num(m["p99_ms"], ".1f"),
+                    num(m["p99_9_ms"], ".1f"),
+                    num(m["threads"]),
+                    num(m["cpu_percent"]),
+                    num(m["loop_cpu_percent"]),
+                    num(m["other_threads_cpu_percent"]),
+                    num(loss, ".2f", "%"),
+                    f"{len(point.ok_repeats())}/{len(point.repeats)}",
+                ]
+            )
+    return Table(headers, rows)
+
+
+def caveat_items(source: Source) -> list[str]:
+    run = source.run
+    env = run.environment
+    items = []
+    repeats = [len(p.ok_repeats()) for p in run.points]
+    if repeats and min(repeats) < stats.FEW_REPEATS:
+        items.append(
+            f"Only {min(repeats)} successful repeat(s) for some points: the bars are "
+            "ranges of very few samples, and differences under about 10-20% may be "
+            "noise. Run more repeats (--set repeats=5) for firmer numbers."
+        )
+    if not run.target:
+        items.append(
+            f"Clients and server ran on the same machine ({env.get('cpu_count', '?')} "
+            "CPUs): the load generator competes with the server for CPU, so absolute "
+            "rates are this machine's, and ratios are the portable part."
+        )
+    calibration = run.calibration
+    if calibration and calibration.deliveries_per_s:
+        ceiling = calibration.deliveries_per_s
+        best = max((p.median("delivered_per_s") or 0 for p in run.points), default=0)
+        items.append(
+            f"The load generator's ceiling (against a minimal reference server) was "
+            f"{ceiling:,.0f} deliveries/s; the fastest point reached "
+            f"{best / ceiling:.0%} of it."
+        )
+    elif calibration and calibration.error:
+        items.append(
+            f"Calibration failed ({calibration.error}): the load generator's ceiling is unknown."
+        )
+    else:
+        items.append(
+            "No calibration (--no-calibrate): the load generator's ceiling is unknown, "
+            "so a client limit cannot be ruled out."
+        )
+    if run.partial:
+        items.append("The run was interrupted: points or repeats are missing.")
+    if (env.get("git") or {}).get("dirty"):
+        items.append(
+            "The working tree had uncommitted changes: the commit alone does not "
+            "reproduce this run."
+        )
+    return items
+
+
+# --- The other sections --------------------------------------------------------------------
+
+
+def methodology_items(source: Source) -> list[str]:
+    run = source.run
+    scenario, env = run.scenario, run.environment
+    params = run.points[0].params if run.points else {}
+    items = [
+        f"Scenario {scenario.get('name', '?')!r}"
+        + (f" ({scenario['path']})" if scenario.get("path") else "")
+        + (f": {scenario['description']}" if scenario.get("description") else ""),
+        "Matrix: "
+        + "; ".join(
+            f"{k} = {', '.join(map(str, v)) if isinstance(v, list) else v}"
+            for k, v in (scenario.get("matrix") or {}).items()
+        ),
+    ]
+    if scenario.get("overrides"):
+        items.append(
+            "Overridden on the command line: "
+            + ", ".join(f"{k}={','.join(map(str, v))}" for k, v in scenario["overrides"].items())
+        )
+    if params.get("mode") == "open":
+        load = (
+            f"Open loop: each client sends {params.get('rate')} messages/s "
+            f"({params.get('arrival')} arrivals) whatever the server does, so latency "
+            "includes any queueing."
+        )
+    else:
+        load = (
+            "Closed loop: each client sends its next message as soon as its previous one "
+            "comes back, so throughput is what the server sustains."
+        )
+    items.append(
+        load + " Each message is broadcast to every member of the sender's room "
+        "(the tutorial's chat); latency is measured from send to each delivery."
+    )
+    items.append(
+        f"Phases of every repeat: a fresh server process ({param_values([source], 'server')}), "
+        f"clients connect, {params.get('warmup_s', '?')} s warm-up (not measured), "
+        f"{params.get('duration_s', '?')} s measured, then a drain until nothing arrives for "
+        f"{params.get('drain_quiet_s', '?')} s "
+        "(lost messages are counted after it). Sync and async at the same load are measured "
+        "one after the other, repeat by repeat."
+    )
+    reps = sorted({len(p.repeats) for p in run.points})
+    items.append(
+        f"Repeats per point: {', '.join(map(str, reps))}. Numbers are medians over "
+        "repeats; chart bars span the minimum to the maximum; latency percentiles come "
+        "from HdrHistograms merged across client processes. No outlier is dropped. "
+        f"A consumer wins only where chanbench compare would call it better: medians "
+        f"{stats.DEFAULT_THRESHOLD:.0%} apart and a Mann-Whitney U test over the repeats "
+        f"at p < {stats.SIGNIFICANCE_ALPHA:g} (throughput in closed loop, p99 in open loop)."
+    )
+    cpu = f"{env.get('cpu_model', '?')} x {env.get('cpu_count', '?')}"
+    items.append(
+        f"Machine: {env.get('host', '?')}, {cpu}, {env.get('os', '?')}, "
+        f"Python {env.get('python', '?')}" + (f"; target {run.target}" if run.target else "")
+    )
+    items.append(f"Started {_when(env.get('started_at'))}, finished {_when(run.finished_at)}.")
+    return items
+
+
+def version_blocks(source: Source) -> list[Block]:
+    """The runner's versions, then what each server's own interpreter reported."""
+    env = source.run.environment
+    git = env.get("git") or {}
+    rows = [
+        ["chanbench", str(source.run.tool.get("version", "?"))],
+        [
+            "git commit",
+            f"{git.get('commit') or 'none'}"
+            + (" (dirty: uncommitted changes)" if git.get("dirty") else ""),
+        ],
+        ["python", f"{env.get('python', '?')} ({env.get('python_implementation', '?')})"],
+        ["os", str(env.get("os", "?"))],
+        ["cpu", f"{env.get('cpu_model', '?')} x {env.get('cpu_count', '?')}"],
+    ]
+    rows += [[name, str(version)] for name, version in (env.get("packages") or {}).items()]
+    if env.get("redis_server"):
+        rows.append(["redis-server", str(env["redis_server"])])
+    blocks: list[Block] = [Table(["component", "version"], rows)]
+    # Points that ran the same software share one table; old files have none.
+    by_software: dict[str, tuple[dict[str, Any], list[str]]] = {}
+    for point in source.run.points:
+        if point.software:
+            key = repr(sorted(point.software.items()))
+            by_software.setdefault(key, (point.software, []))[1].append(point.label)
+    for software, labels in by_software.values():
+        which = "every point" if len(labels) == len(source.run.points) else ", ".join(labels)
+        blocks.append(Paragraph(f"The server's own interpreter reported ({which}):"))
+        blocks.append(Table(["component", "version"], _flat_rows(software)))
+    return blocks
+
+
+def _flat_rows(software: dict[str, Any]) -> list[list[str]]:
+    """``{"python": "3.11", "packages": {"django": "5.2"}}`` as rows python, django."""
+    rows = []
+    for key, value in software.items():
+        if isinstance(value, dict):
+            rows += _flat_rows(value)
+        else:
+            rows.append([key, "-" if value is None else str(value)])
+    return rows
+
+
+def warning_items(source: Source) -> list[str]:
+    """Client saturation, lost messages, failed repeats, wide spread, few repeats."""
+    items: list[str] = []
+    few = False
+    for point in source.run.points:
+        label = point.label or point.id
+        for rep in point.repeats:
+            if not rep.ok:
+                items.append(f"{label}, repeat {rep.repeat}: failed: {rep.reason}")
+            items += [f"{label}, repeat {rep.repeat}: {warning}" for warning in rep.warnings]
+        for metric in ("delivered_per_s", "p99_ms"):
+            items += [f"{label}: {w}" for w in stats.spread_warnings(metric, point.values(metric))]
+        few = few or len(point.ok_repeats()) < stats.FEW_REPEATS
+    if few:
+        items.append(
+            f"Fewer than {stats.FEW_REPEATS} successful repeats at some points: "
+            "spread cannot be judged there."
+        )
+    return list(dict.fromkeys(items))
+
+
+def reproduce_blocks(source: Source) -> list[Block]:
+    git = source.run.environment.get("git") or {}
+    text = f"At git commit {git.get('commit') or '(no git)'}"
+    text += (" plus uncommitted changes" if git.get("dirty") else "") + ", run:"
+    return [Paragraph(text), Code(source.run.command or "(the command was not recorded)")]
+
+
+def _when(timestamp: Any) -> str:
+    """A timestamp (epoch seconds or ISO text) as ``2026-11-24 18:58 UTC``."""
+    if isinstance(timestamp, int | float):
+        when = dt.datetime.fromtimestamp(timestamp, dt.UTC)
+    elif isinstance(timestamp, str):
+        try:
+            when = dt.datetime.fromisoformat(timestamp).astimezone(dt.UTC)
+        except ValueError:
+            return timestamp
+    else:
+        return "unknown"
+    return when.strftime("%Y-%m-%d %H:%M UTC")

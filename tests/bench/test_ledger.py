@@ -1,0 +1,201 @@
+"""The delivery books, frame by frame, without a socket: the expected numbers are counted
+by hand in each test, never by the code under test."""
+
+from __future__ import annotations
+
+import pytest
+
+from bench import stats
+from bench.loadgen.ledger import DeliveryLedger
+from bench.loadgen.protocol import MEASURED, WARMUP, encode
+
+START_NS = 10_000_000_000  # the measured window: 10 s to 20 s on the monotonic clock
+END_NS = 20_000_000_000
+MS = 1_000_000
+
+
+def frame(sender: int, seq: int, sent_ns: int = START_NS, phase: str = MEASURED) -> bytes:
+    return encode(sender, seq, sent_ns, phase, "x" * 8)
+
+
+def ledger_with(*members: tuple[int, int]) -> DeliveryLedger:
+    """A ledger in its measured window, with (client, room) members joined."""
+    ledger = DeliveryLedger()
+    ledger.window = (START_NS, END_NS)
+    for _, room in members:
+        ledger.join(room)
+    return ledger
+
+
+def test_phase_follows_the_window():
+    ledger = ledger_with()
+    assert ledger.phase(START_NS - 1) == WARMUP
+    assert ledger.phase(START_NS) == MEASURED
+    assert ledger.phase(END_NS - 1) == MEASURED
+    assert ledger.phase(END_NS) is None
+
+
+def test_frames_in_the_window_are_delivered_with_their_latency():
+    ledger = ledger_with((0, 0), (1, 0))
+    token = ledger.receive(0, 0, frame(1, 0, START_NS), START_NS + 3 * MS)
+    ledger.receive(0, 0, frame(1, 1, START_NS + 10 * MS), START_NS + 12 * MS + 500_000)
+    ledger.receive(1, 0, frame(1, 0, START_NS), START_NS + 7 * MS)
+    assert token is not None and (token.sender, token.seq, token.phase) == (1, 0, MEASURED)
+    counts = ledger.counts
+    assert (counts.delivered, counts.duplicated, counts.out_of_order) == (3, 0, 0)
+    assert (counts.received_in_window, ledger.received) == (3, 3)
+    assert list(ledger.latencies_us) == [3000, 2500, 7000]
+    assert ledger.rooms[0].delivered == 3
+    assert ledger.last_arrival_ns == START_NS + 7 * MS
+
+
+def test_a_latency_under_a_microsecond_counts_as_one():
+    ledger = ledger_with((0, 0))
+    ledger.receive(0, 0, frame(0, 0, START_NS), START_NS + 400)
+    assert list(ledger.latencies_us) == [1]
+
+
+def test_a_duplicate_is_counted_once_as_delivered():
+    ledger = ledger_with((0, 0))
+    for _ in range(3):
+        ledger.receive(0, 0, frame(2, 5), START_NS + MS)
+    assert (ledger.counts.delivered, ledger.counts.duplicated) == (1, 2)
+    assert len(ledger.latencies_us) == 1
+    assert ledger.rooms[0].delivered == 1
+
+
+def test_an_earlier_sequence_number_after_a_later_one_is_out_of_order():
+    ledger = ledger_with((0, 0))
+    for seq in (0, 2, 1, 3):
+        ledger.receive(0, 0, frame(4, seq), START_NS + MS)
+    assert (ledger.counts.delivered, ledger.counts.out_of_order) == (4, 1)
+
+
+def test_sequence_numbers_past_the_first_bitmap_are_tracked():
+    ledger = ledger_with((0, 0))
+    for seq in (0, 5000, 5000, 4999):
+        ledger.receive(0, 0, frame(1, seq), START_NS + MS)
+    counts = ledger.counts
+    assert (counts.delivered, counts.duplicated, counts.out_of_order) == (3, 1, 1)
+
+
+def test_a_room_of_three_with_duplicates_reordering_and_loss():
+    # Clients 0, 1 and 2 in room 5, each sending measured seq 0 and 1: 6 broadcasts, each
+    # owed to 3 members, 18 deliveries expected.
+    ledger = ledger_with((0, 5), (1, 5), (2, 5))
+    for _ in range(3 * 2):
+        ledger.record_send(5, MEASURED)
+    arrivals = {
+        # in order, plus one duplicate of (1, 1): 6 delivered, 1 duplicated
+        0: [(0, 0), (0, 1), (1, 0), (1, 1), (1, 1), (2, 0), (2, 1)],
+        # (0, 0) after (0, 1) and (2, 0) after (2, 1): 2 out of order; (2, 0) again: 1 dup
+        1: [(0, 1), (0, 0), (1, 0), (1, 1), (2, 1), (2, 0), (2, 0)],
+        # (0, 1) and (2, 1) never come: 4 delivered; (1, 0) after (1, 1): 1 out of order;
+        # (1, 1) and (2, 0) twice: 2 duplicated
+        2: [(0, 0), (1, 1), (1, 0), (1, 1), (2, 0), (2, 0)],
+    }
+    for receiver, frames in arrivals.items():
+        for sender, seq in frames:
+            ledger.receive(receiver, 5, frame(sender, seq), START_NS + MS)
+    counts = ledger.counts
+    assert counts.sent == counts.sent_measured == 6
+    assert counts.delivered == 6 + 6 + 4
+    assert counts.duplicated == 1 + 1 + 2
+    assert counts.out_of_order == 0 + 2 + 1
+    assert counts.received_in_window == 7 + 7 + 6
+    room = ledger.rooms[5]
+    assert (room.members, room.sent, room.delivered) == (3, 6, 16)
+    assert room.members * room.sent - room.delivered == 2  # lost: (0, 1) and (2, 1) at 2
+
+
+def test_rooms_are_tallied_apart():
+    ledger = DeliveryLedger()
+    ledger.window = (START_NS, END_NS)
+    for room in (1, 2, 3):
+        ledger.open_room(room)  # room 3's only client failed to connect
+    ledger.join(1)
+    ledger.join(1)
+    ledger.join(2)
+    ledger.record_send(1, MEASURED)
+    ledger.record_send(1, WARMUP)
+    ledger.record_send(2, MEASURED)
+    ledger.record_send(2, MEASURED)
+    ledger.receive(0, 1, frame(0, 0), START_NS + MS)
+    ledger.receive(1, 1, frame(0, 0), START_NS + MS)
+    ledger.receive(2, 2, frame(2, 0), START_NS + MS)
+    tallies = {room: (t.members, t.sent, t.delivered) for room, t in ledger.rooms.items()}
+    assert tallies == {1: (2, 1, 2), 2: (1, 2, 1), 3: (0, 0, 0)}
+    assert (ledger.counts.sent, ledger.counts.sent_measured) == (4, 3)
+
+
+def test_warm_up_frames_are_not_accounted():
+    ledger = ledger_with((0, 0))
+    # One warm-up frame arriving in the warm-up, one arriving late, inside the window.
+    before = ledger.receive(0, 0, frame(0, 0, START_NS - 5 * MS, WARMUP), START_NS - MS)
+    inside = ledger.receive(0, 0, frame(0, 1, START_NS - MS, WARMUP), START_NS + MS)
+    assert before is not None and before.phase == WARMUP
+    assert inside is not None and inside.seq == 1
+    counts = ledger.counts
+    assert (counts.delivered, counts.duplicated, counts.out_of_order) == (0, 0, 0)
+    assert len(ledger.latencies_us) == 0
+    assert ledger.rooms[0].delivered == 0
+    # Arrivals are counted before they are read, as throughput counts them.
+    assert (ledger.received, counts.received_in_window) == (2, 1)
+
+
+def test_measured_frames_arriving_in_the_drain_are_delivered_but_not_in_the_window():
+    ledger = ledger_with((0, 0))
+    ledger.receive(0, 0, frame(0, 0, END_NS - MS), END_NS + MS)
+    assert (ledger.counts.delivered, ledger.counts.received_in_window) == (1, 0)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        pytest.param(b"<html>", id="not JSON"),
+        pytest.param(b'{"text": "0|0|0|m|x"}', id="JSON without message"),
+        pytest.param(b'{"message": "0|0|m|x"}', id="wrong field count"),
+        pytest.param(b'{"message": "0|zero|0|m|x"}', id="not an integer"),
+    ],
+)
+def test_malformed_frames_are_reported_and_counted(data):
+    ledger = ledger_with((0, 0))
+    assert ledger.receive(0, 0, data, START_NS + MS) is None
+    counts = ledger.counts
+    assert (counts.malformed, counts.delivered) == (1, 0)
+    # Counted as arrivals before they are read, as today.
+    assert (ledger.received, counts.received_in_window) == (1, 1)
+
+
+def test_a_frame_that_is_not_text_is_counted_as_malformed():
+    ledger = ledger_with((0, 0))
+    ledger.reject()
+    assert (ledger.counts.malformed, ledger.received) == (1, 0)
+
+
+def test_the_histogram_holds_every_delivery():
+    ledger = ledger_with((0, 0), (1, 0))
+    for seq in range(50):
+        ledger.receive(0, 0, frame(1, seq), START_NS + (seq + 1) * MS)
+        ledger.receive(1, 0, frame(1, seq), START_NS + (seq + 2) * MS)
+    ledger.receive(0, 0, frame(1, 7), START_NS + MS)  # a duplicate: not a sample
+    ledger.receive(0, 0, frame(1, 0, phase=WARMUP), START_NS + MS)  # warm-up: not a sample
+    hist = stats.merge_histograms([ledger.histogram()])
+    assert ledger.counts.delivered == 100
+    assert hist.get_total_count() == 100
+    assert hist.get_max_value() == pytest.approx(51_000, rel=1e-3)  # µs
+
+
+def test_an_empty_ledger_has_an_empty_histogram():
+    assert stats.merge_histograms([DeliveryLedger().histogram()]).get_total_count() == 0
+
+
+def test_recent_p99_covers_the_deliveries_since_the_last_call():
+    ledger = ledger_with((0, 0))
+    for seq in range(100):  # latencies 1 ms .. 100 ms
+        ledger.receive(0, 0, frame(1, seq), START_NS + (seq + 1) * MS)
+    # Linear interpolation at rank 0.99 * 99 = 98.01: 99 ms + 0.01 * 1 ms.
+    assert ledger.recent_p99_ms() == pytest.approx(99.01)
+    assert ledger.recent_p99_ms() is None
+    ledger.receive(0, 0, frame(1, 100), START_NS + 4 * MS)
+    assert ledger.recent_p99_ms() == pytest.approx(4.0)

@@ -1,0 +1,163 @@
+"""The result model: merging workers' books, medians, JSON round trips, old schemas."""
+
+import json
+import statistics
+from pathlib import Path
+
+import numpy as np
+
+from bench import stats
+from bench.results import (
+    SCHEMA_VERSION,
+    Counts,
+    PointResult,
+    Repeat,
+    RoomTally,
+    Run,
+    WorkerResult,
+    from_file_json,
+    varying_keys,
+)
+
+REPO = Path(__file__).resolve().parents[2]
+REFERENCE = REPO / "results" / "2026-11-24" / "20261124-185815_quick_a686f7f5.json"
+
+
+def worker(rooms, delivered, latencies_us, sent_measured=0, cpu_s=0.5):
+    return WorkerResult(
+        worker=0,
+        clients=sum(t[0] for t in rooms.values()),
+        counts=Counts(
+            sent_measured=sent_measured, delivered=delivered, received_in_window=delivered
+        ),
+        connect_ms=[1.0],
+        rooms={room: RoomTally(*tally) for room, tally in rooms.items()},
+        latency_histogram=stats.encode_histogram(np.array(latencies_us, dtype=np.int64)),
+        cpu_s=cpu_s,
+        measured_s=2.0,
+        drain_s=0.1,
+    )
+
+
+def merge(workers, clients=3, duration_s=2.0):
+    return Repeat.from_workers(0, workers, clients=clients, duration_s=duration_s)
+
+
+def test_merge_accounts_rooms_across_workers():
+    # Room 0 has 2 members in worker A and 1 in worker B; 4 measured sends in all,
+    # so 12 deliveries are expected; 11 arrived: one lost.
+    a = worker({0: [2, 3, 7]}, 7, [1000] * 7, sent_measured=3)
+    b = worker({0: [1, 1, 4]}, 4, [3000] * 4, sent_measured=1)
+    merged = merge([a, b])
+    counts = merged.counts
+    assert counts.expected == 12
+    assert counts.delivered == 11
+    assert counts.lost == 1
+    assert merged.loss_ratio == 1 / 12
+    assert merged.latency_ms["count"] == 11
+    assert merged.throughput.sent_per_s == 2.0
+    assert merged.throughput.delivered_per_s == 5.5
+    assert merged.clients.cpu_percent == [25.0, 25.0]
+
+
+def test_counts_are_summed_field_by_field():
+    a = Counts(sent=3, delivered=5, duplicated=1, malformed=2)
+    b = Counts(sent=4, delivered=6, out_of_order=7, malformed=1)
+    total = Counts.total([a, b])
+    assert (total.sent, total.delivered, total.duplicated) == (7, 11, 1)
+    assert (total.out_of_order, total.malformed, total.connected) == (7, 3, 0)
+
+
+def test_point_medians_skip_failed_repeats():
+    point = PointResult.from_json(
+        {
+            "id": "p",
+            "label": "p",
+            "params": {},
+            "repeats": [
+                {
+                    "repeat": 0,
+                    "status": "ok",
+                    "throughput": {"delivered_per_s": 10.0},
+                    "latency_ms": {"p99": 5.0},
+                    "loss_ratio": 0.0,
+                    "server": {"threads_max": 2},
+                },
+                {
+                    "repeat": 1,
+                    "status": "ok",
+                    "throughput": {"delivered_per_s": 30.0},
+                    "latency_ms": {"p99": 7.0},
+                    "loss_ratio": 0.5,
+                    "server": {"threads_max": 4},
+                },
+                {"repeat": 2, "status": "failed", "reason": "server died"},
+            ],
+        }
+    )
+    medians = point.medians()
+    assert medians["delivered_per_s"] == 20.0
+    assert medians["p99_ms"] == 6.0
+    assert medians["threads"] == 3.0
+    assert medians["loss_ratio"] == 0.25
+    assert medians["cpu_percent"] is None
+
+
+def test_the_reference_result_reads_as_the_current_schema():
+    raw = json.loads(REFERENCE.read_text())
+    assert raw["schema_version"] == 1
+    run = from_file_json(json.loads(REFERENCE.read_text()))
+    assert run.schema_version == SCHEMA_VERSION == 2
+    assert len(run.points) == len(raw["points"])
+    for point, old in zip(run.points, raw["points"], strict=True):
+        assert point.params["workload"] == "chat"
+        assert point.params["server"] == "daphne"
+        assert point.params["fault"] == "none"
+        assert point.params["consumer"] == old["params"]["consumer"]
+        # Medians computed here from the raw JSON, not by the model under test.
+        raw_values = [r["throughput"]["delivered_per_s"] for r in old["repeats"]]
+        assert point.median("delivered_per_s") == statistics.median(raw_values)
+    assert run.calibration.deliveries_per_s == raw["calibration"]["deliveries_per_s"]
+
+
+def test_a_run_survives_a_json_round_trip():
+    run = from_file_json(json.loads(REFERENCE.read_text()))
+    text = json.dumps(run.to_json())
+    again = Run.from_json(json.loads(text))
+    assert again == run
+    assert isinstance(again.points[0].repeats[0].counts.delivered, int)
+
+
+def test_version_1_fault_consumers_become_the_fault_key():
+    run = from_file_json(
+        {
+            "schema_version": 1,
+            "scenario": {"matrix": {"consumer": ["stall", "async"]}},
+            "points": [
+                {"id": "a", "label": "a", "params": {"consumer": "stall"}, "repeats": []},
+                {"id": "b", "label": "b", "params": {"consumer": "sync"}, "repeats": []},
+            ],
+        }
+    )
+    assert run.points[0].params == {
+        "consumer": "async",
+        "fault": "stall",
+        "workload": "chat",
+        "server": "daphne",
+    }
+    assert run.points[1].params["fault"] == "none"
+    assert run.scenario["matrix"] == {"consumer": ["async"], "fault": ["stall"]}
+
+
+def test_unknown_keys_from_a_newer_writer_are_ignored():
+    rep = Repeat.from_json({"repeat": 3, "status": "ok", "from_the_future": [1, 2]})
+    assert rep.repeat == 3 and rep.ok
+
+
+def test_varying_keys_ignore_repeats_and_excluded_keys():
+    params = [
+        {"consumer": "sync", "clients": 10, "repeats": 3, "layer": "memory"},
+        {"consumer": "async", "clients": 100, "repeats": 5, "layer": "memory"},
+    ]
+    assert varying_keys(params) == ["consumer", "clients"]
+    assert varying_keys(params, exclude=("consumer",)) == ["clients"]

@@ -1,0 +1,85 @@
+"""What several test folders share: the tiny scenario, the one-line error check, the
+headless Chromium options, and scaling a result's repeats to a known verdict.
+
+Importable as ``helpers`` from every test module: ``tests/`` has no ``__init__.py``, so
+pytest's (default, "prepend") import mode puts ``tests/`` on ``sys.path`` when it loads
+``tests/conftest.py``, before any test module is imported. Nothing here is a fixture and
+nothing starts a process; Selenium is imported only by ``chromium_options``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+if TYPE_CHECKING:
+    from selenium.webdriver import ChromeOptions
+
+# Two points (sync, async), a few seconds: every run with it is about the harness's
+# behaviour, never about speed.
+TINY = """
+name = "tiny"
+description = "two points, a few seconds"
+[matrix]
+consumer = ["sync", "async"]
+layer = "memory"
+clients = 4
+rooms = 2
+mode = "closed"
+warmup_s = 0.3
+duration_s = 1.0
+drain_quiet_s = 0.3
+repeats = 1
+"""
+
+
+def one_error_line(capsys: pytest.CaptureFixture[str]) -> str:
+    """What the command printed to stderr, checked to be one ``chanbench: error:`` line."""
+    err = capsys.readouterr().err
+    assert err.startswith("chanbench: error: "), err
+    assert err.count("\n") == 1, err
+    return err
+
+
+# Debian's Chromium and its driver (scripts/test installs them), so that Selenium Manager
+# never downloads anything.
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+CHROMIUM_ARGS = (
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+)
+
+
+def chromium_options(profile: Path) -> ChromeOptions:
+    """Headless Chromium at ``CHROMIUM`` with ``CHROMIUM_ARGS`` and its own profile
+    directory ``profile`` (a test can find its processes by it)."""
+    from selenium import webdriver
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for arg in (*CHROMIUM_ARGS, f"--user-data-dir={profile}"):
+        options.add_argument(arg)
+    return options
+
+
+def scale_repeat(rep: dict, factors: dict[str, float]) -> None:
+    """Multiply each metric of a repeat (as JSON) by its factor, where it has a value."""
+    from bench.results import METRICS
+
+    for metric, factor in factors.items():
+        *parents, leaf = METRICS[metric].path
+        holder = rep
+        for key in parents:
+            holder = holder[key]
+        if holder.get(leaf) is not None:
+            holder[leaf] = holder[leaf] * factor
