@@ -22,7 +22,7 @@ from bench import environment, redis_server, store
 from bench.errors import PointFailed, ServerError, UserError
 from bench.flags import client_warnings
 from bench.loadgen import CONNECT_TIMEOUT_S
-from bench.loadgen.link import CONNECTED, RESULT, START
+from bench.loadgen.link import CONNECT, CONNECTED, RESULT, START
 from bench.monitor import ProcessMonitor
 from bench.pool import WorkerPool, exit_description, plan_workers
 from bench.preflight import check_limits
@@ -89,7 +89,7 @@ def _server_died(server: ServerProcess) -> PointFailed:
     )
 
 
-def _start_server(
+def _new_server(
     ctx: RunContext, point: Point, label: str, repeat: int, reference: bool
 ) -> ServerProcess:
     """A fresh server for one repeat (not started): the point's kind, or the reference."""
@@ -129,13 +129,19 @@ def measure(
     started_at = time.time()
     with ExitStack() as stack:
         server: ServerProcess | None = None
-        port = None
         roots: dict[str, int] = {}
         ready_s = None
         if not ctx.target:
-            server = _start_server(ctx, point, label, repeat, reference)
-            port = server.port
-            stack.enter_context(server)
+            server = _new_server(ctx, point, label, repeat, reference)
+            stack.callback(server.stop)
+        template, origin_header = _url_template(ctx, point, server.port if server else None)
+        # The client processes start (import, spawn) while the server does; they are
+        # stopped first, before the server.
+        pool = stack.enter_context(
+            WorkerPool(plan_workers(point, template, origin_header, seed=repeat))
+        )
+        if server is not None:
+            server.start()
             try:
                 ready_s = round(server.wait_ready(point.route), 3)
             except ServerError as exc:
@@ -156,10 +162,7 @@ def measure(
             if server is not None and not server.alive():
                 raise _server_died(server)
 
-        template, origin_header = _url_template(ctx, point, port)
-        pool = stack.enter_context(
-            WorkerPool(plan_workers(point, template, origin_header, seed=repeat))
-        )
+        pool.broadcast(CONNECT)
         connect_budget = WORKER_START_TIMEOUT_S + CONNECT_TIMEOUT_S * 2
         if point.connect_rate:
             connect_budget += point.clients / point.connect_rate

@@ -2,8 +2,9 @@
 
 Plain JSON, as pyperf's workers speak it, so nothing but data crosses the process boundary
 and a worker could run anywhere. Worker to runner: ``connected``, ``progress``,
-``result`` (``WorkerResult.to_json()``), ``error`` (one line). Runner to worker: ``start``
-(t0, monotonic ns) and ``stop``.
+``result`` (``WorkerResult.to_json()``), ``error`` (one line). Runner to worker:
+``connect`` (the server is ready: open the websockets), ``start`` (t0, monotonic ns) and
+``stop``.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 CONNECTED, PROGRESS, RESULT, ERROR = "connected", "progress", "result", "error"
-START, STOP = "start", "stop"
+CONNECT, START, STOP = "connect", "start", "stop"
 
 Message = tuple[str, Any]
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from bench.loadgen.clients import ChatClient, DeflateClient, PicowsClient, connect_all
 from bench.loadgen.ledger import DeliveryLedger
-from bench.loadgen.link import CONNECTED, ERROR, PROGRESS, RESULT, START, RunnerLink
+from bench.loadgen.link import CONNECT, CONNECTED, ERROR, PROGRESS, RESULT, START, RunnerLink
 from bench.loadgen.pacing import ClosedLoop, OpenLoop, Pacer, sleep_until
 from bench.loadgen.protocol import MEASURED
 from bench.processes import die_with_parent, raise_open_file_limit
@@ -210,10 +210,14 @@ def _cpu_s() -> float:
 
 
 async def _serve(plan: WorkerPlan, link: RunnerLink) -> None:
-    """The worker's side of the conversation: connect, report, start on command, report."""
+    """The worker's side of the conversation: connect on command (the process starts while
+    the server does), report, start on command, report."""
     worker = Worker(plan, link)
     link.listen()
     try:
+        command, _ = await link.command()
+        if command != CONNECT:
+            return
         await worker.connect_all()
         counts = worker.result.counts
         link.send(
