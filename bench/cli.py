@@ -14,10 +14,12 @@ import threading
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from pathlib import Path
+from typing import TextIO, cast
 
 from bench import __version__, environment, preflight, runner, store, tables
 from bench.errors import UserError
 from bench.processes import check_port_free
+from bench.redact import RedactingWriter, redact
 from bench.scenario import load as load_scenario
 from bench.servers import CONSUMERS, LAYERS, SERVERS, ServerSettings, netloc, server_for
 
@@ -123,13 +125,14 @@ def _run_context(args: argparse.Namespace) -> runner.RunContext:
 
     scenario = load_scenario(args.scenario, args.overrides)
     results_dir = args.results_dir or store.RESULTS_DIR
-    path = store.new_path(scenario.name, environment.git_info()["commit"], results_dir)
+    target = getattr(args, "target", None)
+    path = store.new_path(scenario.run_name(target), environment.git_info()["commit"], results_dir)
     return runner.RunContext(
         scenario=scenario,
         path=path,
         log_dir=run_dir(path) / "logs",
-        out=sys.stdout,
-        target=getattr(args, "target", None),
+        out=cast(TextIO, RedactingWriter(sys.stdout)),
+        target=target,
         server_pid=getattr(args, "server_pid", None),
         redis_url=args.redis_url or os.environ.get("REDIS_URL"),
         command=args.command_line,
@@ -154,15 +157,16 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(tables.run_table(result))
         for line in tables.saturation_lines(result):
             print(line)
-        calibration = result.calibration
-        if calibration is not None and calibration.deliveries_per_s:
-            print(
-                f"\nload generator ceiling (reference server): "
-                f"{calibration.deliveries_per_s:,.0f} deliveries/s"
-            )
+        for calibration in result.calibrations:
+            if calibration.deliveries_per_s:
+                params = calibration.params
+                print(
+                    f"\nload generator ceiling (reference server, {params.get('clients')} "
+                    f"clients, closed loop): {calibration.deliveries_per_s:,.0f} deliveries/s"
+                )
         warnings = [f"{p.label}: {w}" for p in result.points for r in p.repeats for w in r.warnings]
         for line in dict.fromkeys(warnings):
-            print(f"warning: {line}")
+            print(redact(f"warning: {line}"))
     print(f"\nresult: {ctx.path}")
     if result.points and not args.no_report:
         from bench import report
@@ -217,6 +221,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         new_path=args.new,
         threshold=args.threshold,
         fail_threshold=args.fail_threshold,
+        loss_threshold=args.loss_threshold,
         force=args.force,
     )
     render = compare.format_markdown if args.format == "md" else compare.format_text
@@ -229,7 +234,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 def add_reading_commands(sub: argparse._SubParsersAction) -> None:
     """``report`` and ``compare``: the commands that read results rather than make them."""
-    from bench.compare import DEFAULT_THRESHOLD, parse_threshold
+    from bench.compare import DEFAULT_LOSS_THRESHOLD, DEFAULT_THRESHOLD, parse_threshold
 
     report = sub.add_parser("report", help="charts and a README from result files")
     report.add_argument(
@@ -264,6 +269,13 @@ def add_reading_commands(sub: argparse._SubParsersAction) -> None:
         default=None,
         metavar="PCT",
         help="smallest worse change that fails, exit 1 (default: --threshold)",
+    )
+    compare.add_argument(
+        "--loss-threshold",
+        type=parse_threshold,
+        default=DEFAULT_LOSS_THRESHOLD,
+        metavar="PCT",
+        help="smallest change in loss, in percentage points, that counts (default 0.1%%)",
     )
     compare.add_argument(
         "--format",
@@ -350,7 +362,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return handler(args)
     except UserError as exc:
-        print(f"chanbench: error: {exc}", file=sys.stderr)
+        print(f"chanbench: error: {redact(str(exc))}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("chanbench: interrupted", file=sys.stderr)

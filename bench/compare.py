@@ -1,21 +1,31 @@
 """Compare two results: did the change make anything better or worse, and for sure?
 
 Points are matched by their params (all but ``repeats``). For each matched point and
-metric the change is the ratio of the medians over repeats, new/base, and the verdict is
-``stats.judge``'s, the rule reports use too (asv's): a change is "better" or "worse" only
-when it is at least the threshold (default 10% of the base) AND a two-sided Mann-Whitney
-U test on the repeats' values says the samples differ (p < ``stats.SIGNIFICANCE_ALPHA``). Otherwise:
+metric the change is new against base over the repeats' values (medians shown; latency is
+each repeat's percentile over every expected delivery, a lost message counting as +inf),
+and the verdict is ``stats.judge``'s, the rule reports use too (asv's): a change is
+"better" or "worse" only when it is at least the threshold AND a two-sided Mann-Whitney U
+test on the repeats' values says the samples differ (p < ``stats.SIGNIFICANCE_ALPHA``).
+The threshold is relative (default 10% of the base median), except for loss: an absolute
+difference (default 0.1 percentage points), since a base without loss makes any ratio
+infinite. Otherwise:
 
 - "uncertain": past the threshold, every repeat of one side beyond every repeat of the
-  other, but too few repeats for the test ever to reach p < 0.05 (2 against 2 can only
-  reach 0.33, 3 against 3 0.1; 4 against 4 reaches 0.029). asv marks these as uncertain
-  too. They never fail the gate: rerun with more repeats for a verdict.
+  other, but too few repeats for the test ever to reach p < 0.05 (the smallest p the exact
+  test can reach is 2 / C(n + m, n): 0.33 for 2 against 2, 0.1 for 3 against 3, 0.036 for 3
+  against 5, 0.029 for 4 against 4). asv marks these as uncertain too. They never fail the
+  gate: rerun with more repeats for a verdict.
 - "not significant": under the threshold, or the samples overlap.
+- "not judged": a latency where a repeat of either side lost more than
+  ``stats.LOSS_BOUND``: the loss is the finding there (its own row), not the latency.
 - "failed": the base point measured something and the new one has no successful repeat.
 
-The gate (exit 1) fails on a "worse" throughput, latency or loss change at least the
-fail threshold, or a "failed" point. Threads and CPU are compared but never fail it:
-CPU rises with throughput, so a faster server doing more work would read as a regression.
+The gate (exit 1) fails on a "failed" point, or on a throughput, latency or loss change
+worse by at least the fail threshold (loss: the loss threshold) whose p stays below alpha
+after Holm-Bonferroni over every such test: the tests whose outcome could fail the gate,
+so that many points and metrics do not turn noise into a false alarm. Threads and CPU are
+compared but never fail it: CPU rises with throughput, so a faster server doing more work
+would read as a regression.
 """
 
 from __future__ import annotations
@@ -33,10 +43,14 @@ from bench import stats
 from bench.errors import UserError
 from bench.results import METRICS, PointResult, Run, varying_keys
 from bench.stats import DEFAULT_THRESHOLD
-from bench.tables import num, render
+from bench.tables import LOST, ms, num, render
 
 COMPARED = ("delivered_per_s", "p50_ms", "p99_ms", "threads", "cpu_percent", "loss_ratio")
 GATED = ("delivered_per_s", "p50_ms", "p99_ms", "loss_ratio")
+# Judged within the loss bound only (``stats.judge_latency``).
+LATENCIES = ("p50_ms", "p99_ms")
+# Judged on the difference of the medians, not their ratio.
+ABSOLUTE = ("loss_ratio",)
 NAMES = {
     "delivered_per_s": "delivered/s",
     "p50_ms": "p50 ms",
@@ -53,6 +67,8 @@ FORMATS = {
     "cpu_percent": ".0f",
     "loss_ratio": ".2%",
 }
+# A loss change smaller than this (0.1 percentage points) is never better or worse.
+DEFAULT_LOSS_THRESHOLD = 0.001
 # Two results must come from the same machine to be compared.
 MACHINE_KEYS = ("host", "cpu_model", "cpu_count")
 NOT_MATCHED = ("repeats",)
@@ -141,7 +157,11 @@ def _differing_params(a: PointResult, b: PointResult) -> list[str]:
 
 @dataclass
 class Change:
-    """One metric of one matched point, base against new."""
+    """One metric of one matched point, base against new.
+
+    ``threshold`` is relative, or absolute for the ``ABSOLUTE`` metrics (loss). ``losses``
+    holds each side's per-repeat loss ratios, for the latencies' loss bound. ``p_holm`` is
+    set by ``compare`` on the tests whose outcome could fail the gate (``could_fail``)."""
 
     point: str
     metric: str
@@ -149,23 +169,44 @@ class Change:
     new: list[float]
     threshold: float
     alpha: float = stats.SIGNIFICANCE_ALPHA
+    losses: dict[str, list[float]] = field(default_factory=dict)
+    loss_bound: float = stats.LOSS_BOUND
     base_median: float | None = field(init=False)
     new_median: float | None = field(init=False)
     ratio: float | None = field(init=False)
+    difference: float | None = field(init=False)
     p: float | None = field(init=False)
     verdict: str = field(init=False)
+    reason: str | None = field(init=False)
+    p_holm: float | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         self.base_median = stats.median(self.base)
         self.new_median = stats.median(self.new)
-        judgement = stats.judge(
-            self.base,
-            self.new,
-            higher_is_better=METRICS[self.metric].higher_is_better,
-            threshold=self.threshold,
-            alpha=self.alpha,
-        )
+        if self.metric in LATENCIES:
+            judgement = stats.judge_latency(
+                self.base,
+                self.new,
+                self.losses,
+                threshold=self.threshold,
+                alpha=self.alpha,
+                loss_bound=self.loss_bound,
+            )
+        else:
+            judgement = stats.judge(
+                self.base,
+                self.new,
+                higher_is_better=METRICS[self.metric].higher_is_better,
+                threshold=self.threshold,
+                alpha=self.alpha,
+                absolute=self.absolute,
+            )
         self.ratio, self.p, self.verdict = judgement.ratio, judgement.p, judgement.verdict
+        self.difference, self.reason = judgement.difference, judgement.reason
+
+    @property
+    def absolute(self) -> bool:
+        return self.metric in ABSOLUTE
 
     @property
     def change(self) -> float | None:
@@ -175,14 +216,46 @@ class Change:
     def gated(self) -> bool:
         return self.metric in GATED
 
+    @property
+    def size(self) -> float | None:
+        """How far apart the medians are, in the unit of the threshold."""
+        if self.absolute:
+            return None if self.difference is None else abs(self.difference)
+        return None if self.change is None else abs(self.change)
+
+    @property
+    def worse_direction(self) -> bool:
+        d = self.difference
+        return d is not None and d != 0 and (d > 0) != METRICS[self.metric].higher_is_better
+
+    def could_fail(self, fail_threshold: float) -> bool:
+        """Whether this test's outcome could fail the gate: a gated metric, judged, worse
+        by the fail threshold (loss: its own threshold) and the report threshold or more.
+        Its p then counts in the Holm-Bonferroni family, significant or not."""
+        limit = self.threshold if self.absolute else max(self.threshold, fail_threshold)
+        size = self.size
+        return (
+            self.gated
+            and self.p is not None
+            and self.verdict != stats.NOT_JUDGED
+            and self.worse_direction
+            and size is not None
+            and size >= limit
+        )
+
+    @property
+    def holm_rejected(self) -> bool:
+        """Worse, and still significant after Holm-Bonferroni: demoted otherwise."""
+        return self.p_holm is not None and self.p_holm < self.alpha
+
     def regressed(self, fail_threshold: float) -> bool:
         if self.verdict == stats.FAILED:
             return self.gated
         return (
             self.verdict == stats.WORSE
-            and self.gated
-            and self.change is not None
-            and abs(self.change) >= fail_threshold
+            and self.could_fail(fail_threshold)
+            and self.p_holm is not None
+            and self.holm_rejected
         )
 
 
@@ -197,9 +270,28 @@ class Comparison:
     only_new: list[str]
     forced: str | None = None
     notes: list[str] = field(default_factory=list)
+    loss_threshold: float = DEFAULT_LOSS_THRESHOLD
+    loss_bound: float = stats.LOSS_BOUND
 
     def regressions(self) -> list[Change]:
         return [c for c in self.changes if c.regressed(self.fail_threshold)]
+
+    def family(self) -> list[Change]:
+        """The tests whose outcome could fail the gate: Holm-Bonferroni's family."""
+        return [c for c in self.changes if c.could_fail(self.fail_threshold)]
+
+    def adjust(self) -> None:
+        """Holm-Bonferroni over the family: each member's adjusted p, ``p_holm``."""
+        family = self.family()
+        adjusted = stats.holm([c.p for c in family if c.p is not None])
+        for change in self.changes:
+            change.p_holm = None
+        for change, p in zip(family, adjusted, strict=True):
+            change.p_holm = p
+
+    def sample_sizes(self) -> list[tuple[int, int]]:
+        """The distinct (base, new) repeat counts of the judged tests, fewest first."""
+        return sorted({(len(c.base), len(c.new)) for c in self.changes if c.p is not None})
 
     def throughput_geomean(self) -> tuple[float | None, int]:
         ratios = [
@@ -234,6 +326,8 @@ def compare(
     new_path: str = "new",
     threshold: float = DEFAULT_THRESHOLD,
     fail_threshold: float | None = None,
+    loss_threshold: float = DEFAULT_LOSS_THRESHOLD,
+    loss_bound: float = stats.LOSS_BOUND,
     force: bool = False,
 ) -> Comparison:
     """Compare two results read by ``store.read``; raise ``UserError`` when they cannot be."""
@@ -253,7 +347,15 @@ def compare(
         )
     labels = _labels([b for b, _ in pairs])
     changes = [
-        Change(label, metric, b.values(metric), n.values(metric), threshold)
+        Change(
+            label,
+            metric,
+            b.values(metric),
+            n.values(metric),
+            loss_threshold if metric in ABSOLUTE else threshold,
+            losses={"base": b.values("loss_ratio"), "new": n.values("loss_ratio")},
+            loss_bound=loss_bound,
+        )
         for label, (b, n) in zip(labels, pairs, strict=True)
         for metric in COMPARED
     ]
@@ -266,7 +368,19 @@ def compare(
         only_base=[p.label or p.id for p in only_base],
         only_new=[p.label or p.id for p in only_new],
         forced=reason,
+        loss_threshold=loss_threshold,
+        loss_bound=loss_bound,
     )
+    comparison.adjust()
+    for label, (b, n) in zip(labels, pairs, strict=True):
+        reason = next((c.reason for c in changes if c.point == label and c.reason), None)
+        if reason is not None:
+            delivered = [stats.median(p.values("p99_delivered_ms")) for p in (b, n)]
+            comparison.notes.append(
+                f"{label}: latency not judged: {reason}; the p99 of the delivered messages "
+                f"alone, for what it is worth: {ms(delivered[0])} ms (base), "
+                f"{ms(delivered[1])} ms (new)"
+            )
     for name, result in (("base", base), ("new", new)):
         if result.partial:
             comparison.notes.append(f"{name} is a partial result (the run was interrupted)")
@@ -277,60 +391,107 @@ def compare(
 
 
 def _value(metric: str, value: float | None) -> str:
+    if metric in LATENCIES:
+        return ms(value, FORMATS[metric])
     return num(value, FORMATS[metric])
 
 
 def _ratio(change: Change) -> str:
-    if change.ratio is None:
+    if change.ratio is None or change.absolute or change.verdict == stats.NOT_JUDGED:
         return "-"
-    if math.isinf(change.ratio):
-        return "new"
+    if math.isinf(change.ratio) or math.isnan(change.ratio):
+        return "-"
     return f"{change.ratio:.2f}x"
 
 
 def _pct(change: Change) -> str:
+    if change.absolute:
+        d = change.difference
+        return "-" if d is None or not math.isfinite(d) else f"{100 * d:+.2f} pp"
     c = change.change
-    if c is None:
+    if c is None or change.verdict == stats.NOT_JUDGED or math.isnan(c):
         return "-"
     return "+inf" if math.isinf(c) else f"{c:+.1%}"
 
 
+def _p(p: float | None) -> str:
+    if p is None:
+        return "-"
+    return f"{p:.3f}" if p >= 0.001 else f"{p:.1e}"
+
+
+def verdict_text(change: Change, comparison: Comparison) -> str:
+    verdict = change.verdict
+    if change.regressed(comparison.fail_threshold):
+        return f"{verdict.upper()} (fails)"
+    if verdict == stats.UNCERTAIN:
+        return f"uncertain ({len(change.base)} vs {len(change.new)} repeats)"
+    if verdict == stats.NOT_JUDGED:
+        return f"not judged (loss > {comparison.loss_bound:.2%})"
+    if verdict == stats.WORSE and change.p_holm is not None and not change.holm_rejected:
+        return "not significant (Holm)"
+    if not change.gated and verdict in (stats.BETTER, stats.WORSE):
+        return f"{verdict} (info)"
+    return verdict
+
+
 def table(comparison: Comparison, markdown: bool = False) -> str:
-    headers = ["point", "metric", "base", "new", "ratio", "change", "p", "verdict"]
-    rows = []
-    failing = {id(c) for c in comparison.regressions()}
-    for c in comparison.changes:
-        verdict = c.verdict
-        if verdict == stats.UNCERTAIN:
-            verdict = f"uncertain ({len(c.base)} vs {len(c.new)} repeats)"
-        if id(c) in failing:
-            verdict = f"{verdict.upper()} (fails)"
-        elif not c.gated and verdict in (stats.BETTER, stats.WORSE):
-            verdict = f"{verdict} (info)"
-        rows.append(
-            [
-                c.point,
-                NAMES[c.metric],
-                _value(c.metric, c.base_median),
-                _value(c.metric, c.new_median),
-                _ratio(c),
-                _pct(c),
-                "-" if c.p is None else f"{c.p:.3f}",
-                verdict,
-            ]
-        )
+    headers = ["point", "metric", "base", "new", "ratio", "change", "p", "p Holm", "verdict"]
+    rows = [
+        [
+            c.point,
+            NAMES[c.metric],
+            _value(c.metric, c.base_median),
+            _value(c.metric, c.new_median),
+            _ratio(c),
+            _pct(c),
+            _p(c.p),
+            _p(c.p_holm),
+            verdict_text(c, comparison),
+        ]
+        for c in comparison.changes
+    ]
     return render(headers, rows, markdown)
 
 
-def legend(comparison: Comparison) -> str:
-    return (
-        f"ratio: new/base of the medians over repeats. p: two-sided Mann-Whitney U test "
-        f"over the repeats. better/worse: a change of {comparison.threshold:.0%} or more "
-        f"with p < {stats.SIGNIFICANCE_ALPHA:g}; uncertain: past the threshold with no "
-        "overlap, but too few repeats for the test (4 per side are needed). "
-        f"threads and cpu % are informational: they never fail the gate "
-        f"({comparison.fail_threshold:.0%})."
+def _sizes(comparison: Comparison) -> str:
+    """``0.0079 for 5 vs 5 repeats``: the smallest p each sample size can reach."""
+    return ", ".join(
+        f"{stats.mann_whitney_min_p(n, m):.2g} for {n} vs {m} repeats"
+        for n, m in comparison.sample_sizes()
     )
+
+
+def legend(comparison: Comparison) -> str:
+    family = comparison.family()
+    sizes = _sizes(comparison)
+    return (
+        "base, new: medians over repeats of each repeat's value; a latency is each "
+        "repeat's percentile over every expected delivery, a lost message counting as "
+        f"+inf ({LOST}: the percentile is a message that never arrived). ratio: new/base. "
+        "p: two-sided Mann-Whitney U test over the repeats"
+        + (f" (the smallest p it can reach: {sizes})" if sizes else "")
+        + f". better/worse: a change of {comparison.threshold:.0%} or more (loss: "
+        f"{100 * comparison.loss_threshold:.2g} percentage points or more) with p < "
+        f"{stats.SIGNIFICANCE_ALPHA:g}; uncertain: past the threshold with no overlap, but "
+        "too few repeats for the test ever to reach it. "
+        f"p Holm: Holm-Bonferroni adjusted over the {len(family)} test"
+        f"{'s' if len(family) != 1 else ''} that could fail the gate (throughput, latency "
+        f"or loss worse by {comparison.fail_threshold:.0%} or more, loss by "
+        f"{100 * comparison.loss_threshold:.2g} points); a change fails only when it is "
+        f"below {stats.SIGNIFICANCE_ALPHA:g}. Latency is not judged where a repeat of "
+        f"either side lost more than {comparison.loss_bound:.2%}. threads and cpu % are "
+        "informational: they never fail the gate."
+    )
+
+
+def needed_repeats(family_size: int, alpha: float = stats.SIGNIFICANCE_ALPHA) -> int:
+    """The fewest repeats a side with which one test can pass Holm's first step, p below
+    alpha / ``family_size``."""
+    n = 1
+    while stats.mann_whitney_min_p(n, n) * max(1, family_size) >= alpha:
+        n += 1
+    return n
 
 
 def summary_lines(comparison: Comparison) -> list[str]:
@@ -349,8 +510,28 @@ def summary_lines(comparison: Comparison) -> list[str]:
             f"{len(uncertain)} change{'s' if len(uncertain) != 1 else ''} past the "
             f"threshold with no overlap, but {' and '.join(reps)} repeats cannot reach "
             f"p < {stats.SIGNIFICANCE_ALPHA:g} (the smallest possible p is "
-            f"{min_p:.2f}); rerun both with --set repeats=5 for a verdict"
+            f"{min_p:.2g}); rerun both with --set repeats={needed_repeats(1)} for a verdict"
         )
+    family = comparison.family()
+    if family:
+        alpha = stats.SIGNIFICANCE_ALPHA
+        least = min(stats.mann_whitney_min_p(len(c.base), len(c.new)) for c in family)
+        if least * len(family) >= alpha:
+            lines.append(
+                f"{len(family)} test{'s' if len(family) != 1 else ''} could fail the gate, "
+                f"but the smallest p the repeats can reach ({least:.2g}) is not below "
+                f"{alpha:g}/{len(family)} = {alpha / len(family):.2g}, which Holm-Bonferroni "
+                "asks of the first: none can fail on significance; rerun both with "
+                f"--set repeats={needed_repeats(len(family))} for a verdict"
+            )
+        demoted = [c for c in family if c.verdict == stats.WORSE and not c.holm_rejected]
+        if demoted:
+            lines.append(
+                f"{len(demoted)} worse change{'s' if len(demoted) != 1 else ''} with p < "
+                f"{alpha:g} alone, not significant over the {len(family)} tests that could "
+                "fail (Holm-Bonferroni): "
+                + ", ".join(f"{c.point} {NAMES[c.metric]} (p {_p(c.p)})" for c in demoted)
+            )
     if comparison.only_base:
         lines.append(f"only in base (not compared): {', '.join(comparison.only_base)}")
     if comparison.only_new:
@@ -363,10 +544,14 @@ def summary_lines(comparison: Comparison) -> list[str]:
         worst = ", ".join(f"{c.point} {NAMES[c.metric]} {_pct(c)}" for c in regressions)
         lines.append(
             f"REGRESSION: {len(regressions)} change{'s' if len(regressions) != 1 else ''}"
-            f" worse by {comparison.fail_threshold:.0%} or more: {worst}"
+            f" worse by {comparison.fail_threshold:.0%} (loss: "
+            f"{100 * comparison.loss_threshold:.2g} points) or more: {worst}"
         )
     else:
-        lines.append(f"no regression past {comparison.fail_threshold:.0%}")
+        lines.append(
+            f"no regression past {comparison.fail_threshold:.0%} (loss: "
+            f"{100 * comparison.loss_threshold:.2g} points)"
+        )
     return lines
 
 

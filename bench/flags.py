@@ -8,9 +8,16 @@ from bench.results import Repeat
 
 # A client process above this share of one core describes the client, not the server.
 CLIENT_SATURATED_CPU = 0.90
-CLIENT_LAG_WARN_MS = 100.0
+# Open loop: sends this late (p99) are part of the latencies measured: past 10% of the
+# latency p50, or past 1 ms, the client's slip is a visible share of them.
+LATENESS_SHARE_OF_P50 = 0.10
+LATENESS_WARN_MS = 1.0
 # Past this share of the calibrated ceiling, the client may be what limits the rate.
 CEILING_WARN_FRACTION = 0.8
+# The machine is the limit when its cores are this busy, or a client process waited for a
+# core this share of the window.
+MACHINE_SATURATED_CPU = 90.0
+CLIENT_WAIT_WARN_PERCENT = 10.0
 
 
 def client_warnings(repeat: Repeat) -> list[str]:
@@ -30,16 +37,30 @@ def client_warnings(repeat: Repeat) -> list[str]:
             f"{server_note}; these numbers describe the load generator, not the server "
             "(use more client_processes or fewer clients)"
         )
+    machine = repeat.machine
+    if machine is not None:
+        waited = max(machine.client_wait_percent, default=0.0)
+        cpu = machine.cpu_percent or 0.0
+        if cpu >= MACHINE_SATURATED_CPU or waited > CLIENT_WAIT_WARN_PERCENT:
+            out.append(
+                f"machine saturated: all {machine.cores} cores {cpu:.0f}% busy, a client "
+                f"process waited {waited:.0f}% of the window for a core; clients, server "
+                "and services starve each other, so these numbers describe this machine"
+            )
     fraction = repeat.ceiling_fraction
     if fraction is not None and fraction >= CEILING_WARN_FRACTION:
         out.append(
             f"throughput is {fraction:.0%} of the load generator's ceiling: "
             "the client may be the limit"
         )
-    if clients.max_loop_lag_ms >= CLIENT_LAG_WARN_MS:
+    late_p99, p50 = repeat.lateness_ms.get("p99"), repeat.latency_ms.get("p50")
+    if late_p99 is not None and (
+        late_p99 > LATENESS_WARN_MS or (p50 is not None and late_p99 > LATENESS_SHARE_OF_P50 * p50)
+    ):
+        share = f" ({late_p99 / p50:.0%} of the latency p50)" if p50 else ""
         out.append(
-            f"client event loop lagged {clients.max_loop_lag_ms:.0f} ms; "
-            "open-loop send times may have slipped"
+            f"send lateness p99 {late_p99:.3g} ms{share}: the client sent late, "
+            "latencies include it"
         )
     if repeat.compression_offered and counts.compressed < counts.connected:
         out.append(
@@ -58,5 +79,16 @@ def client_warnings(repeat: Repeat) -> list[str]:
         out.append(
             f"{counts.malformed} malformed frames, {counts.disconnected} clients "
             "disconnected by the server"
+        )
+    if counts.receiver_gone:
+        out.append(
+            f"{counts.receiver_gone} deliveries were owed to clients that had left "
+            "(receiver gone): not expected, not lost"
+        )
+    if counts.negative_latency or counts.sent_early:
+        out.append(
+            f"harness error: {counts.negative_latency} deliveries arrived before their "
+            f"send time, {counts.sent_early} sends went out before their intended time; "
+            "left out of the histograms, the latencies are suspect"
         )
     return out

@@ -3,10 +3,14 @@
 It watches sets of processes by role: ``server`` is the server's whole process tree (a
 supervisor and its workers, found again at every sample), ``redis`` the private Redis.
 Each role gets sums across its processes, and each process its own figures, so a
-supervisor is never mistaken for the server. It runs in a thread of the runner (which is
-idle while worker processes drive the load), never in a busy event loop, and reads only
-/proc, so its cost to the server is the kernel's work to fill those files (measured: see
-docs/measurements.md).
+supervisor is never mistaken for the server. Headline CPU comes from readings at the
+measured window's edges (exact, whatever the sampling rate); the 10 Hz samples draw the
+timeline. It also reads the whole machine (``/proc/stat``) and how long each client
+process waited for a core (``schedstat``): on 2 cores the clients, the server and Redis
+can starve each other while no single process reaches a full core. It runs in a thread
+of the runner (idle while worker processes drive the load), never in a busy event loop,
+and reads only /proc, so its cost to the server is the kernel's work to fill those files
+(measured: see docs/measurements.md).
 """
 
 from __future__ import annotations
@@ -14,12 +18,13 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from bench.processes import process_tree
-from bench.results import MonitorSummary, ProcessSummary
+from bench.results import MachineSummary, MonitorSummary, ProcessSummary
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
@@ -66,6 +71,50 @@ def thread_cpu_s(pid: int) -> dict[int, float]:
     return out
 
 
+def parse_proc_stat(text: str) -> tuple[float, float]:
+    """(busy, total) CPU ticks of all cores from /proc/stat's first line; idle and iowait
+    are not busy."""
+    fields = [float(f) for f in text.splitlines()[0].split()[1:]]
+    total = sum(fields[:8])  # user nice system idle iowait irq softirq steal (guest is in user)
+    return total - fields[3] - fields[4], total
+
+
+def machine_cpu() -> tuple[float, float] | None:
+    try:
+        return parse_proc_stat(Path("/proc/stat").read_text())
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def parse_schedstat(text: str) -> float:
+    """Seconds a task waited on a run queue, from /proc/<pid>/task/<tid>/schedstat."""
+    return int(text.split()[1]) / 1e9
+
+
+def wait_s(pid: int) -> float | None:
+    """Seconds every thread of ``pid`` has waited for a core, or None if it is gone."""
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return None
+    total = 0.0
+    for tid in tids:
+        try:
+            total += parse_schedstat(Path(f"/proc/{pid}/task/{tid}/schedstat").read_text())
+        except (OSError, ValueError, IndexError):
+            continue
+    return total
+
+
+@dataclass
+class Edge:
+    """What is read at an edge of the measured window."""
+
+    t: float
+    threads: dict[int, dict[int, float]]  # pid -> tid -> CPU seconds
+    processes: dict[int, float]  # pid -> CPU seconds of the whole process, dead threads too
+
+
 @dataclass
 class Series:
     t_s: list[float] = field(default_factory=list)
@@ -82,17 +131,22 @@ class Watched:
     series: Series = field(default_factory=Series)
     last: dict[int, Stat] = field(default_factory=dict)
     names: dict[int, str] = field(default_factory=dict)
-    # pid -> [(t_s, threads, rss_bytes)], for each process's figures in the window
-    samples: dict[int, list[tuple[float, int, int]]] = field(default_factory=dict)
-    # "start" / "end" -> pid -> tid -> CPU seconds, read at the window's edges
-    marks: dict[str, dict[int, dict[int, float]]] = field(default_factory=dict)
+    # pid -> [(t_s, threads, rss_bytes, cpu_s)], for each process's figures in the window
+    samples: dict[int, list[tuple[float, int, int, float]]] = field(default_factory=dict)
+    # "start" / "end": what was read at the window's edges
+    edges: dict[str, Edge] = field(default_factory=dict)
 
 
 class ProcessMonitor:
     """Samples each role's process tree at ``hz`` in a thread until stopped."""
 
-    def __init__(self, roots: dict[str, int], hz: float = 10.0) -> None:
+    def __init__(
+        self, roots: dict[str, int], hz: float = 10.0, clients: Sequence[int] = ()
+    ) -> None:
         self.watched = {role: Watched(root) for role, root in roots.items()}
+        self.clients = list(clients)
+        self._machine: dict[str, tuple[float, float] | None] = {}
+        self._client_wait: dict[str, dict[int, float | None]] = {}
         self.interval_s = 1.0 / hz if hz > 0 else 0.0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -139,15 +193,27 @@ class ProcessMonitor:
             watched.series.rss_bytes.append(sum(s.rss_bytes for s in stats.values()))
         for pid, stat in stats.items():
             watched.names.setdefault(pid, stat.name)
-            watched.samples.setdefault(pid, []).append((t, stat.threads, stat.rss_bytes))
+            sample = (t, stat.threads, stat.rss_bytes, stat.cpu_s)
+            watched.samples.setdefault(pid, []).append(sample)
         watched.last = stats
         return True
 
     def mark(self, name: str) -> None:
-        """Record per-thread CPU at a phase boundary (``start`` and ``end`` of measuring)."""
-        self._window[name] = time.monotonic() - self._t0
+        """Read CPU at a phase boundary (``start`` and ``end`` of measuring): each process
+        and thread of each role, the machine, the clients' waits for a core."""
+        t = time.monotonic() - self._t0
+        self._window[name] = t
+        self._machine[name] = machine_cpu()
+        self._client_wait[name] = {pid: wait_s(pid) for pid in self.clients}
         for watched in self.watched.values():
-            watched.marks[name] = {pid: thread_cpu_s(pid) for pid in process_tree(watched.root)}
+            pids = process_tree(watched.root)
+            processes = {}
+            for pid in pids:
+                stat = read_stat(Path(f"/proc/{pid}/stat"))
+                if stat is not None:
+                    processes[pid] = stat.cpu_s
+            threads = {pid: thread_cpu_s(pid) for pid in pids}
+            watched.edges[name] = Edge(t, threads, processes)
 
     def stop(self) -> None:
         self._stop.set()
@@ -164,7 +230,12 @@ class ProcessMonitor:
         idx = [i for i, t in enumerate(series.t_s) if start_t <= t <= end_t]
         threads = [series.threads[i] for i in idx]
         cpu = [series.cpu_percent[i] for i in idx]
-        per_thread = self._per_thread(watched, end_t - start_t)
+        process_cpu = self._process_cpu(watched)
+        per_thread = self._per_thread(watched, process_cpu)
+        if process_cpu:
+            headline: float | None = round(sum(process_cpu.values()), 1)
+        else:  # no window edges (an interrupted repeat): the samples' mean
+            headline = round(sum(cpu) / len(cpu), 1) if cpu else None
         loop = [r["cpu_percent"] for r in per_thread if r["main"]]
         others = [r["cpu_percent"] for r in per_thread if not r["main"]]
         return MonitorSummary(
@@ -173,7 +244,7 @@ class ProcessMonitor:
             threads_min=min(threads) if threads else None,
             threads_mean=round(sum(threads) / len(threads), 2) if threads else None,
             threads_max=max(threads) if threads else None,
-            cpu_mean_percent=round(sum(cpu) / len(cpu), 1) if cpu else None,
+            cpu_mean_percent=headline,
             rss_peak_bytes=max(series.rss_bytes) if series.rss_bytes else None,
             busiest_thread=per_thread[0] if per_thread else None,
             # Each process's main thread (the event loop of an asyncio server) against
@@ -182,32 +253,83 @@ class ProcessMonitor:
             event_loop_cpu_percent=round(sum(loop), 1) if per_thread else None,
             other_threads_cpu_percent=round(sum(others), 1) if per_thread else None,
             per_thread=per_thread[:16],
-            processes=self._processes(watched, role, start_t, end_t, per_thread),
+            processes=self._processes(watched, role, start_t, end_t, process_cpu),
             window_s=[start_t, end_t if end_t != float("inf") else None],
             series={k: list(v) for k, v in vars(series).items()},
         )
 
-    def _per_thread(self, watched: Watched, span: float) -> list[dict[str, Any]]:
-        begin, end = watched.marks.get("start"), watched.marks.get("end")
-        if begin is None or end is None or span <= 0:
+    def _span(self, watched: Watched) -> float | None:
+        begin, end = watched.edges.get("start"), watched.edges.get("end")
+        if begin is None or end is None or end.t <= begin.t:
+            return None
+        return end.t - begin.t
+
+    def _process_cpu(self, watched: Watched) -> dict[int, float]:
+        """CPU % of each process over the window, from the readings at its edges (a
+        process's own counters include its threads that exited; one that ended inside
+        the window counts up to its last sample)."""
+        span = self._span(watched)
+        if span is None:
+            return {}
+        begin, end = watched.edges["start"], watched.edges["end"]
+        out = {}
+        for pid in dict.fromkeys([*begin.processes, *end.processes]):
+            last = end.processes.get(pid)
+            if last is None:
+                inside = [s[3] for s in watched.samples.get(pid, []) if s[0] <= end.t]
+                last = inside[-1] if inside else begin.processes[pid]
+            out[pid] = round(100 * (last - begin.processes.get(pid, 0.0)) / span, 1)
+        return out
+
+    def _per_thread(self, watched: Watched, process_cpu: dict[int, float]) -> list[dict[str, Any]]:
+        """CPU % of each thread over the window; what threads that exited inside the
+        window used is one row per process, so the rows add up to the processes'."""
+        span = self._span(watched)
+        if span is None:
             return []
-        several = len(end) > 1
+        begin, end = watched.edges["start"], watched.edges["end"]
+        several = len(process_cpu) > 1
         rows: list[dict[str, Any]] = []
-        for pid, threads in end.items():
-            for tid, cpu_s in threads.items():
-                used = cpu_s - begin.get(pid, {}).get(tid, 0.0)
-                label = "main (event loop)" if tid == pid else f"thread {tid}"
-                rows.append(
-                    {
-                        "pid": pid,
-                        "tid": tid,
-                        "main": tid == pid,
-                        "label": f"pid {pid} {label}" if several else label,
-                        "cpu_percent": round(100 * used / span, 1),
-                    }
-                )
-        rows.sort(key=lambda row: -row["cpu_percent"])
+
+        def row(pid: int, tid: int | None, label: str, cpu: float) -> None:
+            rows.append(
+                {
+                    "pid": pid,
+                    "tid": tid,
+                    "main": tid == pid,
+                    "label": f"pid {pid} {label}" if several else label,
+                    "cpu_percent": round(cpu, 1),
+                }
+            )
+
+        for pid, total in process_cpu.items():
+            live = 0.0
+            for tid, cpu_s in end.threads.get(pid, {}).items():
+                used = 100 * (cpu_s - begin.threads.get(pid, {}).get(tid, 0.0)) / span
+                live += used
+                row(pid, tid, "main (event loop)" if tid == pid else f"thread {tid}", used)
+            if total - live >= 0.1:
+                row(pid, None, "threads that exited", total - live)
+        rows.sort(key=lambda r: -r["cpu_percent"])
         return rows
+
+    def machine(self) -> MachineSummary | None:
+        """The machine's CPU and the clients' waits for a core over the window."""
+        begin, end = self._machine.get("start"), self._machine.get("end")
+        span = self._window.get("end", 0.0) - self._window.get("start", 0.0)
+        if begin is None or end is None or span <= 0:
+            return None
+        busy, total = end[0] - begin[0], end[1] - begin[1]
+        waits = []
+        for pid in self.clients:
+            w0, w1 = self._client_wait["start"].get(pid), self._client_wait["end"].get(pid)
+            if w0 is not None and w1 is not None:
+                waits.append(round(100 * (w1 - w0) / span, 1))
+        return MachineSummary(
+            cores=os.cpu_count() or 0,
+            cpu_percent=round(100 * busy / total, 1) if total > 0 else None,
+            client_wait_percent=waits,
+        )
 
     def _processes(
         self,
@@ -215,19 +337,18 @@ class ProcessMonitor:
         role: str,
         start_t: float,
         end_t: float,
-        per_thread: list[dict[str, Any]],
+        process_cpu: dict[int, float],
     ) -> list[ProcessSummary]:
         out = []
         for pid, samples in watched.samples.items():
             inside = [s for s in samples if start_t <= s[0] <= end_t] or samples
-            cpu = [r["cpu_percent"] for r in per_thread if r["pid"] == pid]
             out.append(
                 ProcessSummary(
                     pid=pid,
                     role=role if pid == watched.root else f"{role} child",
                     name=watched.names.get(pid, ""),
                     threads_max=max(s[1] for s in inside),
-                    cpu_percent=round(sum(cpu), 1) if cpu else None,
+                    cpu_percent=process_cpu.get(pid),
                     rss_peak_bytes=max(s[2] for s in inside),
                 )
             )

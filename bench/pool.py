@@ -60,6 +60,8 @@ def plan_workers(point: Point, template: str, origin_header: str, seed: int) -> 
             connect_rate=point.connect_rate / processes if point.connect_rate else 0.0,
             seed=seed,
             compression=point.compression,
+            # Whole rooms per worker: it can tell when every delivery owed has arrived.
+            whole_rooms=rooms >= processes,
         )
         for w, share in enumerate(shares)
         if share
@@ -106,6 +108,9 @@ class WorkerPool:
 
     def __len__(self) -> int:
         return len(self.conns)
+
+    def pids(self) -> list[int]:
+        return [proc.pid for proc in self.procs]
 
     def broadcast(self, kind: str, value: Any = None) -> None:
         data = pack(kind, value)

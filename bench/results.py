@@ -15,11 +15,22 @@ Schema history (``SCHEMA_VERSION``), as pyperf keeps it:
       routes moved from ``consumer`` to ``fault``. A point records the software its server
       ran (``software``: read from the server's own interpreter). A repeat's ``server``
       sums the whole process tree and lists each process (``processes``); ``services``
-      holds the same for Redis. ``update_to_2`` reads version 1 files.
+      holds the same for Redis; ``machine`` the whole machine's CPU and the clients'
+      waits for a core. ``asgi_threads`` is gone (ASGI_THREADS does not size the one
+      thread-sensitive executor both consumers' sync work runs on). ``update_to_2``
+      reads version 1 files. ``calibrations`` (one per shape of load) replaces
+      ``calibration``.
+      Also: open-loop send lateness (``lateness_ms``, ``lateness_histogram``: actual
+      minus intended send time); ``counts`` gains ``negative_latency``, ``sent_early``
+      (harness errors, never clamped into a histogram) and ``receiver_gone`` (deliveries
+      owed to members that had left, out of ``expected`` and ``lost``);
+      ``received_in_window`` counts first deliveries only (no duplicates or malformed
+      frames); ``clients.max_loop_lag_ms`` is no longer written (null).
 """
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import math
 from collections.abc import Iterable, Mapping, Sequence
@@ -49,7 +60,9 @@ class Counts(Record):
     malformed: int = 0
     disconnected: int = 0
     closed_loop_timeouts: int = 0
-    received_in_window: int = 0
+    received_in_window: int = 0  # first deliveries arriving in the window, any phase
+    negative_latency: int = 0  # deliveries that arrived before they were sent: a bug
+    sent_early: int = 0  # open-loop sends before their intended time: a bug
 
     @classmethod
     def total(cls, many: Iterable[Counts]) -> Counts:
@@ -68,6 +81,19 @@ class RoomTally(Record):
     members: int = 0
     sent: int = 0
     delivered: int = 0
+    # When each measured send was intended, and when each member that left did, in µs
+    # from the window's start (the same instant in every worker).
+    sends_us: list[int] = field(default_factory=list)
+    departures_us: list[int] = field(default_factory=list)
+
+    def receiver_gone(self) -> int:
+        """Deliveries owed to members after they left: for each departure, the room's
+        measured sends intended at or after it. Read from a tally merged across workers,
+        it counts every worker's sends against every worker's departures."""
+        if not self.departures_us:
+            return 0
+        sends = sorted(self.sends_us)
+        return sum(len(sends) - bisect.bisect_left(sends, left) for left in self.departures_us)
 
 
 @dataclass
@@ -81,9 +107,9 @@ class WorkerResult(Record):
     connect_ms: list[float] = field(default_factory=list)
     rooms: dict[int, RoomTally] = field(default_factory=dict)
     latency_histogram: str = ""
+    lateness_histogram: str = ""  # open loop: each measured send's lateness, µs
     cpu_s: float = 0.0
     measured_s: float = 0.0
-    max_loop_lag_ms: float = 0.0
     drain_s: float = 0.0
     interrupted: bool = False
 
@@ -99,6 +125,7 @@ class RepeatCounts(Counts):
     rooms: int = 0
     expected: int = 0
     lost: int = 0
+    receiver_gone: int = 0  # deliveries owed to members that had left: not expected
 
 
 @dataclass
@@ -114,7 +141,8 @@ class ClientSummary(Record):
 
     processes: int = 0
     cpu_percent: list[float] = field(default_factory=list)
-    max_loop_lag_ms: float = 0.0
+    # Schema 1 files only: a 0.5 s timer's lag. Replaced by ``Repeat.lateness_ms``.
+    max_loop_lag_ms: float | None = None
     drain_s: float = 0.0
 
 
@@ -154,6 +182,17 @@ class MonitorSummary(Record):
 
 
 @dataclass
+class MachineSummary(Record):
+    """The whole machine over the measured window: on a shared machine no single process
+    may reach a full core while the clients, the server and Redis starve each other."""
+
+    cores: int = 0
+    cpu_percent: float | None = None  # of all cores: 100 means every core busy
+    # Each client process's time waiting for a core (run queue), as a share of the window.
+    client_wait_percent: list[float] = field(default_factory=list)
+
+
+@dataclass
 class Repeat(Record):
     """One measurement of a point, against a fresh server; ``failed`` carries the reason."""
 
@@ -168,6 +207,10 @@ class Repeat(Record):
     throughput: Throughput | None = None
     latency_ms: dict[str, float | None] = field(default_factory=dict)
     latency_histogram: str = ""
+    # Open loop: how late each measured send went out (actual minus intended), in ms, and
+    # its histogram (µs); empty in closed loop, where a send is never late by design.
+    lateness_ms: dict[str, float | None] = field(default_factory=dict)
+    lateness_histogram: str = ""
     connect_ms: dict[str, float | None] = field(default_factory=dict)
     connect_errors: dict[str, int] = field(default_factory=dict)
     clients: ClientSummary | None = None
@@ -176,12 +219,37 @@ class Repeat(Record):
     delivery_series: dict[str, list[float]] = field(default_factory=dict)
     server: MonitorSummary | None = None
     services: dict[str, MonitorSummary] = field(default_factory=dict)
+    machine: MachineSummary | None = None
     ceiling_fraction: float | None = None
     warnings: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         return self.status == "ok"
+
+    def latency_with_loss_ms(self, pct: float) -> float | None:
+        """The ``pct`` percentile over every expected delivery (``stats.percentile_with_loss``):
+        +inf when more than 100 - ``pct`` percent were lost, or nothing was delivered.
+        Computed, never stored: older files read the same way."""
+        counts = self.counts
+        if counts is None:  # no books to count losses from: the delivered-only figure
+            return self.latency_ms.get(stats.percentile_key(pct))
+        lossless = counts.delivered >= counts.expected
+        return stats.percentile_with_loss(
+            self.latency_ms if lossless else self.latency_histogram,
+            pct,
+            counts.expected,
+            counts.delivered,
+        )
+
+    def value(self, metric: str) -> float | None:
+        """``metric`` of this repeat (``METRICS``); loss-aware latencies may be +inf."""
+        spec = METRICS[metric]
+        if spec.percentile is not None:
+            return self.latency_with_loss_ms(spec.percentile)
+        value = _walk(self, spec.path)
+        numeric = isinstance(value, int | float) and not isinstance(value, bool)
+        return float(value) if numeric and math.isfinite(value) else None
 
     @classmethod
     def failed(cls, repeat: int, reason: str) -> Repeat:
@@ -205,17 +273,23 @@ class Repeat(Record):
                 acc.members += tally.members
                 acc.sent += tally.sent
                 acc.delivered += tally.delivered
+                acc.sends_us += tally.sends_us
+                acc.departures_us += tally.departures_us
         total = Counts.total(r.counts for r in results)
-        expected = sum(t.members * t.sent for t in rooms.values())
+        # What nobody could receive: sent after its receiver had left (any worker's send).
+        gone = sum(t.receiver_gone() for t in rooms.values())
+        expected = sum(t.members * t.sent for t in rooms.values()) - gone
         counts = RepeatCounts(
             **dataclasses.asdict(total),
             clients=clients,
             rooms=len(rooms),
             expected=expected,
             lost=max(0, expected - total.delivered),
+            receiver_gone=gone,
         )
         measured_s = max((r.measured_s for r in results), default=0.0) or duration_s
         hist = stats.merge_histograms(r.latency_histogram for r in results)
+        lateness = stats.merge_histograms(r.lateness_histogram for r in results)
         connect_ms = [ms for r in results for ms in r.connect_ms]
         connect_errors: dict[str, int] = {}
         for r in results:
@@ -232,6 +306,10 @@ class Repeat(Record):
             ),
             latency_ms=stats.latency_summary_ms(hist),
             latency_histogram=hist.encode().decode("ascii"),
+            lateness_ms=_lateness_summary_ms(lateness),
+            lateness_histogram=(
+                lateness.encode().decode("ascii") if lateness.get_total_count() else ""
+            ),
             connect_ms={**stats.percentiles(connect_ms), "max": max(connect_ms, default=None)},
             connect_errors=connect_errors,
             clients=ClientSummary(
@@ -239,12 +317,19 @@ class Repeat(Record):
                 cpu_percent=[
                     round(100 * r.cpu_s / (r.measured_s or measured_s), 1) for r in results
                 ],
-                max_loop_lag_ms=max((r.max_loop_lag_ms for r in results), default=0.0),
                 drain_s=max((r.drain_s for r in results), default=0.0),
             ),
             interrupted=any(r.interrupted for r in results),
             compression_offered=compression,
         )
+
+
+def _lateness_summary_ms(hist: Any) -> dict[str, float | None]:
+    """p50, p99 and max lateness in ms, and the count of sends: empty in closed loop."""
+    if not hist.get_total_count():
+        return {}
+    summary = stats.latency_summary_ms(hist)
+    return {key: summary[key] for key in ("p50", "p99", "max", "count")}
 
 
 # --- Metrics: what is read from each repeat, and which way is better ---------------------
@@ -255,6 +340,9 @@ class Metric:
     name: str
     path: tuple[str, ...]
     higher_is_better: bool
+    # A latency percentile counted over every expected delivery (``Repeat.value``): a
+    # lost message is +inf. ``path`` is then the stored, delivered-only figure.
+    percentile: float | None = None
 
 
 METRICS: dict[str, Metric] = {
@@ -262,9 +350,12 @@ METRICS: dict[str, Metric] = {
     for m in (
         Metric("delivered_per_s", ("throughput", "delivered_per_s"), True),
         Metric("sent_per_s", ("throughput", "sent_per_s"), True),
-        Metric("p50_ms", ("latency_ms", "p50"), False),
-        Metric("p99_ms", ("latency_ms", "p99"), False),
-        Metric("p99_9_ms", ("latency_ms", "p99_9"), False),
+        Metric("p50_ms", ("latency_ms", "p50"), False, 50.0),
+        Metric("p99_ms", ("latency_ms", "p99"), False, 99.0),
+        Metric("p99_9_ms", ("latency_ms", "p99_9"), False, 99.9),
+        Metric("p50_delivered_ms", ("latency_ms", "p50"), False),
+        Metric("p99_delivered_ms", ("latency_ms", "p99"), False),
+        Metric("p99_9_delivered_ms", ("latency_ms", "p99_9"), False),
         Metric("threads", ("server", "threads_max"), False),
         Metric("cpu_percent", ("server", "cpu_mean_percent"), False),
         Metric("loop_cpu_percent", ("server", "event_loop_cpu_percent"), False),
@@ -301,15 +392,10 @@ class PointResult(Record):
         return [r for r in self.repeats if r.ok]
 
     def values(self, metric: str) -> list[float]:
-        """The values of ``metric`` over the successful repeats."""
-        path = METRICS[metric].path
-        out = []
-        for rep in self.ok_repeats():
-            value = _walk(rep, path)
-            numeric = isinstance(value, int | float) and not isinstance(value, bool)
-            if numeric and math.isfinite(value):
-                out.append(float(value))
-        return out
+        """The values of ``metric`` over the successful repeats: a repeat that delivered
+        nothing is a sample too (+inf latency, 0 throughput), never skipped."""
+        values = (rep.value(metric) for rep in self.ok_repeats())
+        return [v for v in values if v is not None]
 
     def median(self, metric: str) -> float | None:
         return stats.median(self.values(metric))
@@ -342,7 +428,8 @@ class Run(Record):
     scenario: dict[str, Any] = field(default_factory=dict)
     target: str | None = None
     partial: bool = True
-    calibration: Calibration | None = None
+    # One calibration per shape of load (``CALIBRATION_SHAPE``) among the points.
+    calibrations: list[Calibration] = field(default_factory=list)
     points: list[PointResult] = field(default_factory=list)
     saturation: dict[str, Any] | None = None
     command: str | None = None
@@ -352,6 +439,27 @@ class Run(Record):
     @property
     def varying(self) -> list[str]:
         return varying_keys([p.params for p in self.points])
+
+    def calibration_for(self, params: Mapping[str, Any]) -> Calibration | None:
+        """The calibration measured on the shape of load of a point with ``params``."""
+        wanted = load_shape(params)
+        return next((c for c in self.calibrations if load_shape(c.params) == wanted), None)
+
+
+# What the load generator's ceiling depends on: how many clients, in how many rooms,
+# sending how much, over how many processes. Calibrated once per distinct shape.
+CALIBRATION_SHAPE = (
+    "clients",
+    "rooms",
+    "clients_per_room",
+    "message_bytes",
+    "compression",
+    "client_processes",
+)
+
+
+def load_shape(params: Mapping[str, Any]) -> tuple[Any, ...]:
+    return tuple(params.get(key) for key in CALIBRATION_SHAPE)
 
 
 # Keys that never tell points apart in a table or a chart: repeats is how often, not what.
@@ -385,15 +493,17 @@ def update_to_2(data: dict[str, Any]) -> dict[str, Any]:
         out["fault"] = consumer if consumer in FAULTS else "none"
         if consumer in FAULTS:
             out["consumer"] = "async"  # the fault consumers are the async one, plus a fault
+        out.pop("asgi_threads", None)  # it never sized the thread that mattered
         out.setdefault("workload", "chat")
         out.setdefault("server", "daphne")
         return out
 
     for point in data.get("points") or []:
         point["params"] = params_2(point.get("params") or {})
-    calibration = data.get("calibration")
+    calibration = data.pop("calibration", None)
     if isinstance(calibration, dict) and isinstance(calibration.get("params"), dict):
         calibration["params"] = params_2(calibration["params"])
+    data["calibrations"] = [calibration] if isinstance(calibration, dict) else []
     matrix = (data.get("scenario") or {}).get("matrix")
     if isinstance(matrix, dict) and any(c in FAULTS for c in matrix.get("consumer", [])):
         faults = [c for c in matrix["consumer"] if c in FAULTS]

@@ -12,11 +12,11 @@ from __future__ import annotations
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, TextIO, TypeVar
 
 from bench import environment, redis_server, store
 from bench.errors import PointFailed, ServerError, UserError
@@ -28,8 +28,9 @@ from bench.pool import WorkerPool, exit_description, plan_workers
 from bench.preflight import check_limits
 from bench.processes import free_port, last_line
 from bench.progress import Progress, summary_line
+from bench.redact import redact
 from bench.redis_server import RedisService
-from bench.results import Calibration, PointResult, Repeat, Run, WorkerResult
+from bench.results import Calibration, PointResult, Repeat, Run, WorkerResult, load_shape
 from bench.scenario import INTERLEAVED, Point, Scenario
 from bench.search import SaturationSearch
 from bench.servers import (
@@ -71,11 +72,13 @@ class RunContext:
 def _url_template(ctx: RunContext, point: Point, port: int | None) -> tuple[str, str]:
     """The clients' URL with ``{room}`` left in, and the Origin header to send."""
     if ctx.target:
-        base = ctx.target.rstrip("/")
-        template = (
-            base if "{room}" in base else f"{base}/ws/{point.route}/{point.workload}/{{room}}/"
-        )
-        host_port = base.split("//", 1)[-1].split("/", 1)[0]
+        # A URL with {room} is used exactly as given: routes written the tutorial's way
+        # (``/$``) need their trailing slash.
+        if "{room}" in ctx.target:
+            template = ctx.target
+        else:
+            template = f"{ctx.target.rstrip('/')}/ws/{point.route}/{point.workload}/{{room}}/"
+        host_port = ctx.target.split("//", 1)[-1].split("/", 1)[0].rsplit("@", 1)[-1]
         return template, f"http://{host_port}"
     assert port is not None
     return ws_url(HOST, port, point.route, "{room}", point.workload), origin(HOST, port)
@@ -108,7 +111,6 @@ def _new_server(
     settings = ServerSettings(
         layer=point.layer,
         capacity=point.capacity,
-        asgi_threads=point.asgi_threads or None,
         redis_url=redis_url,
         fault_consumers=point.fault != "none",
     )
@@ -153,10 +155,9 @@ def measure(
             roots["server"] = ctx.server_pid
         if ctx.redis and ctx.redis.pid and point.layer != "memory" and not reference:
             roots["redis"] = ctx.redis.pid
-        monitor = ProcessMonitor(roots, point.monitor_hz) if roots else None
-        if monitor is not None:
-            monitor.start()
-            stack.callback(monitor.stop)
+        monitor = ProcessMonitor(roots, point.monitor_hz, clients=pool.pids())
+        monitor.start()
+        stack.callback(monitor.stop)
 
         def check() -> None:
             if server is not None and not server.alive():
@@ -178,9 +179,8 @@ def measure(
         total_s = point.warmup_s + point.duration_s
         progress = Progress(ctx.out, label, total_s, t0_ns, len(pool))
         pool.broadcast(START, t0_ns)
-        if monitor is not None:
-            _call_at(t0_ns + int(point.warmup_s * 1e9), lambda: monitor.mark("start"))
-            _call_at(t0_ns + int(total_s * 1e9), lambda: monitor.mark("end"))
+        _call_at(t0_ns + int(point.warmup_s * 1e9), lambda: monitor.mark("start"))
+        _call_at(t0_ns + int(total_s * 1e9), lambda: monitor.mark("end"))
         budget = START_DELAY_S + total_s + point.drain_max_s + RESULT_GRACE_S
         results = pool.gather(RESULT, budget, progress.update, check)
         record = Repeat.from_workers(
@@ -195,12 +195,13 @@ def measure(
         if server is not None:
             record.server_log = str(server.log_path.relative_to(ctx.path.parent))
         record.delivery_series = progress.series
-        if monitor is not None:
-            monitor.stop()
-            if "server" in roots:
-                record.server = monitor.summary("server")
-            record.services = {role: monitor.summary(role) for role in roots if role != "server"}
-        ceiling = ctx.run.calibration.deliveries_per_s if ctx.run.calibration else None
+        monitor.stop()
+        if "server" in roots:
+            record.server = monitor.summary("server")
+        record.services = {role: monitor.summary(role) for role in roots if role != "server"}
+        record.machine = monitor.machine()
+        calibration = ctx.run.calibration_for(point.params())
+        ceiling = calibration.deliveries_per_s if calibration else None
         if ceiling and not reference and record.throughput is not None:
             record.ceiling_fraction = record.throughput.delivered_per_s / ceiling
         record.warnings = client_warnings(record)
@@ -254,6 +255,22 @@ def calibrate(ctx: RunContext, point: Point) -> Calibration:
     )
 
 
+def _calibrate_each_shape(ctx: RunContext, points: list[Point]) -> None:
+    """The load generator's ceiling for each distinct shape of load among ``points``."""
+    shapes = {load_shape(p.params()): p for p in points}
+    for point in shapes.values():
+        ctx.out.write(
+            f"chanbench: calibrating the load generator ({point.clients} clients, "
+            f"{point.room_count} rooms, reference server)\n"
+        )
+        try:
+            calibration = calibrate(ctx, point)
+        except PointFailed as exc:
+            calibration = Calibration(params=point.params(), error=str(exc))
+        ctx.run.calibrations.append(calibration)
+        store.write(ctx.path, ctx.run)
+
+
 def run(ctx: RunContext, calibrate_first: bool = True) -> int:
     """Run the scenario; write the result file as it goes; return the exit code."""
     scenario = ctx.scenario
@@ -268,7 +285,7 @@ def run(ctx: RunContext, calibrate_first: bool = True) -> int:
     result.tool = {"name": "chanbench", "version": _version()}
     result.environment = environment.collect()
     result.scenario = scenario.to_dict()
-    result.target = ctx.target
+    result.target = redact(ctx.target) if ctx.target else None
     result.command = ctx.command
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     exit_code = 0
@@ -281,16 +298,7 @@ def run(ctx: RunContext, calibrate_first: bool = True) -> int:
                 )
                 result.environment["redis_server"] = redis_server.server_version(ctx.redis.url)
             if calibrate_first and not ctx.target:
-                biggest = max(points, key=lambda p: p.clients)
-                ctx.out.write(
-                    f"chanbench: calibrating the load generator "
-                    f"({biggest.clients} clients, reference server)\n"
-                )
-                try:
-                    result.calibration = calibrate(ctx, biggest)
-                except PointFailed as exc:
-                    result.calibration = Calibration(error=str(exc))
-                store.write(ctx.path, result)
+                _calibrate_each_shape(ctx, points)
             exit_code = _run_points(ctx, points)
             finished = True
     except KeyboardInterrupt:
@@ -318,13 +326,22 @@ def steps(points: list[Point]) -> list[list[Point]]:
     return list(out.values())
 
 
+T = TypeVar("T")
+
+
+def measuring_order(step: Sequence[T], repeat: int) -> list[T]:
+    """The order a step's points are measured in at ``repeat``: A B, then B A, and so on
+    (ABBA), so that drift on a shared machine is charged to every side alike."""
+    return list(step) if repeat % 2 == 0 else list(reversed(step))
+
+
 def _run_points(ctx: RunContext, points: list[Point]) -> int:
     """Every step in turn; in a step, repeats interleaved across its points."""
     scenario, result = ctx.scenario, ctx.run
     varying = scenario.varying()
     search = SaturationSearch(scenario.search, varying) if scenario.search else None
     failed = False
-    for step in steps(points):
+    for step in steps(search.order(points) if search else points):
         records = [
             (
                 point,
@@ -338,7 +355,7 @@ def _run_points(ctx: RunContext, points: list[Point]) -> int:
             if search is None or not search.skips(point)
         ]
         for repeat in range(max((p.repeats for p, _ in records), default=0)):
-            for point, rec in records:
+            for point, rec in measuring_order(records, repeat):
                 if repeat >= point.repeats:
                     continue
                 try:

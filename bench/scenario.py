@@ -50,12 +50,12 @@ class Point:
     duration_s: float = 5.0
     repeats: int = 1
     # Where it runs: the server kind, the channel layer and their settings: the layer's
-    # per-channel capacity (Channels' default is 100), asgiref's thread pool size (0:
-    # asgiref's default) and how fast clients connect.
+    # per-channel capacity (Channels' default is 100) and how fast clients connect. (No
+    # thread-pool key: the sync consumer and the async one's sync_to_async hops both run
+    # on asgiref's one thread-sensitive executor, which ASGI_THREADS does not size.)
     server: str = "daphne"
     layer: str = "memory"
     capacity: int = 100
-    asgi_threads: int = 0
     connect_rate: float = 0.0
     # Load generator: client processes (0: one per 5,000 clients) and permessage-deflate.
     client_processes: int = 0
@@ -112,7 +112,6 @@ MINIMUM: dict[str, tuple[float, bool]] = {
     "duration_s": (0, False),
     "repeats": (1, True),
     "capacity": (1, True),
-    "asgi_threads": (0, True),
     "connect_rate": (0, True),
     "client_processes": (0, True),
     "monitor_hz": (0, True),
@@ -152,6 +151,14 @@ class Scenario:
             point = replace(Point(), **dict(zip(keys, values, strict=True)))
             points.append(point)
         return points
+
+    def run_name(self, target: str | None = None) -> str:
+        """What a result file is named after: the scenario, and what the command line
+        changed, so that two different runs of one file are never confused."""
+        parts = [self.name, *(f"{k}={','.join(map(str, v))}" for k, v in self.overrides.items())]
+        if target:
+            parts.append("target")
+        return "+".join(parts)
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -48,7 +48,6 @@ class ServerSettings:
     capacity: int = 100
     expiry_s: int = 60
     group_expiry_s: int = 86400
-    asgi_threads: int | None = None
     redis_url: str | None = None
     fault_consumers: bool = False
 
@@ -67,10 +66,6 @@ class ServerSettings:
         )
         if self.redis_url:
             env["CHANBENCH_REDIS_URL"] = self.redis_url
-        if self.asgi_threads:
-            env["ASGI_THREADS"] = str(self.asgi_threads)
-        else:
-            env.pop("ASGI_THREADS", None)
         return env
 
 

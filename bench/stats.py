@@ -6,10 +6,11 @@ exactly across client processes and can be re-read from a result file later.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 import statistics
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -49,6 +50,11 @@ def merge_histograms(encoded: Iterable[str]) -> HdrHistogram:
     return hist
 
 
+def percentile_key(pct: float) -> str:
+    """The key of a percentile in a latency summary: 99.9 is ``p99_9``."""
+    return "p" + f"{pct:g}".replace(".", "_")
+
+
 def latency_summary_ms(hist: HdrHistogram) -> dict[str, float | int | None]:
     """p50, p90, p99, p99.9, max and mean in milliseconds, and the sample count."""
     count = hist.get_total_count()
@@ -64,11 +70,106 @@ def latency_summary_ms(hist: HdrHistogram) -> dict[str, float | int | None]:
         }
     summary: dict[str, float | int | None] = {"count": count}
     for pct in PERCENTILES:
-        key = "p" + f"{pct:g}".replace(".", "_")
-        summary[key] = hist.get_value_at_percentile(pct) / 1000
+        summary[percentile_key(pct)] = hist.get_value_at_percentile(pct) / 1000
     summary["max"] = hist.get_max_value() / 1000
     summary["mean"] = hist.get_mean_value() / 1000
     return summary
+
+
+# --- Latency with loss: every expected delivery counts ------------------------------------
+#
+# A lost message has no latency, and leaving it out of the percentiles makes a server that
+# drops more look faster: "p99 1.9 s with 90% lost" is the p99 of the 10% that survived.
+# Counted over every expected delivery, a lost message is a latency of +inf (it never
+# arrived, not even by the end of the drain), so the p-th percentile over the E expected
+# deliveries is the (p * E / D)-th percentile of the D delivered ones while that is at most
+# 100, and +inf ("lost") past it: with 10% lost, p50 is the delivered p55.6, p99 is lost.
+
+# Latency verdicts (report summary, compare, saturation search) need both sides' loss at
+# most this, in every repeat: past it, how often a message arrives is the finding, and
+# its latency is not comparable.
+LOSS_BOUND = 0.001
+
+
+def loss_adjusted_level(pct: float, expected: int, delivered: int) -> float:
+    """The percentile of the delivered latencies that is the ``pct`` percentile over all
+    ``expected`` deliveries: ``pct * expected / delivered``, or +inf past 100 (lost).
+
+    No delivery at all is a failed sample: every percentile is lost."""
+    if delivered <= 0:
+        return math.inf
+    if expected <= delivered:
+        return pct
+    level = pct * expected / delivered
+    # The float product can land a hair past 100 when the last rank is the last delivery.
+    return math.inf if level > 100 * (1 + 1e-12) else min(level, 100.0)
+
+
+@functools.lru_cache(maxsize=256)
+def _decoded(text: str) -> HdrHistogram:
+    """A histogram read from its text, cached: a result's repeats are read many times.
+    Private: callers only read it."""
+    return merge_histograms([text])
+
+
+def percentile_with_loss(
+    source: HdrHistogram | str | Mapping[str, float | int | None],
+    pct: float,
+    expected: int,
+    delivered: int,
+) -> float | None:
+    """The ``pct`` percentile, in ms, over ``expected`` deliveries of which ``delivered``
+    arrived, lost ones counting as +inf: ``math.inf`` when the percentile is lost.
+
+    ``source`` holds the delivered latencies: a histogram (or its encoded text), or a
+    latency summary (``latency_summary_ms``), which serves only when nothing was lost
+    (``ValueError`` otherwise: the percentile needed is not in it). None when the
+    percentile is not known (an empty histogram, a summary without it)."""
+    level = loss_adjusted_level(pct, expected, delivered)
+    if math.isinf(level):
+        return math.inf
+    if isinstance(source, Mapping):
+        if level != pct:
+            raise ValueError(
+                f"p{pct:g} with loss is p{level:.4g} of the delivered: needs the histogram"
+            )
+        value = source.get(percentile_key(pct))
+        return None if value is None else float(value)
+    hist = _decoded(source) if isinstance(source, str) else source
+    if not hist.get_total_count():
+        return None
+    return float(hist.get_value_at_percentile(level)) / 1000
+
+
+def spectrum_with_loss_ms(
+    hist: HdrHistogram, expected: int, levels: Sequence[float]
+) -> list[tuple[float, float]]:
+    """(percentile over every expected delivery, latency ms) for the levels that are not
+    lost: the spectrum stops at the delivered fraction. ``expected`` below the histogram's
+    count (or 0) counts the histogram alone."""
+    delivered = hist.get_total_count()
+    expected = max(expected, delivered)
+    out = []
+    for pct in levels:
+        level = loss_adjusted_level(pct, expected, delivered)
+        if not math.isinf(level):
+            out.append((pct, hist.get_value_at_percentile(level) / 1000))
+    return out
+
+
+def loss_bound_reason(
+    losses: Mapping[str, Sequence[float]], bound: float = LOSS_BOUND
+) -> str | None:
+    """Why latency cannot be judged: a side whose worst repeat lost more than ``bound``
+    (``{"sync": [...], "async": [...]}``, loss ratios per repeat), or None."""
+    over = [
+        f"{name} lost {max(values):.2%}"
+        for name, values in losses.items()
+        if values and max(values) > bound
+    ]
+    if not over:
+        return None
+    return f"{' and '.join(over)} (latency is judged only within the {bound:.2%} loss bound)"
 
 
 def spectrum_ms(
@@ -88,8 +189,7 @@ def percentiles(
     """Percentiles of a small sample (connect times), linear interpolation."""
     out: dict[str, float | None] = {}
     for pct in pcts:
-        key = "p" + f"{pct:g}".replace(".", "_")
-        out[key] = float(np.percentile(values, pct)) if len(values) else None
+        out[percentile_key(pct)] = float(np.percentile(values, pct)) if len(values) else None
     return out
 
 
@@ -100,7 +200,7 @@ def median(values: Sequence[float]) -> float | None:
 
 def spread_warnings(name: str, values: Sequence[float]) -> list[str]:
     """pyperf-style warnings: too few repeats, or a spread too wide to trust."""
-    clean = [v for v in values if v is not None]
+    clean = [v for v in values if v is not None and math.isfinite(v)]
     warnings: list[str] = []
     if len(clean) < FEW_REPEATS:
         return warnings  # the caller warns about few repeats once per run, not per metric
@@ -234,15 +334,20 @@ def mann_whitney_min_p(n: int, m: int) -> float:
 BETTER, WORSE = "better", "worse"
 UNCERTAIN, NOT_SIGNIFICANT = "uncertain", "not significant"
 FAILED, NO_DATA = "failed", "no data"
+# Latency past the loss bound on either side: not compared (``Judgement.reason`` says why).
+NOT_JUDGED = "not judged"
 
 
 @dataclass(frozen=True)
 class Judgement:
-    """Is ``new`` different from ``base``? The ratio of medians, p, and the verdict."""
+    """Is ``new`` different from ``base``? The ratio of medians, their difference, p, and
+    the verdict; ``reason`` when the verdict is ``NOT_JUDGED``."""
 
     ratio: float | None
     p: float | None
     verdict: str
+    difference: float | None = None
+    reason: str | None = None
 
 
 def judge(
@@ -252,6 +357,7 @@ def judge(
     higher_is_better: bool,
     threshold: float,
     alpha: float = SIGNIFICANCE_ALPHA,
+    absolute: bool = False,
 ) -> Judgement:
     """asv's rule, the one answer to "is this difference real?" in compare and reports.
 
@@ -260,6 +366,10 @@ def judge(
     past the threshold with every value of one side beyond every value of the other, but
     too few values for the test ever to reach ``alpha``. Otherwise "not significant";
     "failed" when only ``base`` has values, "no data" when neither or only ``new`` has.
+
+    ``threshold`` is a fraction of the base median, or with ``absolute`` a difference of
+    the medians (loss: 0.001 is 0.1 percentage points, whatever the base: a base of 0
+    makes every ratio infinite).
     """
     if not new:
         return Judgement(None, None, FAILED if base else NO_DATA)
@@ -268,13 +378,49 @@ def judge(
     bm, nm = median(base), median(new)
     assert bm is not None and nm is not None
     ratio_ = 1.0 if bm == nm else (nm / bm if bm else math.inf)
+    difference = 0.0 if bm == nm else nm - bm
     _, p = mann_whitney_u(base, new)
-    if abs(ratio_ - 1) < threshold:
-        return Judgement(ratio_, p, NOT_SIGNIFICANT)
-    improved = (ratio_ > 1) == higher_is_better
+    size = abs(difference) if absolute else abs(ratio_ - 1)
+    if not size >= threshold:  # also NaN: inf against inf is no change
+        return Judgement(ratio_, p, NOT_SIGNIFICANT, difference)
+    improved = (difference > 0) == higher_is_better
     if p < alpha:
-        return Judgement(ratio_, p, BETTER if improved else WORSE)
+        return Judgement(ratio_, p, BETTER if improved else WORSE, difference)
     apart = min(new) > max(base) or max(new) < min(base)
     if apart and mann_whitney_min_p(len(base), len(new)) >= alpha:
-        return Judgement(ratio_, p, UNCERTAIN)
-    return Judgement(ratio_, p, NOT_SIGNIFICANT)
+        return Judgement(ratio_, p, UNCERTAIN, difference)
+    return Judgement(ratio_, p, NOT_SIGNIFICANT, difference)
+
+
+def judge_latency(
+    base: Sequence[float],
+    new: Sequence[float],
+    losses: Mapping[str, Sequence[float]],
+    *,
+    threshold: float,
+    alpha: float = SIGNIFICANCE_ALPHA,
+    loss_bound: float = LOSS_BOUND,
+) -> Judgement:
+    """``judge`` for a latency (lower is better), only when every repeat of both sides
+    (``losses``: loss ratios per repeat, by side name) lost at most ``loss_bound``;
+    otherwise ``NOT_JUDGED`` with the reason: a side that drops messages would otherwise
+    win on the latency of the few it delivered, or lose on +inf percentiles, and either
+    way the loss, not the latency, is the finding."""
+    reason = loss_bound_reason(losses, loss_bound)
+    if reason is not None and new and base:
+        return Judgement(None, None, NOT_JUDGED, reason=reason)
+    return judge(base, new, higher_is_better=False, threshold=threshold, alpha=alpha)
+
+
+def holm(pvalues: Sequence[float]) -> list[float]:
+    """Holm-Bonferroni adjusted p-values, in the order given: the k-th smallest of m is
+    multiplied by m - k + 1, made monotone, capped at 1. Rejecting where the adjusted p is
+    below alpha keeps the chance of any false alarm in the family at most alpha, whatever
+    the tests' dependence."""
+    m = len(pvalues)
+    adjusted = [1.0] * m
+    running = 0.0
+    for rank, i in enumerate(sorted(range(m), key=lambda i: pvalues[i])):
+        running = max(running, min(1.0, (m - rank) * pvalues[i]))
+        adjusted[i] = running
+    return adjusted

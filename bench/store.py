@@ -18,15 +18,20 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from bench.errors import UserError
+from bench.redact import redact
 from bench.results import SCHEMA_VERSION, Run, from_file_json
 
 RESULTS_DIR = Path(__file__).resolve().parent.parent / "results"
 
 
-def new_path(scenario: str, commit: str | None, results_dir: Path = RESULTS_DIR) -> Path:
-    """A fresh result path, ``<date>-<time>_<scenario>_<commit>.json``, never one in use."""
+# A file name keeps this much of the run's name (the scenario and its overrides).
+NAME_CHARS = 80
+
+
+def new_path(name: str, commit: str | None, results_dir: Path = RESULTS_DIR) -> Path:
+    """A fresh result path, ``<date>-<time>_<name>_<commit>.json``, never one in use."""
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    safe = re.sub(r"[^A-Za-z0-9_.-]+", "-", scenario) or "scenario"
+    safe = re.sub(r"[^A-Za-z0-9_.+=,-]+", "-", name)[:NAME_CHARS] or "scenario"
     stem = f"{stamp}_{safe}_{(commit or 'nogit')[:8]}"
     results_dir.mkdir(parents=True, exist_ok=True)
     path = results_dir / f"{stem}.json"
@@ -55,14 +60,14 @@ def atomic_path(path: Path) -> Iterator[Path]:
 
 
 def write_text(path: Path, text: str) -> None:
+    """Write ``text`` atomically, with every URL's password masked (``redact``)."""
     with atomic_path(path) as tmp:
-        tmp.write_text(text)
+        tmp.write_text(redact(text))
 
 
 def write(path: Path, run: Run) -> None:
     """Write ``run`` atomically as JSON (NaN refused: JSON has none)."""
-    text = json.dumps(run.to_json(), indent=1, allow_nan=False) + "\n"
-    write_text(path, text)
+    write_text(path, json.dumps(run.to_json(), indent=1, allow_nan=False) + "\n")
 
 
 def read(path: str | Path) -> Run:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -34,6 +35,18 @@ def num(value: float | None, spec: str = ",.0f", suffix: str = "") -> str:
     return "-" if value is None else f"{value:{spec}}{suffix}"
 
 
+# A latency percentile past the messages that arrived (``stats.percentile_with_loss``):
+# the one spelling in tables, reports, compare and the saturation search.
+LOST = ">drain (lost)"
+
+
+def ms(value: float | None, spec: str = ",.1f") -> str:
+    """A latency in ms: ``LOST`` when +inf (the percentile is a lost message)."""
+    if value is not None and math.isinf(value):
+        return LOST
+    return num(value, spec)
+
+
 def run_table(result: Run, markdown: bool = False) -> str:
     """Sync beside async at each point: throughput, latency, threads, CPU, loss."""
     varying = varying_keys([p.params for p in result.points], exclude=INTERLEAVED)
@@ -62,8 +75,8 @@ def run_table(result: Run, markdown: bool = False) -> str:
                 continue
             row += [
                 num(m["delivered_per_s"]),
-                num(m["p50_ms"], ".1f"),
-                num(m["p99_ms"], ".1f"),
+                ms(m["p50_ms"], ".1f"),
+                ms(m["p99_ms"], ".1f"),
                 num(m["threads"], ".0f"),
                 num(m["cpu_percent"], ".0f"),
                 num(None if m["loss_ratio"] is None else 100 * m["loss_ratio"], ".2f", "%"),
@@ -75,7 +88,39 @@ def run_table(result: Run, markdown: bool = False) -> str:
             )
             row.append(num(r, ".2f", "x"))
         rows.append(row)
-    return render(headers, rows, markdown)
+    notes = [PERCENTILE_CAPTION, *lost_notes(result.points)]
+    return "\n".join([render(headers, rows, markdown), "", *notes])
+
+
+# Which p99 a table shows: per repeat (for significance), not the merged histogram.
+PERCENTILE_CAPTION = (
+    "p50, p99: median over repeats of each repeat's percentile, every expected delivery "
+    f"counted; {LOST}: that percentile is a message that never arrived, not even in the drain"
+)
+
+
+def lost_notes(points: Sequence[PointResult]) -> list[str]:
+    """A line per point whose p50 or p99 is lost: how much was lost, and the percentile of
+    the messages that did arrive, for what it is worth."""
+    lines = []
+    for point in points:
+        lost = [
+            name
+            for name, metric in (("p50", "p50_ms"), ("p99", "p99_ms"))
+            if (value := point.median(metric)) is not None and math.isinf(value)
+        ]
+        if not lost:
+            continue
+        label = point.label or point.id
+        loss = point.median("loss_ratio")
+        delivered = ", ".join(
+            f"{name} {ms(point.median(f'{name}_delivered_ms'))} ms" for name in ("p50", "p99")
+        )
+        lines.append(
+            f"{label}: {' and '.join(lost)} {LOST}: {num(loss, '.2%')} of expected deliveries "
+            f"lost (median over repeats); of the delivered messages alone: {delivered}"
+        )
+    return lines
 
 
 def saturation_lines(result: Run) -> list[str]:

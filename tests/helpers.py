@@ -73,10 +73,17 @@ def chromium_options(profile: Path) -> ChromeOptions:
 
 
 def scale_repeat(rep: dict, factors: dict[str, float]) -> None:
-    """Multiply each metric of a repeat (as JSON) by its factor, where it has a value."""
+    """Multiply each metric of a repeat (as JSON) by its factor, where it has a value.
+
+    A stored value is scaled once, by its first metric, however many metrics read it
+    (``p99_ms`` and ``p99_delivered_ms`` both read ``latency_ms.p99``)."""
     from bench.results import METRICS
 
+    scaled: set[tuple[str, ...]] = set()
     for metric, factor in factors.items():
+        if METRICS[metric].path in scaled:
+            continue
+        scaled.add(METRICS[metric].path)
         *parents, leaf = METRICS[metric].path
         holder = rep
         for key in parents:

@@ -180,11 +180,7 @@ async def connect_all(
                     client.open(url_template.format(room=room), origin), CONNECT_TIMEOUT_S + 1
                 )
             except Exception as exc:  # any failure to connect is counted, not raised
-                name = (
-                    f"no handshake within {CONNECT_TIMEOUT_S:g} s"
-                    if isinstance(exc, TimeoutError)
-                    else type(exc).__name__
-                )
+                name = connect_error(exc, url_template)
                 errors[name] = errors.get(name, 0) + 1
                 return
         connect_ms.append((time.perf_counter() - started) * 1000)
@@ -197,3 +193,16 @@ async def connect_all(
             await asyncio.sleep(interval_s)
     await asyncio.gather(*tasks)
     return connected
+
+
+def connect_error(exc: BaseException, url_template: str) -> str:
+    """A failed connection in a few words, the same for every client it happened to: a
+    refused handshake names the status code and the URL."""
+    if isinstance(exc, TimeoutError):
+        return f"no handshake within {CONNECT_TIMEOUT_S:g} s"
+    response = getattr(exc, "response", None)
+    # picows' WSUpgradeResponse has .status; websockets' Response has .status_code.
+    status = getattr(response, "status", None) or getattr(response, "status_code", None)
+    if status is not None:
+        return f"{type(exc).__name__}: HTTP {int(status)} from {url_template}"
+    return type(exc).__name__

@@ -1,8 +1,29 @@
 """The delivery books of one worker's clients: pure accounting, no sockets, no clock.
 
 Every received frame is parsed and accounted here: delivered, duplicated, out of order,
-malformed, its latency and its room. The caller passes the arrival time, so the books can
-be tested frame by frame without a server, and the rules are written down once.
+malformed, its latency and its room; every send, with its lateness (open loop); every
+member that left, with when. The caller passes the times, so the books can be tested
+frame by frame without a server, and the rules are written down once:
+
+- A delivery is the first arrival of a message at a receiver; a second arrival is a
+  duplicate. Only measured messages are accounted (delivered, latency, lost), but every
+  first arrival inside the measured window counts towards delivered/s
+  (``received_in_window``), warm-up stragglers included: in a steady state the warm-up
+  messages arriving in the window stand in for the measured ones still in flight at its
+  end, and counting measured messages only would read low by everything in flight
+  (throughput x latency). Duplicates and malformed frames never count.
+- Latency is arrival minus intended send time. A negative latency is a harness error: it
+  is counted (``negative_latency``), reported, and kept out of the histogram, never
+  clamped into it. A latency under 1 µs is recorded as 1 µs, the histogram's lowest
+  value: that is its resolution, not a clamp.
+- Lateness (open loop) is the actual send time minus the intended one, per measured send.
+  A send before its intended time is a harness error (``sent_early``), kept out of the
+  histogram like a negative latency.
+- A member that leaves (the server hung up, or the client dropped a frame it could not
+  read) is owed nothing sent after it left: those deliveries are "receiver gone", not
+  lost. Each room's tally keeps its measured sends' intended times and its members'
+  departure times (µs from the window's start), so that the runner, which sees every
+  worker, can count them across workers (``RoomTally.receiver_gone``).
 """
 
 from __future__ import annotations
@@ -27,11 +48,17 @@ class DeliveryLedger:
         self.counts = Counts()
         self.rooms: dict[int, RoomTally] = {}
         self.window: tuple[int, int] = (0, 0)  # the measured phase, monotonic ns, end excluded
-        self.received = 0  # every text frame, for the progress line
+        self.received = 0  # every text frame, parsed or not
+        self.deliveries = 0  # first arrivals of any phase, at any time: the progress line's
         self.last_arrival_ns = 0
         self.latencies_us = array("q")
+        self.lateness_us = array("q")
+        # Each room's measured sends, intended µs from the window's start.
+        self.sends_us: dict[int, array[int]] = {}
         self._reported_latencies = 0
-        # (receiver, sender) -> bitmap of measured sequence numbers seen, and the highest.
+        # Members that left: (room, monotonic ns), written into the tallies by close_books.
+        self.departures: list[tuple[int, int]] = []
+        # (receiver, sender) -> bitmap of sequence numbers seen, and the highest measured.
         self._seen: dict[tuple[int, int], bytearray] = {}
         self._highest: dict[tuple[int, int], int] = {}
 
@@ -53,14 +80,54 @@ class DeliveryLedger:
         self.open_room(room)
         self.rooms[room].members += 1
 
+    def leave(self, room: int, now_ns: int) -> None:
+        """A member of ``room`` left at ``now_ns``: nothing sent from then on is owed to it."""
+        self.departures.append((room, now_ns))
+
+    def close_books(self, every_room: bool = True) -> None:
+        """Write the departures into the rooms' tallies, in µs from the window's start
+        (negative: before it), and the measured sends' intended times that the runner
+        needs to count what was owed to nobody: every room's (``every_room``: another
+        worker may hold members of it that left), or only those of rooms a member of
+        which left (this worker holds all of every room it has)."""
+        start = self.window[0]
+        departed: dict[int, list[int]] = {}
+        for room, left_ns in self.departures:
+            departed.setdefault(room, []).append((left_ns - start) // 1000)
+        for room, tally in self.rooms.items():
+            tally.departures_us = departed.get(room, [])
+            ship = every_room or room in departed
+            tally.sends_us = list(self.sends_us.get(room, ())) if ship else []
+
+    def expected(self) -> int:
+        """The deliveries owed to this worker's members by this worker's senders, were
+        they the only ones in their rooms: members x measured sends, less what was sent
+        after a member left. Exact when every room is wholly in this worker."""
+        self.close_books(every_room=False)
+        return sum(t.members * t.sent - t.receiver_gone() for t in self.rooms.values())
+
     # --- sending and receiving -------------------------------------------------------
 
-    def record_send(self, room: int, phase: str) -> None:
-        """A member of ``room`` sent a message in ``phase``."""
+    def record_send(
+        self, room: int, phase: str, intended_ns: int = 0, sent_ns: int | None = None
+    ) -> None:
+        """A member of ``room`` sent a message in ``phase``, intended at ``intended_ns``;
+        ``sent_ns`` is when it went out where a schedule made that differ (open loop)."""
         self.counts.sent += 1
-        if phase == MEASURED:
-            self.counts.sent_measured += 1
-            self.rooms[room].sent += 1
+        if phase != MEASURED:
+            return
+        self.counts.sent_measured += 1
+        self.rooms[room].sent += 1
+        sends = self.sends_us.get(room)
+        if sends is None:
+            sends = self.sends_us[room] = array("q")
+        sends.append((intended_ns - self.window[0]) // 1000)
+        if sent_ns is not None:
+            lateness_ns = sent_ns - intended_ns
+            if lateness_ns < 0:
+                self.counts.sent_early += 1
+            else:
+                self.lateness_us.append(lateness_ns // 1000)
 
     def receive(self, receiver: int, room: int, data: bytes, now_ns: int) -> Token | None:
         """Account a text frame that ``receiver`` (a member of ``room``) got at ``now_ns``.
@@ -68,45 +135,55 @@ class DeliveryLedger:
         Returns its token, or None when the frame is malformed (counted as such)."""
         self.received += 1
         self.last_arrival_ns = now_ns
-        start, end = self.window
-        if start <= now_ns < end:
-            self.counts.received_in_window += 1
         try:
             token = protocol.decode(data)
         except ValueError:
             self.reject()
             return None
+        key = (receiver, token.sender)
+        if not self._first(key, token.seq):
+            if token.phase == MEASURED:
+                self.counts.duplicated += 1
+            return token
+        self.deliveries += 1
+        start, end = self.window
+        if start <= now_ns < end:
+            self.counts.received_in_window += 1
         if token.phase == MEASURED:
-            self._account(receiver, room, token, now_ns - token.sent_ns)
+            self._account(key, room, token, now_ns - token.sent_ns)
         return token
 
     def reject(self) -> None:
         """A frame that is not one of ours (or not text at all)."""
         self.counts.malformed += 1
 
-    def _account(self, receiver: int, room: int, token: Token, latency_ns: int) -> None:
-        key = (receiver, token.sender)
+    def _first(self, key: tuple[int, int], seq: int) -> bool:
+        """Whether ``seq`` from this (receiver, sender) arrives for the first time."""
         bitmap = self._seen.get(key)
         if bitmap is None:
             bitmap = self._seen[key] = bytearray(BITMAP_BYTES)
             self._highest[key] = -1
-        seq = token.seq
         byte, bit = seq >> 3, 1 << (seq & 7)
         if byte >= len(bitmap):
             bitmap.extend(bytes(max(len(bitmap), byte + 1 - len(bitmap))))
         if bitmap[byte] & bit:
-            self.counts.duplicated += 1
-            return
+            return False
         bitmap[byte] |= bit
+        return True
+
+    def _account(self, key: tuple[int, int], room: int, token: Token, latency_ns: int) -> None:
         self.counts.delivered += 1
         self.rooms[room].delivered += 1
-        self.latencies_us.append(max(1, latency_ns // 1000))
-        if seq < self._highest[key]:
+        if latency_ns < 0:
+            self.counts.negative_latency += 1
+        else:
+            self.latencies_us.append(latency_ns // 1000)
+        if token.seq < self._highest[key]:
             self.counts.out_of_order += 1
         else:
-            self._highest[key] = seq
+            self._highest[key] = token.seq
 
-    # --- latency ---------------------------------------------------------------------
+    # --- latency and lateness --------------------------------------------------------
 
     def recent_p99_ms(self) -> float | None:
         """The p99 latency of the deliveries accounted since the previous call, in ms."""
@@ -116,9 +193,22 @@ class DeliveryLedger:
             return None
         return float(np.percentile(np.frombuffer(recent, dtype=np.int64), 99)) / 1000
 
+    def p99_ms(self) -> float | None:
+        """The p99 latency of every delivery accounted so far, in ms."""
+        if not self.latencies_us:
+            return None
+        return float(np.percentile(np.frombuffer(self.latencies_us, dtype=np.int64), 99)) / 1000
+
     def histogram(self) -> str:
         """Every accounted latency as an encoded HdrHistogram (``stats.encode_histogram``)."""
-        latencies = self.latencies_us
-        return stats.encode_histogram(
-            np.frombuffer(latencies, dtype=np.int64) if latencies else np.empty(0, np.int64)
-        )
+        return _encode(self.latencies_us)
+
+    def lateness_histogram(self) -> str:
+        """Every measured send's lateness (open loop), in µs, as an encoded HdrHistogram."""
+        return _encode(self.lateness_us)
+
+
+def _encode(values_us: array[int]) -> str:
+    return stats.encode_histogram(
+        np.frombuffer(values_us, dtype=np.int64) if values_us else np.empty(0, np.int64)
+    )

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -53,7 +54,11 @@ class RunnerLink:
         asyncio.get_running_loop().add_reader(self.conn.fileno(), self._on_readable)
 
     def close(self) -> None:
+        """Stop reading commands. The pipe is blocking again from here: the event loop
+        made it non-blocking to watch it, and a result bigger than the socket's buffer
+        would otherwise fail half-written (EAGAIN)."""
         asyncio.get_running_loop().remove_reader(self.conn.fileno())
+        os.set_blocking(self.conn.fileno(), True)
 
     async def command(self) -> Message:
         """The runner's next command: ``stop`` once it is gone, ValueError when garbled."""

@@ -1,14 +1,23 @@
 """One client worker process: its share of the clients through the phases, on command.
 
 Phases: connect (times and failures recorded), warm-up (sent but not recorded), measured,
-drain (no more sends; ends when nothing has arrived for ``drain_quiet_s``). The runner
-starts and stops them; the plan arrives as ``WorkerPlan.to_json()`` and every message is
-plain JSON (``link``), so nothing but data crosses the process boundary.
+drain (no more sends; see ``Worker._drain`` for when it ends). The runner starts and stops
+them; the plan arrives as ``WorkerPlan.to_json()`` and every message is plain JSON
+(``link``), so nothing but data crosses the process boundary.
+
+The garbage collector does not run during the load: a collection stops the event loop,
+and every arrival it holds up would be stamped late, inside a measured latency. Once
+connected, the worker collects and freezes what it has (``gc.freeze``: connections and
+clients are never scanned again), and from the start of the warm-up to the end of the
+drain the collector is off (``gc.disable``); reference counting still frees everything
+that is not in a cycle, which is nearly all a worker makes per message. It is back on
+once the drain is over.
 """
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import resource
 import signal
@@ -22,15 +31,17 @@ from bench.loadgen.clients import ChatClient, DeflateClient, PicowsClient, conne
 from bench.loadgen.ledger import DeliveryLedger
 from bench.loadgen.link import CONNECT, CONNECTED, ERROR, PROGRESS, RESULT, START, RunnerLink
 from bench.loadgen.pacing import ClosedLoop, OpenLoop, Pacer, sleep_until
-from bench.loadgen.protocol import MEASURED
 from bench.processes import die_with_parent, raise_open_file_limit
 from bench.record import Record
 from bench.results import WorkerResult
 
 # How often a worker reports its counters to the runner, for the progress line.
 PROGRESS_INTERVAL_S = 0.5
-# How often the drain looks whether the clients have gone quiet.
+# How often the drain looks whether everything owed has arrived, or all went quiet.
 DRAIN_POLL_S = 0.05
+# Where the worker cannot know what is still owed, the drain ends after a silence this
+# many times the p99 latency observed so far (and at least ``drain_quiet_s``).
+DRAIN_QUIET_P99S = 4.0
 
 
 @dataclass
@@ -54,6 +65,10 @@ class WorkerPlan(Record):
     connect_rate: float  # this worker's share, connections per second (0: no limit)
     compression: bool = False  # permessage-deflate, through the websockets library
     seed: int = 0
+    # Every room of this worker has all its clients here (the pool placed whole rooms per
+    # worker), so that its books know every delivery still owed during the drain. Implied
+    # when the worker has every client of the run.
+    whole_rooms: bool = False
 
     def __post_init__(self) -> None:
         # JSON has no tuples: a plan read back gives [index, room] lists.
@@ -93,6 +108,8 @@ class Worker:
     # --- what the clients report (the Listener protocol) -----------------------------
 
     def on_message(self, client: ChatClient, data: bytes) -> None:
+        if not client.alive:  # dropped: it left the books when it left the room
+            return
         now = time.monotonic_ns()
         token = self.ledger.receive(client.index, client.room, data, now)
         if token is None:
@@ -107,9 +124,12 @@ class Worker:
     def on_disconnected(self, client: ChatClient) -> None:
         if not self.stop.is_set():
             self.ledger.counts.disconnected += 1
+            self.ledger.leave(client.room, time.monotonic_ns())
 
     def _drop(self, client: ChatClient) -> None:
         """A frame we cannot read drops this client only; the rest go on."""
+        if client.alive and not self.stop.is_set():
+            self.ledger.leave(client.room, time.monotonic_ns())
         client.alive = False  # we hang up, so it is not counted as the server's disconnect
         client.hang_up()
 
@@ -117,8 +137,12 @@ class Worker:
         phase = self.ledger.phase(intended_ns)
         if phase is None or not client.alive:
             return
+        sent_ns = time.monotonic_ns()
         client.send(intended_ns, phase)
-        self.ledger.record_send(client.room, phase)
+        # Lateness only where a schedule sets the intended time (open loop); in closed loop
+        # the intended time is the moment the echo arrived, and this is that moment.
+        lateness_from = sent_ns if self.pacer.scheduled else None
+        self.ledger.record_send(client.room, phase, intended_ns, lateness_from)
 
     # --- phases ----------------------------------------------------------------------
 
@@ -141,6 +165,9 @@ class Worker:
         counts.connected = len(self.clients)
         counts.connect_failures = sum(self.result.connect_errors.values())
         counts.compressed = sum(client.compressed for client in self.clients)
+        # What connecting made is kept for the run: collect it now, then never scan it.
+        gc.collect()
+        gc.freeze()
 
     async def run_load(self, t0_ns: int) -> None:
         start_ns = t0_ns + int(self.plan.warmup_s * 1e9)
@@ -150,6 +177,7 @@ class Worker:
         cpu_at_start = None
         reporter = asyncio.ensure_future(self._report_progress())
         stopper = asyncio.ensure_future(self.stop.wait())
+        gc.disable()  # no collection pauses inside measured latencies (module docstring)
         try:
             await sleep_until(start_ns, self.stop)
             cpu_at_start = _cpu_s()
@@ -159,6 +187,7 @@ class Worker:
             await asyncio.wait([load, stopper], return_when=asyncio.FIRST_COMPLETED)
             await self._drain()
         finally:
+            gc.enable()
             if cpu_at_start is None:
                 self.result.measured_s = 0.0
             for task in (load, reporter, stopper):
@@ -166,28 +195,53 @@ class Worker:
             self.result.interrupted = self.stop.is_set()
 
     async def _drain(self) -> None:
+        """Wait for what is still in flight once the sends stopped, until the first of:
+
+        - every delivery owed has arrived, where the books can know it: when every room
+          of this worker has all its members and senders here;
+        - elsewhere, nothing arrived for ``DRAIN_QUIET_P99S`` times the p99 latency seen
+          so far, and at least ``drain_quiet_s`` (a silence says little about a server
+          that may be paused: a pause of a few p99s is not taken for loss);
+        - ``drain_max_s``.
+
+        Where the books know what is owed, silence does not end the drain: a server
+        paused past the window's end is latency, not loss; a message truly lost costs the
+        wait until ``drain_max_s``."""
+        plan, ledger = self.plan, self.ledger
         started = time.monotonic_ns()
-        quiet_ns, max_ns = int(self.plan.drain_quiet_s * 1e9), int(self.plan.drain_max_s * 1e9)
+        max_ns = int(plan.drain_max_s * 1e9)
+        owed = ledger.expected() if self._whole_rooms() else None
+        quiet_ns = self._quiet_ns()
         while not self.stop.is_set():
             now = time.monotonic_ns()
-            last_arrival_ns = max(self.ledger.last_arrival_ns, started)
-            if now - last_arrival_ns >= quiet_ns or now - started >= max_ns:
+            if now - started >= max_ns:
                 break
+            if owed is not None:
+                if ledger.counts.delivered >= owed:
+                    break
+            elif now - max(ledger.last_arrival_ns, started) >= quiet_ns:
+                longer = self._quiet_ns()  # with the latencies that arrived meanwhile
+                if longer <= quiet_ns:
+                    break
+                quiet_ns = longer
             await asyncio.sleep(DRAIN_POLL_S)
         self.result.drain_s = (time.monotonic_ns() - started) / 1e9
 
+    def _quiet_ns(self) -> int:
+        p99_ms = self.ledger.p99_ms() or 0.0
+        return int(max(self.plan.drain_quiet_s * 1e9, DRAIN_QUIET_P99S * p99_ms * 1e6))
+
     async def _report_progress(self) -> None:
-        expected_ns = time.monotonic_ns()
+        next_ns = time.monotonic_ns()
         while True:
-            expected_ns += int(PROGRESS_INTERVAL_S * 1e9)
-            await sleep_until(expected_ns)
-            lag_ms = (time.monotonic_ns() - expected_ns) / 1e6
-            if self.ledger.phase(time.monotonic_ns()) == MEASURED:
-                self.result.max_loop_lag_ms = max(self.result.max_loop_lag_ms, lag_ms)
+            next_ns += int(PROGRESS_INTERVAL_S * 1e9)
+            await asyncio.sleep(max(0.0, (next_ns - time.monotonic_ns()) / 1e9))
             progress = {
                 "t_ns": time.monotonic_ns(),
                 "sent": self.ledger.counts.sent,
-                "received": self.ledger.received,
+                # Good deliveries, as delivered/s counts them: first arrivals of any
+                # phase, no duplicates, no malformed frames.
+                "received": self.ledger.deliveries,
                 "p99_ms": self.ledger.recent_p99_ms(),
             }
             self.link.send(PROGRESS, progress)
@@ -195,7 +249,13 @@ class Worker:
     def finish(self) -> WorkerResult:
         self.result.counts.closed_loop_timeouts = self.pacer.timeouts
         self.result.latency_histogram = self.ledger.histogram()
+        self.result.lateness_histogram = self.ledger.lateness_histogram()
+        self.ledger.close_books(every_room=not self._whole_rooms())
         return self.result
+
+    def _whole_rooms(self) -> bool:
+        """Whether every room of this worker has all its clients here."""
+        return self.plan.whole_rooms or len(self.plan.clients) == self.plan.total_clients
 
     async def close_all(self) -> None:
         self.stop.set()

@@ -38,13 +38,29 @@ __all__ = [
 REPORTS_DIR = Path(__file__).resolve().parents[2] / "reports"
 
 
+# A legend entry longer than this squeezes the chart it labels to nothing.
+MAX_LABEL = 40
+
+
+def short_stem(path: Path) -> str:
+    """A result file's stem, or for a long one (``<time>_<scenario+overrides>_<commit>``)
+    its time and commit: the report lists the full names."""
+    stem = path.stem
+    parts = stem.split("_")
+    if len(stem) > MAX_LABEL and len(parts) >= 3:
+        return f"{parts[0]}_..._{parts[-1]}"
+    return stem
+
+
 def source_labels(paths: Sequence[Path]) -> list[str]:
-    """Short, distinct labels for overlaid files: their stems, numbered if they clash."""
+    """Short, distinct labels for overlaid files: their stems (shortened when long),
+    numbered if they clash."""
     labels: list[str] = []
     for path in paths:
-        label = path.stem
+        stem = short_stem(path)
+        label = stem
         while label in labels:
-            label = f"{path.stem}#{len(labels) + 1}"
+            label = f"{stem}#{len(labels) + 1}"
         labels.append(label)
     return labels
 

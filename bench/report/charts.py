@@ -21,6 +21,7 @@ matplotlib.use("Agg")  # files only, never a window; must precede pyplot
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator, NullLocator
+from matplotlib.transforms import blended_transform_factory
 
 from bench import stats, store
 from bench.report.layout import (
@@ -36,6 +37,7 @@ from bench.report.layout import (
     scenario_names,
 )
 from bench.results import PointResult, Repeat
+from bench.tables import LOST
 
 # 640x400 pixels at 100 dpi: legible on a page, small enough to keep beside results.
 DPI = 100
@@ -46,6 +48,15 @@ CONSUMER_COLORS = {"sync": "tab:orange", "async": "tab:blue"}
 OTHER_COLORS = ("tab:green", "tab:purple", "tab:brown", "tab:pink", "tab:olive", "tab:cyan")
 LINESTYLES = ("-", "--", ":", "-.")
 MARKERS = ("o", "s", "^", "D", "v", "P")
+# Which percentile a chart shows, printed under it: a PNG travels without its caption.
+PER_REPEAT_NOTE = (
+    "markers: median over repeats of each repeat's percentile (every expected delivery "
+    f"counted); bars: min to max; \u25b2 at the top: lost, {LOST}"
+)
+MERGED_NOTE = (
+    "merged histogram of all repeats, percentiles of every expected delivery; "
+    "a line ends where its lost messages begin"
+)
 # HdrHistogram's percentile-spectrum axis: 1/(1-p), so each extra nine gets equal room;
 # 20 levels per nine draw a smooth curve up to 99.9999%.
 SPECTRUM_LEVELS = tuple(100 * (1 - 10 ** (-k / 20)) for k in range(0, 121))
@@ -145,35 +156,62 @@ def _x_axis(ax: Any, lay: Layout) -> Callable[[Any], Any]:
 
 
 def _plot_metric(ax: Any, lay: Layout, styler: Styler, metric: str) -> bool:
-    """Median and min-max bars of ``metric`` along x, one line per Line; False if no data."""
+    """Median and min-max bars of ``metric`` along x, one line per Line; False if no data.
+
+    A lost latency (+inf: the percentile is a message that never arrived) has no place on
+    the axis: a median that is lost is a triangle at the top, and a bar whose maximum is
+    lost stops at the highest finite repeat, with a triangle above it too."""
     place = _x_axis(ax, lay)
+    top = blended_transform_factory(ax.transData, ax.transAxes)
     drawn = False
     for line in lay.lines:
-        xs, meds, lows, highs = [], [], [], []
+        xs, meds, lows, highs, lost = [], [], [], [], []
         for x, point in line.points:
             summary = median_range(point, metric)
             if summary is None:
                 continue
             med, low, high = summary
+            if math.isinf(high):
+                lost.append(place(x))
+            if math.isinf(med):
+                continue
+            finite = [v for v in point.values(metric) if math.isfinite(v)]
             xs.append(place(x))
             meds.append(med)
             lows.append(med - low)
-            highs.append(high - med)
-        if not xs:
-            continue
-        ax.errorbar(
-            xs,
-            meds,
-            yerr=[lows, highs],
-            capsize=3,
-            markersize=5,
-            label=line.label(lay.multi_source),
-            **styler(line),
-        )
-        drawn = True
+            highs.append(max(finite) - med)
+        style = styler(line)
+        if xs:
+            ax.errorbar(
+                xs,
+                meds,
+                yerr=[lows, highs],
+                capsize=3,
+                markersize=5,
+                label=line.label(lay.multi_source),
+                **style,
+            )
+        if lost:
+            ax.plot(
+                lost,
+                [0.97] * len(lost),
+                transform=top,
+                marker="^",
+                linestyle="none",
+                color=style["color"],
+                markersize=7,
+                clip_on=False,
+                label=None if xs else line.label(lay.multi_source),
+            )
+        drawn = drawn or bool(xs or lost)
     if drawn:
         ax.legend(loc="best")
     return drawn
+
+
+def _note(fig: Figure, text: str) -> None:
+    """A line under the chart saying which percentile it shows (kept by the tight box)."""
+    fig.text(0.01, -0.01, text, ha="left", va="top", fontsize="x-small", color="#555")
 
 
 def _log_y(ax: Any) -> None:
@@ -238,13 +276,16 @@ def metric_charts(lay: Layout, out_dir: Path) -> list[Chart]:
         axes[0].get_legend().remove()  # one legend for both: the lines are the same
         axes[0].set_ylabel("latency (ms, log scale)")
         fig.suptitle(f"{title}: latency")
+        _note(fig, PER_REPEAT_NOTE)
         save(fig, out_dir, "latency")
         charts.append(
             Chart(
                 "latency",
                 "Latency",
                 "Median (p50) and 99th percentile (p99) time from a client sending a "
-                "message to each room member receiving it, log scale. Lower is better.",
+                "message to each room member receiving it, log scale. Lower is better. "
+                "p50, p99: median over repeats of each repeat's percentile, every expected "
+                f"delivery counted (a lost message is +inf; a triangle at the top: {LOST}).",
             )
         )
     else:
@@ -256,9 +297,10 @@ def metric_charts(lay: Layout, out_dir: Path) -> list[Chart]:
         "server threads (peak)",
         "server threads (peak)",
         f"Peak thread count of {server} in the measured window. The sync consumer's "
-        "handlers run in asgiref's thread-sensitive worker thread; the async ones in the "
-        "event loop, with one thread hop per message on Channels 4.2+ "
-        "(aclose_old_connections). Per-thread CPU is in the result file.",
+        "handlers run in asgiref's one thread-sensitive worker thread (ASGI_THREADS does "
+        "not size it); the async ones in the event loop, with one hop to that same thread "
+        "per message on Channels 4.2+ (aclose_old_connections). Per-thread CPU is in the "
+        "result file.",
     )
     single(
         "cpu_percent",
@@ -279,31 +321,43 @@ def _inverse_tail(pct: float) -> float:
 
 
 def spectrum_charts(lay: Layout, out_dir: Path) -> list[Chart]:
-    """Latency against percentile, one chart per load, from merged repeat histograms."""
+    """Latency against percentile, one chart per load, from merged repeat histograms:
+    the percentiles of every expected delivery, so a line ends where its lost messages
+    begin (at 90% when 10% were lost)."""
     charts = []
     styler = Styler(lay.lines)
     for (x, extra), members in lay.groups().items():
         fig, ax = _figure()
         most = 0
         for line, point in members:
-            hist = stats.merge_histograms(r.latency_histogram for r in point.ok_repeats())
+            reps = point.ok_repeats()
+            hist = stats.merge_histograms(r.latency_histogram for r in reps)
             count = hist.get_total_count()
-            # A percentile past 1 - 1/count is the maximum again: stop where data ends.
+            # Repeats without books (older files) count what they delivered.
+            expected = sum(
+                r.counts.expected if r.counts is not None else int(r.latency_ms.get("count") or 0)
+                for r in reps
+            )
+            expected = max(expected, count)
+            # A percentile past 1 - 1/expected is the maximum again: stop where data ends.
             pairs = [
                 (p, ms)
-                for p, ms in stats.spectrum_ms(hist, SPECTRUM_LEVELS)
-                if _inverse_tail(p) <= count
+                for p, ms in stats.spectrum_with_loss_ms(hist, expected, SPECTRUM_LEVELS)
+                if _inverse_tail(p) <= expected
             ]
             if not pairs:
                 continue
-            most = max(most, count)
+            most = max(most, expected)
             style = styler(line)
+            lost = 1 - count / expected if expected else 0.0
             ax.plot(
                 [_inverse_tail(p) for p, _ in pairs],
                 [ms for _, ms in pairs],
                 color=style["color"],
                 linestyle=style["linestyle"],
-                label=f"{line.label(lay.multi_source)} ({count:,} messages)",
+                label=f"{line.label(lay.multi_source)} ({count:,} messages"
+                + (f", {lost:.1%} lost" if lost > 0 else "")
+                + ")",
             )
         if not most:
             plt.close(fig)
@@ -323,14 +377,17 @@ def spectrum_charts(lay: Layout, out_dir: Path) -> list[Chart]:
         group = lay.point_name(x, extra)
         ax.set_title(f"{scenario_names(lay.sources)}: latency by percentile, {group}")
         ax.legend(loc="lower right")
+        _note(fig, MERGED_NOTE)
         name = f"spectrum_{_slug(group)}"
         save(fig, out_dir, name)
         charts.append(
             Chart(
                 name,
                 f"Latency spectrum, {group}",
-                "Latency at each percentile, every repeat's histogram merged "
-                "(HdrHistogram style: each further nine gets equal width).",
+                "Latency at each percentile of every expected delivery, every repeat's "
+                "histogram merged (not the tables' median over repeats); a line ends where "
+                "its lost messages begin (HdrHistogram style: each further nine gets equal "
+                "width).",
             )
         )
     return charts

@@ -24,7 +24,7 @@ from bench.report.layout import (
     scenario_names,
 )
 from bench.report.summary import summary_items
-from bench.tables import num
+from bench.tables import LOST, ms, num
 
 
 @dataclass(frozen=True)
@@ -91,7 +91,8 @@ def document(lay: Layout, charts: Sequence[Chart]) -> tuple[str, list[Block]]:
     if charts:
         blocks.append(
             Paragraph(
-                "Markers are medians over repeats; bars span the minimum to the maximum. "
+                "Markers are medians over repeats of each repeat's value; bars span the "
+                "minimum to the maximum. The spectrum charts merge every repeat's histogram. "
                 "Colour is the consumer, line style the layer"
                 + (" and result file" if multi else "")
                 + "."
@@ -117,12 +118,29 @@ def summary_blocks(lay: Layout, source: Source) -> list[Block]:
             "No sync/async pair at the same load to compare; the table below has every point."
         ),
         results_table(lay, source),
+        Paragraph(TABLE_CAPTION),
         Paragraph("Caveats:"),
         Items(caveat_items(source)),
     ]
 
 
+# Which percentile the table shows (the charts' captions say theirs).
+TABLE_CAPTION = (
+    "Every number is the median over repeats of each repeat's own value (the range: the "
+    "repeats' minimum to maximum). p50, p99 and p99.9: median over repeats of each "
+    "repeat's percentile, every expected delivery counted, a lost message as +inf: "
+    f"{LOST} when the percentile is a message that never arrived. The spectrum charts "
+    "merge every repeat's histogram instead."
+)
+
+
+def _lossy(source: Source) -> bool:
+    return any((rep.loss_ratio or 0) > 0 for p in source.run.points for rep in p.ok_repeats())
+
+
 def results_table(lay: Layout, source: Source) -> Table:
+    """The points of ``source``; a delivered-only p99 column when anything was lost."""
+    lossy = _lossy(source)
     headers = [
         "point",
         "delivered/s",
@@ -130,6 +148,7 @@ def results_table(lay: Layout, source: Source) -> Table:
         "p50 ms",
         "p99 ms",
         "p99.9 ms",
+        *(["p99 ms, delivered only"] if lossy else []),
         "threads",
         "CPU %",
         "loop CPU %",
@@ -148,9 +167,10 @@ def results_table(lay: Layout, source: Source) -> Table:
                     f"{line.consumer} {line.layer} {lay.point_name(x, line.extra)}",
                     num(m["delivered_per_s"]),
                     "-" if rng is None else f"{rng[1]:,.0f}-{rng[2]:,.0f}",
-                    num(m["p50_ms"], ".1f"),
-                    num(m["p99_ms"], ".1f"),
-                    num(m["p99_9_ms"], ".1f"),
+                    ms(m["p50_ms"], ".1f"),
+                    ms(m["p99_ms"], ".1f"),
+                    ms(m["p99_9_ms"], ".1f"),
+                    *([ms(m["p99_delivered_ms"], ".1f")] if lossy else []),
                     num(m["threads"]),
                     num(m["cpu_percent"]),
                     num(m["loop_cpu_percent"]),
@@ -179,20 +199,34 @@ def caveat_items(source: Source) -> list[str]:
             "CPUs): the load generator competes with the server for CPU, so absolute "
             "rates are this machine's, and ratios are the portable part."
         )
-    calibration = run.calibration
-    if calibration and calibration.deliveries_per_s:
-        ceiling = calibration.deliveries_per_s
-        best = max((p.median("delivered_per_s") or 0 for p in run.points), default=0)
-        items.append(
-            f"The load generator's ceiling (against a minimal reference server) was "
-            f"{ceiling:,.0f} deliveries/s; the fastest point reached "
-            f"{best / ceiling:.0%} of it."
+    for calibration in run.calibrations:
+        shape = calibration.params
+        where = (
+            f"{shape.get('clients')} clients in rooms of {shape.get('clients_per_room') or '?'}"
+            if shape.get("clients_per_room")
+            else f"{shape.get('clients')} clients in {shape.get('rooms')} room(s)"
         )
-    elif calibration and calibration.error:
-        items.append(
-            f"Calibration failed ({calibration.error}): the load generator's ceiling is unknown."
-        )
-    else:
+        if calibration.deliveries_per_s:
+            ceiling = calibration.deliveries_per_s
+            best = max(
+                (
+                    p.median("delivered_per_s") or 0
+                    for p in run.points
+                    if run.calibration_for(p.params) is calibration
+                ),
+                default=0,
+            )
+            items.append(
+                f"The load generator's ceiling for {where}, measured in closed loop against "
+                f"a minimal reference server, was {ceiling:,.0f} deliveries/s; the fastest "
+                f"point of that shape reached {best / ceiling:.0%} of it."
+            )
+        elif calibration.error:
+            items.append(
+                f"Calibration for {where} failed ({calibration.error}): the load "
+                "generator's ceiling there is unknown."
+            )
+    if not run.calibrations:
         items.append(
             "No calibration (--no-calibrate): the load generator's ceiling is unknown, "
             "so a client limit cannot be ruled out."
@@ -247,19 +281,32 @@ def methodology_items(source: Source) -> list[str]:
     items.append(
         f"Phases of every repeat: a fresh server process ({param_values([source], 'server')}), "
         f"clients connect, {params.get('warmup_s', '?')} s warm-up (not measured), "
-        f"{params.get('duration_s', '?')} s measured, then a drain until nothing arrives for "
-        f"{params.get('drain_quiet_s', '?')} s "
+        f"{params.get('duration_s', '?')} s measured, then a drain until every delivery "
+        f"owed has arrived (or {params.get('drain_max_s', '?')} s at most; where rooms span "
+        f"client processes, a silence of {params.get('drain_quiet_s', '?')} s or 4 times the "
+        "p99 so far, whichever is longer) "
         "(lost messages are counted after it). Sync and async at the same load are measured "
-        "one after the other, repeat by repeat."
+        "repeat by repeat in turn, in alternating order (sync first on even repeats, async "
+        "first on odd ones), so a drifting machine is charged to both alike. Both "
+        "consumers' sync work (the sync consumer's handlers, the auth middleware's user "
+        "lookup, the async consumer's aclose_old_connections hop) runs on asgiref's one "
+        "thread-sensitive executor, whatever ASGI_THREADS says."
     )
     reps = sorted({len(p.repeats) for p in run.points})
     items.append(
         f"Repeats per point: {', '.join(map(str, reps))}. Numbers are medians over "
-        "repeats; chart bars span the minimum to the maximum; latency percentiles come "
-        "from HdrHistograms merged across client processes. No outlier is dropped. "
+        "repeats of each repeat's value (a repeat's latency percentiles come from its "
+        "client processes' HdrHistograms, merged); chart bars span the minimum to the "
+        "maximum; the spectrum charts merge every repeat's histogram. No outlier is "
+        "dropped; a repeat that delivered nothing counts, as zero throughput and lost "
+        "latency. "
+        "Latency percentiles count every expected delivery: a lost message is +inf, so "
+        f"a percentile past the delivered fraction reads {LOST}. "
         f"A consumer wins only where chanbench compare would call it better: medians "
         f"{stats.DEFAULT_THRESHOLD:.0%} apart and a Mann-Whitney U test over the repeats "
-        f"at p < {stats.SIGNIFICANCE_ALPHA:g} (throughput in closed loop, p99 in open loop)."
+        f"at p < {stats.SIGNIFICANCE_ALPHA:g}: on throughput in closed loop (where latency "
+        "follows from throughput by Little's law), on p99 in open loop, and there only when "
+        f"neither consumer lost more than {stats.LOSS_BOUND:.1%} in any repeat."
     )
     cpu = f"{env.get('cpu_model', '?')} x {env.get('cpu_count', '?')}"
     items.append(

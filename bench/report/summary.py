@@ -7,12 +7,13 @@ comparison would call noise, and says when the repeats are too few to tell.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from bench import stats
 from bench.report.layout import Extra, Layout, Source, sort_key
 from bench.results import METRICS, PointResult
-from bench.tables import num
+from bench.tables import LOST, ms, num
 
 
 def summary_items(lay: Layout, source: Source) -> list[str]:
@@ -44,18 +45,33 @@ def repeats_for_a_verdict(alpha: float = stats.SIGNIFICANCE_ALPHA) -> int:
 
 def pair_sentence(where: str, sync: PointResult, async_: PointResult) -> str:
     """Who wins at one load, judged as ``chanbench compare`` judges base (sync) against
-    new (async), then the ratios of the medians and the thread counts."""
-    # In open loop the clients send at a fixed rate whatever the server does, so
-    # throughput only says whether it kept up; latency decides.
-    metric = "p99_ms" if sync.params.get("mode") == "open" else "delivered_per_s"
-    what = "p99 latency" if metric == "p99_ms" else "throughput"
+    new (async), then the ratios of the medians and the thread counts.
+
+    In closed loop the verdict is on throughput alone: there latency is messages in flight
+    divided by throughput (Little's law), so it restates the throughput rather than adding
+    a finding. In open loop the clients send at a fixed rate whatever the server does, so
+    throughput only says whether it kept up and latency decides, when both consumers lost
+    at most ``stats.LOSS_BOUND`` in every repeat."""
+    open_loop = sync.params.get("mode") == "open"
+    metric = "p99_ms" if open_loop else "delivered_per_s"
+    what = "p99 latency" if open_loop else "throughput"
     base, new = sync.values(metric), async_.values(metric)
     threshold = stats.DEFAULT_THRESHOLD
-    judgement = stats.judge(
-        base, new, higher_is_better=METRICS[metric].higher_is_better, threshold=threshold
-    )
+    if open_loop:
+        losses = {"sync": sync.values("loss_ratio"), "async": async_.values("loss_ratio")}
+        judgement = stats.judge_latency(base, new, losses, threshold=threshold)
+    else:
+        judgement = stats.judge(
+            base, new, higher_is_better=METRICS[metric].higher_is_better, threshold=threshold
+        )
+    facts = _facts(sync, async_)
     if judgement.verdict in (stats.FAILED, stats.NO_DATA):
         return f"{where}: no comparable measurements (a consumer has no successful repeat)."
+    if judgement.verdict == stats.NOT_JUDGED:
+        return (
+            f"{where}: no latency verdict: {judgement.reason}; past it, the loss is the "
+            f"finding and the latency of what arrived is not comparable. {facts}"
+        )
     p = judgement.p if judgement.p is not None else 1.0
     ratio = judgement.ratio if judgement.ratio is not None else 1.0
     repeats = f"{len(new)} async and {len(base)} sync repeats"
@@ -88,13 +104,54 @@ def pair_sentence(where: str, sync: PointResult, async_: PointResult) -> str:
             f"too much to tell it from noise (Mann-Whitney U over {repeats}: p = {p:.2g}, "
             f"a verdict needs p < {stats.SIGNIFICANCE_ALPHA:g})."
         )
-    ms, ma = sync.medians(), async_.medians()
-    thr = stats.ratio(ma["delivered_per_s"], ms["delivered_per_s"])
-    p99 = stats.ratio(ma["p99_ms"], ms["p99_ms"])
-    return (
-        f"{where}: {verdict}. Async delivers {num(thr, '.2f', 'x')} the messages per "
-        f"second of sync ({num(ma['delivered_per_s'])} vs {num(ms['delivered_per_s'])}/s) "
-        f"at {num(p99, '.2f', 'x')} its p99 latency ({num(ma['p99_ms'], '.1f')} vs "
-        f"{num(ms['p99_ms'], '.1f')} ms); server threads {num(ma['threads'])} (async) vs "
-        f"{num(ms['threads'])} (sync). {why}"
+    return f"{where}: {verdict}. {facts} {why}" + (
+        "" if open_loop else f" {_littles_law(sync, async_)}"
     )
+
+
+def _facts(sync: PointResult, async_: PointResult) -> str:
+    """The ratios behind a verdict: throughput, p99 (with the loss when there is any),
+    threads."""
+    ms_, ma = sync.medians(), async_.medians()
+    thr = stats.ratio(ma["delivered_per_s"], ms_["delivered_per_s"])
+    p99s, p99a = ms_["p99_ms"], ma["p99_ms"]
+    finite = all(v is not None and math.isfinite(v) for v in (p99s, p99a))
+    p99 = stats.ratio(p99a, p99s) if finite else None
+    latency = (
+        f"at {num(p99, '.2f', 'x')} its p99 latency ({ms(p99a)} vs {ms(p99s)} ms)"
+        if finite
+        else f"with a p99 latency of {_ms(p99a)} (async) vs {_ms(p99s)} (sync)"
+    )
+    loss = ""
+    if max(ma["loss_ratio"] or 0, ms_["loss_ratio"] or 0) > 0:
+        loss = f", losing {num(ma['loss_ratio'], '.2%')} vs {num(ms_['loss_ratio'], '.2%')}"
+    return (
+        f"Async delivers {num(thr, '.2f', 'x')} the messages per second of sync "
+        f"({num(ma['delivered_per_s'])} vs {num(ms_['delivered_per_s'])}/s) {latency}{loss}; "
+        f"server threads {num(ma['threads'])} (async) vs {num(ms_['threads'])} (sync)."
+    )
+
+
+def _littles_law(sync: PointResult, async_: PointResult) -> str:
+    """Why a closed-loop point states no latency verdict."""
+    thr = stats.ratio(async_.median("delivered_per_s"), sync.median("delivered_per_s"))
+    p99s, p99a = sync.median("p99_ms"), async_.median("p99_ms")
+    finite = all(v is not None and math.isfinite(v) for v in (p99s, p99a))
+    p99 = stats.ratio(p99a, p99s) if finite else None
+    both = (
+        f"{num(thr, '.2f', 'x')} the messages at {num(p99, '.2f', 'x')} the p99 is one fact, "
+        "not two"
+        if thr is not None and p99 is not None
+        else "the latency is not a second finding"
+    )
+    return (
+        "No latency verdict in closed loop: there latency follows from throughput (Little's "
+        f"law: latency = messages in flight / throughput), so {both}; latency verdicts come "
+        "from open-loop points."
+    )
+
+
+def _ms(value: float | None) -> str:
+    """``12.3 ms``, or the lost spelling alone."""
+    text = ms(value)
+    return text if text in (LOST, "-") else f"{text} ms"

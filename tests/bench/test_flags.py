@@ -36,3 +36,45 @@ def test_near_the_ceiling_is_flagged():
     rep.ceiling_fraction = 0.85
     assert any("ceiling" in w for w in client_warnings(rep))
     assert client_warnings(repeat(5.0)) == []
+
+
+def late(p99_ms, p50_ms):
+    """An open-loop repeat whose sends went out ``p99_ms`` late (p99), at a latency p50."""
+    rep = repeat(10.0)
+    rep.latency_ms = {"p50": p50_ms}
+    rep.lateness_ms = {"p50": 0.01, "p99": p99_ms, "max": p99_ms, "count": 100}
+    return rep
+
+
+def lateness_flagged(rep):
+    return any(w.startswith("send lateness") for w in client_warnings(rep))
+
+
+def test_send_lateness_past_a_tenth_of_the_p50_or_a_millisecond_is_flagged():
+    assert lateness_flagged(late(0.6, 5.0))  # 12% of the p50
+    assert lateness_flagged(late(1.5, 50.0))  # over 1 ms
+    assert not lateness_flagged(late(0.3, 5.0))  # 6% of the p50, under 1 ms
+    assert not lateness_flagged(repeat(10.0))  # closed loop: no lateness recorded
+
+
+def test_the_old_loop_lag_timer_flags_nothing():
+    rep = repeat(10.0)
+    rep.clients.max_loop_lag_ms = 500.0  # as a version 1 file may hold it
+    assert client_warnings(rep) == []
+
+
+def test_harness_errors_are_flagged():
+    rep = repeat(10.0)
+    rep.counts.negative_latency = 2
+    rep.counts.sent_early = 1
+    (warning,) = client_warnings(rep)
+    assert warning.startswith("harness error: 2 deliveries arrived before their send time, 1")
+
+
+def test_deliveries_to_receivers_that_left_are_reported_not_lost():
+    rep = repeat(10.0)
+    rep.counts.receiver_gone = 7
+    rep.counts.disconnected = 1
+    warnings = client_warnings(rep)
+    assert any(w.startswith("7 deliveries were owed to clients that had left") for w in warnings)
+    assert not any("lost" in w and "not lost" not in w for w in warnings)

@@ -49,10 +49,25 @@ def test_frames_in_the_window_are_delivered_with_their_latency():
     assert ledger.last_arrival_ns == START_NS + 7 * MS
 
 
-def test_a_latency_under_a_microsecond_counts_as_one():
+def test_a_latency_under_a_microsecond_is_the_histograms_lowest_value():
+    # 0.4 µs is 0 whole µs, recorded as 1 µs: the histogram's resolution, not a clamp.
     ledger = ledger_with((0, 0))
     ledger.receive(0, 0, frame(0, 0, START_NS), START_NS + 400)
-    assert list(ledger.latencies_us) == [1]
+    assert list(ledger.latencies_us) == [0]
+    hist = stats.merge_histograms([ledger.histogram()])
+    assert (hist.get_total_count(), hist.get_max_value()) == (1, 1)
+    assert ledger.counts.negative_latency == 0
+
+
+def test_a_negative_latency_is_a_harness_error_counted_and_never_clamped():
+    # Arrived 2 ms before its stamped send time: a bug in the harness, not a fast server.
+    ledger = ledger_with((0, 0))
+    ledger.receive(0, 0, frame(1, 0, START_NS + 5 * MS), START_NS + 3 * MS)
+    ledger.receive(0, 0, frame(1, 1, START_NS + 5 * MS), START_NS + 8 * MS)
+    counts = ledger.counts
+    assert (counts.delivered, counts.negative_latency) == (2, 1)
+    assert list(ledger.latencies_us) == [3000]  # only the sound one is a sample
+    assert stats.merge_histograms([ledger.histogram()]).get_total_count() == 1
 
 
 def test_a_duplicate_is_counted_once_as_delivered():
@@ -102,7 +117,7 @@ def test_a_room_of_three_with_duplicates_reordering_and_loss():
     assert counts.delivered == 6 + 6 + 4
     assert counts.duplicated == 1 + 1 + 2
     assert counts.out_of_order == 0 + 2 + 1
-    assert counts.received_in_window == 7 + 7 + 6
+    assert counts.received_in_window == 6 + 6 + 4  # first deliveries only
     room = ledger.rooms[5]
     assert (room.members, room.sent, room.delivered) == (3, 6, 16)
     assert room.members * room.sent - room.delivered == 2  # lost: (0, 1) and (2, 1) at 2
@@ -139,7 +154,9 @@ def test_warm_up_frames_are_not_accounted():
     assert (counts.delivered, counts.duplicated, counts.out_of_order) == (0, 0, 0)
     assert len(ledger.latencies_us) == 0
     assert ledger.rooms[0].delivered == 0
-    # Arrivals are counted before they are read, as throughput counts them.
+    # The warm-up message arriving inside the window is a first delivery there: it
+    # counts towards delivered/s (it stands in for a measured one still in flight at the
+    # window's end), though not in the delivery books.
     assert (ledger.received, counts.received_in_window) == (2, 1)
 
 
@@ -163,8 +180,8 @@ def test_malformed_frames_are_reported_and_counted(data):
     assert ledger.receive(0, 0, data, START_NS + MS) is None
     counts = ledger.counts
     assert (counts.malformed, counts.delivered) == (1, 0)
-    # Counted as arrivals before they are read, as today.
-    assert (ledger.received, counts.received_in_window) == (1, 1)
+    # A frame, but not a delivery: not in delivered/s.
+    assert (ledger.received, counts.received_in_window) == (1, 0)
 
 
 def test_a_frame_that_is_not_text_is_counted_as_malformed():
@@ -199,3 +216,89 @@ def test_recent_p99_covers_the_deliveries_since_the_last_call():
     assert ledger.recent_p99_ms() is None
     ledger.receive(0, 0, frame(1, 100), START_NS + 4 * MS)
     assert ledger.recent_p99_ms() == pytest.approx(4.0)
+
+
+# --- delivered/s counts good deliveries ----------------------------------------------------
+
+
+def test_a_duplicate_frame_is_not_counted_in_delivered_per_second():
+    ledger = ledger_with((0, 0), (1, 0))
+    for _ in range(3):  # one message, three times, to the same receiver
+        ledger.receive(0, 0, frame(1, 0), START_NS + MS)
+    ledger.receive(1, 0, frame(1, 0), START_NS + MS)  # the same message, its other receiver
+    for _ in range(2):  # a warm-up straggler inside the window, twice
+        ledger.receive(0, 0, frame(1, 9, START_NS - MS, WARMUP), START_NS + MS)
+    ledger.receive(0, 0, b"<html>", START_NS + MS)
+    counts = ledger.counts
+    assert counts.received_in_window == 1 + 1 + 1
+    assert (counts.delivered, counts.duplicated, counts.malformed) == (2, 2, 1)
+    assert ledger.received == 3 + 1 + 2 + 1  # every frame, parsed or not
+    assert ledger.deliveries == 3
+
+
+# --- lateness of scheduled sends ---------------------------------------------------------
+
+
+def test_each_measured_send_records_its_lateness():
+    ledger = ledger_with((0, 0))
+    ledger.record_send(0, WARMUP, START_NS - 10 * MS, START_NS - 9 * MS)  # not measured
+    ledger.record_send(0, MEASURED, START_NS, START_NS + 250_000)  # 250 µs late
+    ledger.record_send(0, MEASURED, START_NS + MS, START_NS + MS)  # on time: 0 µs
+    ledger.record_send(0, MEASURED, START_NS + 2 * MS)  # closed loop: no schedule
+    assert list(ledger.lateness_us) == [250, 0]
+    hist = stats.merge_histograms([ledger.lateness_histogram()])
+    assert hist.get_total_count() == 2
+    assert hist.get_max_value() == pytest.approx(250, rel=1e-3)
+    assert ledger.counts.sent_early == 0
+    ledger.close_books()
+    assert ledger.rooms[0].sends_us == [0, 1000, 2000]
+
+
+def test_a_send_before_its_intended_time_is_counted_not_recorded():
+    ledger = ledger_with((0, 0))
+    ledger.record_send(0, MEASURED, START_NS + MS, START_NS + MS - 300_000)
+    assert ledger.counts.sent_early == 1
+    assert len(ledger.lateness_us) == 0
+
+
+# --- a receiver that leaves -------------------------------------------------------------
+
+
+def test_a_member_that_left_is_owed_nothing_sent_after_it_left():
+    # Room 0: clients 0, 1 and 2, all here. Client 2 leaves 2.5 ms into the window.
+    # Sends (each to all 3 members): 0 at 0 ms, 1 at 1 ms, 0 at 2 ms, 1 at 3 ms, 0 at 4 ms.
+    # Owed: 3 members x 5 sends = 15, less the sends at 3 ms and 4 ms to client 2: 13.
+    ledger = ledger_with((0, 0), (1, 0), (2, 0))
+    for at_ms in range(5):
+        ledger.record_send(0, MEASURED, START_NS + at_ms * MS)
+    ledger.leave(0, START_NS + 2 * MS + 500_000)
+    assert ledger.expected() == 13
+    assert ledger.rooms[0].departures_us == [2500]
+    assert ledger.rooms[0].receiver_gone() == 2
+
+
+def test_a_member_that_left_before_the_window_is_owed_nothing_measured():
+    ledger = DeliveryLedger()
+    ledger.join(0)
+    ledger.join(0)
+    ledger.leave(0, 5 * MS)  # before the runner's start: the window is not known yet
+    ledger.window = (START_NS, END_NS)
+    for at_ms in range(4):
+        ledger.record_send(0, MEASURED, START_NS + at_ms * MS)
+    assert ledger.expected() == 2 * 4 - 4
+    assert ledger.rooms[0].departures_us == [(5 * MS - START_NS) // 1000]
+
+
+def test_the_books_ship_send_times_only_where_a_count_needs_them():
+    # Rooms 0 and 1; a member of room 1 left. When this worker holds every client of its
+    # rooms, room 0's send times are needed by nobody; when rooms are shared, another
+    # worker's member of room 0 may have left, so they all go.
+    ledger = ledger_with((0, 0), (1, 1))
+    ledger.record_send(0, MEASURED, START_NS + MS)
+    ledger.record_send(1, MEASURED, START_NS + 2 * MS)
+    ledger.leave(1, START_NS + 3 * MS)
+    ledger.close_books(every_room=False)
+    shipped = {room: (t.sends_us, t.departures_us) for room, t in ledger.rooms.items()}
+    assert shipped == {0: ([], []), 1: ([2000], [3000])}
+    ledger.close_books(every_room=True)
+    assert ledger.rooms[0].sends_us == [1000]

@@ -7,7 +7,14 @@ import time
 
 import pytest
 
-from bench.monitor import CLOCK_TICKS, PAGE_BYTES, ProcessMonitor, parse_stat
+from bench.monitor import (
+    CLOCK_TICKS,
+    PAGE_BYTES,
+    ProcessMonitor,
+    parse_proc_stat,
+    parse_schedstat,
+    parse_stat,
+)
 from bench.processes import process_tree, stop_process
 
 # A stat line whose command name holds spaces and a closing parenthesis, as a thread
@@ -71,3 +78,51 @@ def test_a_process_that_is_gone_has_no_tree():
     proc = subprocess.Popen([sys.executable, "-c", "pass"])
     proc.wait()
     assert process_tree(proc.pid) == []
+
+
+def test_parse_proc_stat_counts_idle_and_iowait_as_not_busy():
+    text = "cpu  100 5 50 800 40 3 2 0 7 0\ncpu0 50 2 25 400 20 1 1 0 3 0\n"
+    busy, total = parse_proc_stat(text)
+    assert total == 100 + 5 + 50 + 800 + 40 + 3 + 2 + 0
+    assert busy == total - 800 - 40
+
+
+def test_parse_schedstat_reads_the_run_queue_wait():
+    assert parse_schedstat("123456789 2500000000 42\n") == 2.5
+
+
+# A thread that spins half a second and exits while the main thread sleeps.
+EXITING = """
+import threading, time
+def spin():
+    end = time.time() + 0.5
+    while time.time() < end:
+        pass
+print("ready", flush=True)
+time.sleep(0.2)
+threading.Thread(target=spin).start()
+time.sleep(30)
+"""
+
+
+def test_cpu_of_threads_that_exited_counts_and_the_parts_add_up():
+    proc = subprocess.Popen([sys.executable, "-c", EXITING], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline() == "ready\n"
+        monitor = ProcessMonitor({"server": proc.pid}, hz=10, clients=[proc.pid])
+        monitor.start()
+        monitor.mark("start")
+        time.sleep(1.2)
+        monitor.mark("end")
+        monitor.stop()
+        summary = monitor.summary("server")
+        machine = monitor.machine()
+    finally:
+        stop_process(proc)
+    exited = [r for r in summary.per_thread if r["label"] == "threads that exited"]
+    assert len(exited) == 1 and exited[0]["cpu_percent"] > 10
+    parts = summary.event_loop_cpu_percent + summary.other_threads_cpu_percent
+    assert parts == pytest.approx(summary.cpu_mean_percent, abs=0.3)
+    assert machine is not None and machine.cores == os.cpu_count()
+    assert 0 < machine.cpu_percent <= 100
+    assert len(machine.client_wait_percent) == 1

@@ -25,3 +25,11 @@ def test_a_plan_crosses_the_process_boundary_as_json():
     (plan,) = plan_workers(Point(clients=3, rooms=1), "ws://x/{room}/", "o", 7)
     again = WorkerPlan.from_json(json.loads(json.dumps(plan.to_json())))
     assert again == plan
+
+
+def test_interleaved_points_alternate_their_order_repeat_by_repeat():
+    from bench.runner import measuring_order
+
+    step = ["sync", "async"]
+    orders = [measuring_order(step, repeat) for repeat in range(4)]
+    assert orders == [["sync", "async"], ["async", "sync"], ["sync", "async"], ["async", "sync"]]

@@ -113,11 +113,18 @@ def test_the_reference_result_reads_as_the_current_schema():
         assert point.params["workload"] == "chat"
         assert point.params["server"] == "daphne"
         assert point.params["fault"] == "none"
+        assert "asgi_threads" not in point.params  # it never sized the thread that mattered
         assert point.params["consumer"] == old["params"]["consumer"]
         # Medians computed here from the raw JSON, not by the model under test.
         raw_values = [r["throughput"]["delivered_per_s"] for r in old["repeats"]]
         assert point.median("delivered_per_s") == statistics.median(raw_values)
-    assert run.calibration.deliveries_per_s == raw["calibration"]["deliveries_per_s"]
+    (calibration,) = run.calibrations
+    assert calibration.deliveries_per_s == raw["calibration"]["deliveries_per_s"]
+    # The reference run calibrated one shape of load (100 clients, rooms of 10) and
+    # applied it to its 10-client points too; read now, those have no ceiling of their own.
+    for point in run.points:
+        mine = calibration if point.params["clients"] == 100 else None
+        assert run.calibration_for(point.params) is mine
 
 
 def test_a_run_survives_a_json_round_trip():
@@ -161,3 +168,14 @@ def test_varying_keys_ignore_repeats_and_excluded_keys():
     ]
     assert varying_keys(params) == ["consumer", "clients"]
     assert varying_keys(params, exclude=("consumer",)) == ["clients"]
+
+
+def test_each_shape_of_load_has_its_own_calibration():
+    from bench.results import Calibration
+
+    small = Calibration(params={"clients": 10, "clients_per_room": 10}, deliveries_per_s=5e4)
+    big = Calibration(params={"clients": 100, "clients_per_room": 10}, deliveries_per_s=1.5e5)
+    run = Run(calibrations=[small, big])
+    assert run.calibration_for({"clients": 100, "clients_per_room": 10, "rate": 5}) is big
+    assert run.calibration_for({"clients": 10, "clients_per_room": 10, "mode": "open"}) is small
+    assert run.calibration_for({"clients": 50, "clients_per_room": 10}) is None

@@ -113,3 +113,21 @@ def test_shipped_scenarios_include_the_required_set():
     names = {p.stem for p in SCENARIOS.glob("*.toml")}
     assert {"quick", "rooms", "open-loop", "redis", "saturation"} <= names
     assert load(SCENARIOS / "saturation.toml").search is not None
+
+
+def test_run_name_tells_overridden_runs_apart(tmp_path):
+    path = tmp_path / "quick.toml"
+    path.write_text('name = "quick"\n[matrix]\nclients = [10, 100]\n')
+    assert load(path).run_name() == "quick"
+    changed = load(path, ["clients=10,20", "consumer=async"])
+    assert changed.run_name() == "quick+clients=10,20+consumer=async"
+    assert changed.run_name("ws://127.0.0.1:8000") == "quick+clients=10,20+consumer=async+target"
+
+
+def test_result_file_name_carries_the_run_name(tmp_path):
+    from bench import store
+
+    first = store.new_path("quick+clients=10,20+target", "abcdef1234", tmp_path)
+    assert first.name.endswith("_quick+clients=10,20+target_abcdef12.json")
+    first.write_text("{}")
+    assert store.new_path("quick+clients=10,20+target", "abcdef1234", tmp_path) != first

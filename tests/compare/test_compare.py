@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from helpers import scale_repeat
 
-from bench import compare
+from bench import compare, results
 from bench.cli import main
 from bench.results import METRICS
 
@@ -81,15 +81,18 @@ def test_identical_results_are_not_significant(tmp_path, capsys):
 
 
 def test_halved_throughput_is_a_regression(tmp_path, capsys):
-    base = with_repeats(real_result(), 4)
+    # 12 tests could fail (throughput, p50, p99 at 4 points): Holm asks the first for
+    # p < 0.05/12, which 6 repeats a side reach (2/924 = 0.0022) and 5 do not (0.0079).
+    base = with_repeats(real_result(), 6)
     new = scaled(base, delivered_per_s=0.5, p50_ms=2.0, p99_ms=2.0)
     code, out, _ = run_compare(tmp_path, capsys, base, new)
     assert code == 1
     assert verdicts(out, "delivered/s") == ["WORSE (fails)"] * 4
     assert verdicts(out, "p99 ms") == ["WORSE (fails)"] * 4
     assert verdicts(out, "threads") == ["not significant"] * 4
-    assert "0.50x" in out and "-50.0%" in out and "0.029" in out  # 2/70: 4 vs 4, no overlap
-    assert "REGRESSION: 12 changes worse by 10% or more" in out
+    assert "0.50x" in out and "-50.0%" in out
+    assert "0.002   0.026" in out  # p = 2/924, and Holm's over 12 tests: 12 x 2/924
+    assert "REGRESSION: 12 changes worse by 10% (loss: 0.1 points) or more" in out
     assert "over 4 points: 0.50x" in out
 
 
@@ -141,16 +144,83 @@ def test_cpu_and_threads_are_informational(tmp_path, capsys):
     assert verdicts(out, "threads") == ["worse (info)"] * 4
 
 
+def table_of(out: str) -> str:
+    """The table of ``compare``'s text output, without the legend."""
+    return out.split("\n\n")[1]
+
+
+def with_loss(result: dict, losses: list[float]) -> dict:
+    """Each point's repeat i with the loss ratio ``losses[i]`` (the ratio alone)."""
+    out = copy.deepcopy(result)
+    for point in out["points"]:
+        for rep, loss in zip(point["repeats"], losses, strict=True):
+            rep["loss_ratio"] = loss
+    return out
+
+
 def test_new_loss_is_a_regression(tmp_path, capsys):
-    base = with_repeats(real_result(), 4)
-    new = copy.deepcopy(base)
-    for point in new["points"]:
-        for i, rep in enumerate(point["repeats"]):
-            rep["loss_ratio"] = 0.01 * (i + 1)
+    # From none to 1-5% in every repeat: 1 to 5 percentage points, past the 0.1 points of
+    # the loss gate, every repeat apart (p = 0.0079, x4 by Holm: 0.032).
+    base = with_loss(with_repeats(real_result(), 5), [0.0] * 5)
+    new = with_loss(base, [0.01, 0.02, 0.03, 0.04, 0.05])
     code, out, _ = run_compare(tmp_path, capsys, base, new)
     assert code == 1
     assert verdicts(out, "loss") == ["WORSE (fails)"] * 4
-    assert "+inf" in out
+    assert "+3.00 pp" in out and "+inf" not in table_of(out)
+    # Past the 0.1% loss bound, the latency of what arrived is not judged.
+    assert verdicts(out, "p99 ms") == ["not judged (loss > 0.10%)"] * 4
+    assert "sync clients=10: latency not judged: new lost 5.00%" in out
+
+
+def test_loss_gate_is_an_absolute_difference(tmp_path, capsys):
+    """Issue 9, item 14: no loss against 0.001% gave a ratio of +inf and failed the gate."""
+    base = with_loss(with_repeats(real_result(), 5), [0.0] * 5)
+    new = with_loss(base, [1e-5, 2e-5, 0.0, 1e-5, 3e-5])
+    code, out, _ = run_compare(tmp_path, capsys, base, new)
+    assert code == 0, out
+    assert verdicts(out, "loss") == ["not significant"] * 4
+    assert "+0.00 pp" in out and "+inf" not in table_of(out)
+    # The threshold is an option: 5 points of loss pass a gate of 10 points.
+    worse = with_loss(base, [0.03, 0.04, 0.05, 0.06, 0.07])
+    assert compare.compare(from_json(base), from_json(worse)).exit_code == 1
+    loose = compare.compare(from_json(base), from_json(worse), loss_threshold=0.10)
+    assert loose.exit_code == 0
+    assert run_compare(tmp_path, capsys, base, worse, "--loss-threshold", "10%")[0] == 0
+    assert run_compare(tmp_path, capsys, base, worse)[0] == 1
+
+
+def from_json(result: dict):
+    return results.from_file_json(copy.deepcopy(result))
+
+
+def lossy(result: dict, loss: float) -> dict:
+    """Every repeat's books with ``loss`` of its expected deliveries missing: the
+    delivered ones (and their histogram) as they were, more expected."""
+    out = copy.deepcopy(result)
+    for point in out["points"]:
+        for rep in point["repeats"]:
+            counts = rep["counts"]
+            counts["expected"] = round(counts["delivered"] / (1 - loss))
+            counts["lost"] = counts["expected"] - counts["delivered"]
+            rep["loss_ratio"] = counts["lost"] / counts["expected"]
+    return out
+
+
+def test_a_p99_past_the_lost_messages_reads_as_lost(tmp_path, capsys):
+    """Issue 9, item 2: with 10% lost, the p99 over every expected delivery is a lost
+    message; the p99 of the 90% that arrived used to stand in for it."""
+    base = with_repeats(real_result(), 5)
+    new = lossy(base, 0.10)
+    code, out, _ = run_compare(tmp_path, capsys, base, new)
+    p99_rows = [line for line in out.splitlines() if "  p99 ms  " in line]
+    assert len(p99_rows) == 4
+    assert all(">drain (lost)" in line for line in p99_rows), p99_rows
+    # p50 is still there: the delivered p55.6.
+    p50_rows = [line for line in out.splitlines() if "  p50 ms  " in line]
+    assert not any("lost" in line for line in p50_rows)
+    assert verdicts(out, "p99 ms") == ["not judged (loss > 0.10%)"] * 4
+    assert code == 1 and verdicts(out, "loss") == ["WORSE (fails)"] * 4
+    assert "+10.00 pp" in out
 
 
 def test_a_point_that_failed_in_new_is_a_regression(tmp_path, capsys):
@@ -232,12 +302,12 @@ def test_threshold_accepts_percent_and_fraction():
 
 
 def test_markdown_for_ci_comments(tmp_path, capsys):
-    base = with_repeats(real_result(), 4)
+    base = with_repeats(real_result(), 5)
     code, out, _ = run_compare(tmp_path, capsys, base, scaled(base, p99_ms=3.0), "--format", "md")
     assert code == 1
     lines = out.splitlines()
     assert lines[0] == "### chanbench compare: regression"
-    assert "| point | metric | base | new | ratio | change | p | verdict |" in lines
+    assert "| point | metric | base | new | ratio | change | p | p Holm | verdict |" in lines
     assert any(
         line.startswith("| sync clients=10 | p99 ms |") and "WORSE (fails)" in line
         for line in lines
@@ -246,7 +316,7 @@ def test_markdown_for_ci_comments(tmp_path, capsys):
 
 
 def test_charts_overlay_base_and_new(tmp_path, capsys):
-    base = with_repeats(real_result(), 4)
+    base = with_repeats(real_result(), 5)
     charts = tmp_path / "charts"
     code, out, _ = run_compare(
         tmp_path, capsys, base, scaled(base, delivered_per_s=0.5), "--charts", str(charts)
@@ -267,7 +337,7 @@ def test_charts_overlay_base_and_new(tmp_path, capsys):
 
 def test_text_output_matches_golden_file(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    base = with_repeats(real_result(), 4)
+    base = with_repeats(real_result(), 5)
     new = scaled(base, delivered_per_s=0.6, p99_ms=1.05, cpu_percent=0.7)
     Path("base.json").write_text(json.dumps(base))
     Path("new.json").write_text(json.dumps(new))
@@ -277,3 +347,68 @@ def test_text_output_matches_golden_file(tmp_path, capsys, monkeypatch):
     if os.environ.get("CHANBENCH_REGEN_GOLDEN") == "1":
         GOLDEN.write_text(out)
     assert out == GOLDEN.read_text()
+
+
+def points_of(result: dict, copies: int) -> dict:
+    """``copies`` copies of every point, each copy at another ``clients`` value."""
+    out = copy.deepcopy(result)
+    points = []
+    for k in range(copies):
+        for point in copy.deepcopy(result["points"]):
+            point["params"]["clients"] += 1000 * k
+            point["id"] = point["label"] = f"{point['label']} copy {k}"
+            points.append(point)
+    out["points"] = points
+    return out
+
+
+def set_values(point: dict, path: tuple[str, ...], values: list[float]) -> None:
+    for rep, value in zip(point["repeats"], values, strict=True):
+        holder = rep
+        for key in path[:-1]:
+            holder = holder[key]
+        holder[path[-1]] = value
+
+
+def test_holm_keeps_noise_level_changes_from_failing_the_gate(tmp_path, capsys):
+    """Issue 9, item 14: 16 points whose p99 rose 22% with p = 0.026 each (6 repeats a
+    side, 4 of 36 pairs the other way round) all failed the gate at alpha = 0.05; over 17
+    tests that could fail, Holm-Bonferroni leaves them noise, while a point whose
+    throughput halved (p = 0.0022, 17 x 0.0022 = 0.037) still fails."""
+    base = points_of(with_repeats(real_result(), 6), 4)
+    new = copy.deepcopy(base)
+    for b, n in zip(base["points"], new["points"], strict=True):
+        set_values(b, ("latency_ms", "p99"), [100.0, 101.0, 102.0, 103.0, 104.0, 105.0])
+        set_values(n, ("latency_ms", "p99"), [102.5, 104.5, 125.0, 126.0, 127.0, 128.0])
+    halved = new["points"][5]
+    for rep in halved["repeats"]:
+        rep["throughput"]["delivered_per_s"] *= 0.5
+    code, out, _ = run_compare(tmp_path, capsys, base, new)
+    p99 = verdicts(out, "p99 ms")
+    assert p99 == ["not significant (Holm)"] * 16, p99
+    assert "0.026" in out
+    assert code == 1
+    (failing,) = [line for line in out.splitlines() if "WORSE (fails)" in line]
+    params = halved["params"]
+    assert failing.startswith(f"{params['consumer']} clients={params['clients']} ")
+    assert "delivered/s" in failing
+    assert "16 worse changes with p < 0.05 alone, not significant over the 17 tests" in out
+    assert "p Holm: Holm-Bonferroni adjusted over the 17 tests that could fail" in " ".join(
+        out.split()
+    )
+
+
+def test_legend_states_the_smallest_p_of_the_actual_repeats(tmp_path, capsys):
+    """Issue 9, item 14: the legend said 4 repeats a side were needed; 3 against 5
+    reaches p = 2 / C(8, 3) = 0.036."""
+    base = with_repeats(real_result(), 3)
+    new = with_repeats(real_result(), 5)
+    code, out, _ = run_compare(tmp_path, capsys, base, scaled(new, delivered_per_s=0.5))
+    flat = " ".join(out.split())
+    assert "4 per side" not in flat
+    assert "the smallest p it can reach: 0.036 for 3 vs 5 repeats" in flat
+    # Every repeat apart and p = 0.036 < 0.05: a verdict, not "uncertain"; but 4 tests
+    # could fail, and 0.036 is not below 0.05 / 4: the gate says so.
+    assert verdicts(out, "delivered/s") == ["not significant (Holm)"] * 4
+    assert "smallest p the repeats can reach (0.036) is not below 0.05/4" in flat
+    assert code == 0

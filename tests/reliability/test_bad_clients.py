@@ -271,3 +271,88 @@ def test_run_counts_malformed_frames_and_disconnects(tmp_path, capsys, rude_chat
     assert "2 malformed frames, 1 clients disconnected by the server" in rep["warnings"]
     out = capsys.readouterr().out
     assert "warning: async: 2 malformed frames" in out
+
+
+# Open loop at 5 messages a second from each of 4 clients in one room: a message every
+# 50 ms. Half the room is hung up on 25 ms after the 6th measured message, between two
+# messages, so nothing is in flight to them when they go.
+LEAVING_RATE = 5.0
+LEAVE_AFTER_MEASURED = 6
+LEAVE_DELAY_S = 0.025
+
+
+@pytest.fixture
+def halving_chat_server() -> Iterator[int]:
+    """A chat server (a room per path, every message to every member) that resets the
+    connections of the last two members to join, 25 ms after it broadcast the 6th
+    measured message. Yields the port."""
+    import asyncio
+
+    from websockets.asyncio.server import ServerConnection, serve
+
+    rooms: dict[str, list[ServerConnection]] = {}
+    measured = [0]
+    ready = threading.Event()
+    port: list[int] = []
+    stop: list[asyncio.Event] = []
+
+    def reset_half(room: list[ServerConnection]) -> None:
+        for ws in room[len(room) // 2 :]:
+            ws.transport.abort()  # gone without a close frame
+
+    async def handler(ws: ServerConnection) -> None:
+        room = rooms.setdefault(ws.request.path if ws.request else "/", [])
+        room.append(ws)
+        try:
+            async for message in ws:
+                for peer in list(room):
+                    with contextlib.suppress(Exception):
+                        await peer.send(message)
+                if "|m|" in json.loads(message)["message"]:
+                    measured[0] += 1
+                    if measured[0] == LEAVE_AFTER_MEASURED:
+                        asyncio.get_running_loop().call_later(LEAVE_DELAY_S, reset_half, list(room))
+        except Exception:
+            pass
+        finally:
+            room.remove(ws)
+
+    async def main() -> None:
+        stop.append(asyncio.Event())
+        async with serve(handler, "127.0.0.1", 0) as server:
+            port.append(next(iter(server.sockets)).getsockname()[1])
+            ready.set()
+            await stop[0].wait()
+
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_until_complete, args=(main(),), daemon=True)
+    thread.start()
+    assert ready.wait(10)
+    yield port[0]
+    loop.call_soon_threadsafe(stop[0].set)
+    thread.join(10)
+    loop.close()
+
+
+@pytest.mark.timeout(90)
+def test_receivers_that_leave_mid_run_are_receiver_gone_not_lost(tmp_path, halving_chat_server):
+    """Two of a room's four clients are reset mid-window: what was sent after they left
+    is owed to nobody ("receiver gone"), not lost; the survivors got everything, so
+    nothing is lost at all."""
+    text = scenario_text(consumer="async", rooms=1, mode="open", rate=LEAVING_RATE)
+    path = write_scenario(tmp_path, text)
+    results = tmp_path / "results"
+    target = f"ws://127.0.0.1:{halving_chat_server}/{{room}}"
+    args = ["run", str(path), "--no-calibrate", "--no-report", "--results-dir", str(results)]
+    assert main([*args, "--target", target]) == 0
+    (rep,) = only_result(results)["points"][0]["repeats"]
+    counts = rep["counts"]
+    assert counts["connected"] == 4
+    assert counts["disconnected"] == 2
+    # The two that left miss every message sent after they left: at least the survivors'
+    # sends in the rest of the window (0.3 s in, 0.7 s to go, 2 x 5/s).
+    assert counts["receiver_gone"] >= 2 * 5
+    assert counts["lost"] == 0, rep["warnings"]
+    assert counts["delivered"] == counts["expected"] > 0
+    assert any("owed to clients that had left (receiver gone)" in w for w in rep["warnings"])
+    assert not any("lost" in w and "not lost" not in w for w in rep["warnings"])

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from helpers import scale_repeat
 
-from bench import report, results, store
+from bench import report, results, store, tables
 from bench.cli import main
 from bench.report import document, render
 from bench.report.charts import phase_offset_s
@@ -126,7 +126,10 @@ def test_warnings_and_caveats(real_report):
     assert "Fewer than 3 successful repeats" not in readme
     assert "sync clients=20: delivered_per_s: spread is wide" in readme
     assert "Clients and server ran on the same machine (2 CPUs)" in readme
-    assert "The load generator's ceiling (against a minimal reference server) was" in readme
+    assert (
+        "The load generator's ceiling for 20 clients in rooms of 10, measured in closed loop "
+        "against a minimal reference server, was" in readme
+    )
 
 
 def test_html_matches_the_readme(real_report):
@@ -219,6 +222,12 @@ def test_overlaid_files_get_one_line_each_per_consumer():
     a, b = json.loads(REAL.read_text()), json.loads(REAL.read_text())
     labels = report.source_labels([Path("x/run.json"), Path("y/run.json")])
     assert labels == ["run", "run#2"]
+    # Long names (scenario and overrides) keep the legend short: time and commit.
+    long = "20261125-173721_quick+clients=10+repeats=5+duration_s=1.0+consumer=async_5f5405ef"
+    assert report.source_labels([Path(f"{long}.json"), Path(f"x/{long}.json")]) == [
+        "20261125-173721_..._5f5405ef",
+        "20261125-173721_..._5f5405ef#2",
+    ]
     lay = layout([source(a, labels[0]), source(b, labels[1])])
     names = [line.label(lay.multi_source) for line in lay.lines]
     assert names == [
@@ -314,3 +323,108 @@ def test_versions_show_the_software_each_server_reported():
     assert "reported" not in render.markdown(
         document.version_blocks(source(json.loads(REAL.read_text())))
     )
+
+
+# --- Issue 9: loss in the percentiles, closed-loop latency, which percentile ----------------
+
+
+def with_loss(point: dict, loss: float) -> None:
+    """Every repeat of ``point`` with ``loss`` of its expected deliveries missing: what
+    arrived (and its histogram) as it was, more expected."""
+    for rep in point["repeats"]:
+        counts = rep["counts"]
+        counts["expected"] = round(counts["delivered"] / (1 - loss))
+        counts["lost"] = counts["expected"] - counts["delivered"]
+        rep["loss_ratio"] = counts["lost"] / counts["expected"]
+
+
+def test_closed_loop_latency_is_not_a_second_finding():
+    """Item 3: in closed loop the p99 ratio restates the throughput ratio (Little's law);
+    the summary says so, and gives no latency verdict there."""
+    item = summary_of(pair(5, delivered_per_s=2.0, p99_ms=0.5))
+    assert item.startswith("clients=10, memory layer: async wins.")
+    assert "No latency verdict in closed loop" in item
+    assert "Little's law" in item
+    assert "2.00x the messages at 0.50x the p99 is one fact, not two" in item
+    opened = summary_of(pair(5, "open", p99_ms=0.5))
+    assert opened.startswith("clients=10, memory layer: async wins.")
+    assert "Little's law" not in opened
+
+
+def test_open_loop_latency_verdict_needs_both_within_the_loss_bound():
+    """Item 2: a sync consumer that lost 10% used to lose on the p99 of what it delivered;
+    past the loss bound no latency verdict is given, and its p99 reads as lost."""
+    result = pair(5, "open", p99_ms=0.5)
+    with_loss(result["points"][0], 0.10)  # sync
+    item = summary_of(result)
+    assert item.startswith(
+        "clients=10, memory layer: no latency verdict: sync lost 10.00% (latency is judged "
+        "only within the 0.10% loss bound)"
+    ), item
+    assert "vs >drain (lost) (sync)" in item
+    assert "losing 0.00% vs 10.00%" in item
+
+
+def test_a_p99_past_the_lost_messages_reads_as_lost(tmp_path):
+    """Item 2: a point with 10% lost has its p99 among the lost messages: the table says
+    so, beside the p99 of the messages that arrived; the charts still draw."""
+    result = json.loads(REAL.read_text())
+    lossy = result["points"][0]
+    with_loss(lossy, 0.10)
+    index = report.write_report([source(result)], tmp_path)
+    readme = (index.parent / "README.md").read_text()
+    header = next(line for line in readme.splitlines() if line.startswith("| point |"))
+    assert "| p99 ms, delivered only |" in header
+    row = next(
+        line for line in readme.splitlines() if line.startswith("| sync memory clients=10 |")
+    )
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    columns = [c.strip() for c in header.strip("|").split("|")]
+    by_column = dict(zip(columns, cells, strict=True))
+    assert by_column["p99 ms"] == ">drain (lost)"
+    assert by_column["p99.9 ms"] == ">drain (lost)"
+    assert by_column["p50 ms"] not in ("-", ">drain (lost)")  # the delivered p55.6
+    assert float(by_column["p99 ms, delivered only"]) > 0
+    assert by_column["loss"] == "10.00%"
+    for name in ("latency", "spectrum_clients-10"):
+        assert (tmp_path / f"{name}.png").read_bytes().startswith(PNG_MAGIC)
+
+
+def test_a_repeat_that_delivered_nothing_is_a_failed_sample():
+    """Item 2: two repeats of three delivered nothing; they used to vanish from the
+    latency, leaving the one that worked to stand for the point."""
+    result = json.loads(REAL.read_text())
+    point = result["points"][0]
+    for rep in point["repeats"][:2]:
+        rep["counts"]["delivered"] = rep["counts"]["received_in_window"] = 0
+        rep["counts"]["lost"] = rep["counts"]["expected"]
+        rep["loss_ratio"] = 1.0
+        rep["throughput"]["delivered_per_s"] = 0.0
+        rep["latency_ms"] = dict.fromkeys(rep["latency_ms"])
+        rep["latency_histogram"] = ""
+    src = source(result)
+    typed = src.run.points[0]
+    assert len(typed.values("p99_ms")) == 3
+    assert typed.median("p99_ms") == float("inf")
+    assert typed.median("delivered_per_s") == 0.0
+    table = render.markdown([document.results_table(layout([src]), src)])
+    row = next(line for line in table.splitlines() if "sync memory clients=10" in line)
+    assert "| >drain (lost) |" in row
+
+
+def test_each_table_and_chart_says_which_percentile(real_report):
+    """Item 4: per-repeat percentiles (medians over repeats) in tables and the latency
+    chart; merged histograms in the spectra: each says which, in the image too."""
+    readme = (real_report / "README.md").read_text()
+    assert "median over repeats of each repeat's percentile" in readme
+    assert "The spectrum charts merge every repeat's histogram instead." in readme
+    assert "every repeat's histogram merged (not the tables' median over repeats)" in readme
+    latency_svg = (real_report / "latency.svg").read_text()
+    assert "median over repeats of each repeat&#39;s percentile" in latency_svg or (
+        "median over repeats of each repeat's percentile" in latency_svg
+    )
+    assert (
+        "merged histogram of all repeats" in (real_report / "spectrum_clients-10.svg").read_text()
+    )
+    table = tables.run_table(results.from_file_json(json.loads(REAL.read_text())))
+    assert "p50, p99: median over repeats of each repeat's percentile" in table

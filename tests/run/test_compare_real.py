@@ -1,10 +1,12 @@
 """Compare on real runs: an A/A pair finds nothing, a deliberately slowed consumer fails.
 
-Three tiny runs (one point, 4 repeats each, about 13 s apiece) are shared by the tests of
+Three tiny runs (one point, 5 repeats each, about 16 s apiece) are shared by the tests of
 this module: two of the same code and scenario, and one with the ``slow`` fault (the
 async consumer plus CHANBENCH_SLOW_MS before each broadcast), relabelled as fault-free
-so that compare matches it with the base. Four repeats a side is the fewest
-with which the Mann-Whitney U test can reach p < 0.05.
+so that compare matches it with the base. Four repeats a side is the fewest with which
+the Mann-Whitney U test can reach p < 0.05; the slowed consumer's throughput, p50 and p99
+are three tests that could fail the gate, and Holm-Bonferroni asks the first of them for
+p < 0.05 / 3, which takes 5 (2/252 = 0.0079).
 """
 
 import json
@@ -15,16 +17,17 @@ from pathlib import Path
 
 import pytest
 
+from bench import report
 from bench.cli import main
 
 REPO_DIR = Path(__file__).resolve().parents[2]
-# Overrides that shrink the default scenario (scenarios/quick.toml) to 10 clients and 4
+# Overrides that shrink the default scenario (scenarios/quick.toml) to 10 clients and 5
 # short repeats; not the TINY scenario of tests/helpers.py.
 TINY_SETS = [
     "--set",
     "clients=10",
     "--set",
-    "repeats=4",
+    "repeats=5",
     "--set",
     "duration_s=1",
     "--set",
@@ -93,7 +96,7 @@ def test_slowed_consumer_is_a_regression(runs, capsys):
     assert code == 1, out
     row = next(line for line in out.splitlines() if "delivered/s" in line and "async" in line)
     assert row.endswith("WORSE (fails)")
-    assert "0.029" in row  # 4 against 4 repeats, no overlap: p = 2/70
+    assert "0.008" in row  # 5 against 5 repeats, no overlap: p = 2/252
     assert "REGRESSION:" in out
 
 
@@ -101,6 +104,10 @@ def test_report_overlays_real_runs(runs, tmp_path, capsys):
     out_dir = tmp_path / "report"
     assert main(["report", str(runs["base"]), str(runs["slowed"]), "-o", str(out_dir)]) == 0
     readme = (out_dir / "README.md").read_text()
-    assert f"### {runs['base'].stem}" in readme and "### slowed-as-async" in readme
+    # The base's long name (time_scenario+overrides_commit) is shortened to time and commit.
+    (label,) = report.source_labels([runs["base"]])
+    assert len(label) < len(runs["base"].stem)
+    assert f"### {label}" in readme and "### slowed-as-async" in readme
+    assert f"{label}: {runs['base'].name}" in readme
     svg = (out_dir / "throughput.svg").read_text()
-    assert runs["base"].stem in svg and "slowed-as-async" in svg  # one legend line each
+    assert label in svg and "slowed-as-async" in svg  # one legend line each

@@ -2,8 +2,10 @@
 
 import io
 import json
+import re
 from pathlib import Path
 
+import pytest
 from helpers import TINY
 
 from bench import runner, servers
@@ -123,3 +125,60 @@ def test_compression_is_offered_and_reported_when_declined(tmp_path):
     assert rep["counts"]["delivered"] == rep["counts"]["expected"] > 0
     assert rep["counts"]["compressed"] == 0
     assert any("negotiated permessage-deflate" in w for w in rep["warnings"])
+
+
+def test_target_url_with_room_is_kept_as_given(tmp_path):
+    """A route written the tutorial's way (``/$``) needs its trailing slash: a --target
+    with {room} and a trailing slash is used exactly as given."""
+    port = free_port()
+    settings = servers.ServerSettings()
+    with servers.DaphneServer(settings, "127.0.0.1", port, tmp_path / "daphne.log") as daphne:
+        daphne.wait_ready()
+        target = f"ws://127.0.0.1:{port}/ws/async/chat/{{room}}/"
+        scenario = TINY.replace('["sync", "async"]', '"async"')
+        code, result = run_cli(tmp_path, scenario, "--target", target)
+        # Without the slash the route does not match: the refusal names status and URL.
+        bad = target.rstrip("/")
+        (tmp_path / "bad").mkdir()
+        bad_code, bad_result = run_cli(tmp_path / "bad", scenario, "--target", bad)
+    assert code == 0
+    assert result["target"] == target
+    (rep,) = result["points"][0]["repeats"]
+    assert rep["status"] == "ok"
+    assert rep["counts"]["delivered"] == rep["counts"]["expected"] > 0
+    assert bad_code == 3
+    (failed,) = bad_result["points"][0]["repeats"]
+    assert re.search(rf"HTTP \d{{3}} from {re.escape(bad)}($|[^/])", failed["reason"])
+
+
+def test_repeats_alternate_their_order(tmp_path):
+    """ABBA: sync then async at repeat 0, async then sync at repeat 1, so that a drifting
+    machine is charged to both sides alike."""
+    code, result = run_cli(tmp_path, TINY, "--set", "repeats=2", "--no-report")
+    assert code == 0
+    started = {
+        (p["params"]["consumer"], r["repeat"]): r["started_at"]
+        for p in result["points"]
+        for r in p["repeats"]
+    }
+    assert started["sync", 0] < started["async", 0] < started["async", 1] < started["sync", 1]
+
+
+def test_each_shape_of_load_is_calibrated(tmp_path):
+    """The ceiling is measured on each distinct shape (here 4 and 8 clients), and each
+    point's share of the ceiling is of its own shape's."""
+    path = tmp_path / "scenario.toml"
+    path.write_text(TINY.replace('["sync", "async"]', '"async"'))
+    results = tmp_path / "results"
+    args = ["run", str(path), "--results-dir", str(results), "--no-report"]
+    assert main([*args, "--set", "clients=4,8"]) == 0
+    (file,) = results.glob("*.json")
+    result = json.loads(file.read_text())
+    ceilings = {c["params"]["clients"]: c["deliveries_per_s"] for c in result["calibrations"]}
+    assert sorted(ceilings) == [4, 8]
+    for point in result["points"]:
+        (rep,) = point["repeats"]
+        ceiling = ceilings[point["params"]["clients"]]
+        assert rep["ceiling_fraction"] == pytest.approx(
+            rep["throughput"]["delivered_per_s"] / ceiling
+        )
