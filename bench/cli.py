@@ -211,7 +211,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     """Compare two results point by point; exit 1 on a regression past the threshold."""
-    from bench import compare
+    from bench import compare, compare_output
 
     base, new = store.read(args.base), store.read(args.new)
     comparison = compare.compare(
@@ -224,7 +224,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         loss_threshold=args.loss_threshold,
         force=args.force,
     )
-    render = compare.format_markdown if args.format == "md" else compare.format_text
+    render = compare_output.format_markdown if args.format == "md" else compare_output.format_text
     print(render(comparison), end="")
     if args.charts:
         names = compare.write_charts(base, new, args.charts)

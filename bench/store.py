@@ -19,7 +19,8 @@ from pathlib import Path
 
 from bench.errors import UserError
 from bench.redact import redact
-from bench.results import SCHEMA_VERSION, Run, from_file_json
+from bench.results import Run
+from bench.schema import SCHEMA_VERSION, from_file_json
 
 RESULTS_DIR = Path(__file__).resolve().parent.parent / "results"
 

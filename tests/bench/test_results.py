@@ -8,16 +8,15 @@ import numpy as np
 
 from bench import stats
 from bench.results import (
-    SCHEMA_VERSION,
     Counts,
     PointResult,
     Repeat,
     RoomTally,
     Run,
     WorkerResult,
-    from_file_json,
     varying_keys,
 )
+from bench.schema import SCHEMA_VERSION, from_file_json
 
 REPO = Path(__file__).resolve().parents[2]
 REFERENCE = REPO / "results" / "2026-11-24" / "20261124-185815_quick_a686f7f5.json"

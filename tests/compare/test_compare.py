@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from helpers import scale_repeat
 
-from bench import compare, results
+from bench import compare, schema
 from bench.cli import main
 from bench.results import METRICS
 
@@ -190,7 +190,7 @@ def test_loss_gate_is_an_absolute_difference(tmp_path, capsys):
 
 
 def from_json(result: dict):
-    return results.from_file_json(copy.deepcopy(result))
+    return schema.from_file_json(copy.deepcopy(result))
 
 
 def lossy(result: dict, loss: float) -> dict:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from helpers import scale_repeat
 
-from bench import report, results, store, tables
+from bench import report, results, schema, store, tables
 from bench.cli import main
 from bench.report import document, render
 from bench.report.charts import phase_offset_s
@@ -194,7 +194,7 @@ def synthetic(key: str, values: list, search: bool = False) -> dict:
 
 def source(result: dict, label: str = "") -> Source:
     """A result dict (version 1, as in the file) as the typed run a report reads."""
-    return Source(label, results.from_file_json(copy.deepcopy(result)))
+    return Source(label, schema.from_file_json(copy.deepcopy(result)))
 
 
 def test_x_axis_is_the_key_that_varies():
@@ -426,5 +426,5 @@ def test_each_table_and_chart_says_which_percentile(real_report):
     assert (
         "merged histogram of all repeats" in (real_report / "spectrum_clients-10.svg").read_text()
     )
-    table = tables.run_table(results.from_file_json(json.loads(REAL.read_text())))
+    table = tables.run_table(schema.from_file_json(json.loads(REAL.read_text())))
     assert "p50, p99: median over repeats of each repeat's percentile" in table

@@ -1,0 +1,81 @@
+"""Result files across versions: the schema's history, and the migrations that read an
+older file as today's model (asv's ``update_to_N``), so a committed reference run keeps
+reading, reporting and comparing.
+
+Schema history (``SCHEMA_VERSION``), as pyperf keeps it:
+  1 - first version: environment, scenario, calibration, points with raw repeats. The
+      per-thread CPU fields of a repeat's ``server`` (``per_thread``, ``busiest_thread``,
+      ``event_loop_cpu_percent``, ``other_threads_cpu_percent``) came in later without a
+      version bump: a version 1 file may lack them.
+  2 - the point's params separate what runs (``consumer``: sync or async), what it does
+      (``workload``: chat) and where it runs (``server``: daphne); the fault-injecting
+      routes moved from ``consumer`` to ``fault``. A point records the software its server
+      ran (``software``: read from the server's own interpreter). A repeat's ``server``
+      sums the whole process tree and lists each process (``processes``); ``services``
+      holds the same for Redis; ``machine`` the whole machine's CPU and the clients'
+      waits for a core. ``asgi_threads`` is gone (ASGI_THREADS does not size the one
+      thread-sensitive executor both consumers' sync work runs on). ``update_to_2``
+      reads version 1 files. ``calibrations`` (one per shape of load) replaces
+      ``calibration``.
+      Also: open-loop send lateness (``lateness_ms``, ``lateness_histogram``: actual
+      minus intended send time); ``counts`` gains ``negative_latency``, ``sent_early``
+      (harness errors, never clamped into a histogram) and ``receiver_gone`` (deliveries
+      owed to members that had left, out of ``expected`` and ``lost``);
+      ``received_in_window`` counts first deliveries only (no duplicates or malformed
+      frames); ``clients.max_loop_lag_ms`` is no longer written (null).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from bench.results import Run
+
+SCHEMA_VERSION = 2
+
+FAULTS = ("stall", "slow")
+
+
+def update_to_2(data: dict[str, Any]) -> dict[str, Any]:
+    """A version 1 result as version 2 (asv's ``update_to_N``): new keys at the values
+    version 1 implied, fault routes out of ``consumer``."""
+
+    def params_2(params: dict[str, Any]) -> dict[str, Any]:
+        out = dict(params)
+        consumer = out.get("consumer")
+        out["fault"] = consumer if consumer in FAULTS else "none"
+        if consumer in FAULTS:
+            out["consumer"] = "async"  # the fault consumers are the async one, plus a fault
+        out.pop("asgi_threads", None)  # it never sized the thread that mattered
+        out.setdefault("workload", "chat")
+        out.setdefault("server", "daphne")
+        return out
+
+    for point in data.get("points") or []:
+        point["params"] = params_2(point.get("params") or {})
+    calibration = data.pop("calibration", None)
+    if isinstance(calibration, dict) and isinstance(calibration.get("params"), dict):
+        calibration["params"] = params_2(calibration["params"])
+    data["calibrations"] = [calibration] if isinstance(calibration, dict) else []
+    matrix = (data.get("scenario") or {}).get("matrix")
+    if isinstance(matrix, dict) and any(c in FAULTS for c in matrix.get("consumer", [])):
+        faults = [c for c in matrix["consumer"] if c in FAULTS]
+        matrix["consumer"] = [c for c in matrix["consumer"] if c not in FAULTS] or ["async"]
+        matrix["fault"] = faults
+    data["schema_version"] = 2
+    return data
+
+
+MIGRATIONS = {1: update_to_2}
+
+
+def from_file_json(data: dict[str, Any]) -> Run:
+    """A result file's JSON, of any version this chanbench reads, as a ``Run``."""
+    from bench.results import Run  # the model imports this module
+
+    version = data["schema_version"]
+    while version < SCHEMA_VERSION:
+        data = MIGRATIONS[version](data)
+        version = data["schema_version"]
+    return Run.from_json(data)
