@@ -3,9 +3,9 @@
 Points are matched by their params (all but ``repeats``). For each matched point and
 metric the change is new against base over the repeats' values (medians shown; latency is
 each repeat's percentile over every expected delivery, a lost message counting as +inf),
-and the verdict is ``stats.judge``'s, the rule reports use too (asv's): a change is
+and the verdict is ``significance.judge``'s, the rule reports use too (asv's): a change is
 "better" or "worse" only when it is at least the threshold AND a two-sided Mann-Whitney U
-test on the repeats' values says the samples differ (p < ``stats.SIGNIFICANCE_ALPHA``).
+test on the repeats' values says the samples differ (p < ``significance.SIGNIFICANCE_ALPHA``).
 The threshold is relative (default 10% of the base median), except for loss: an absolute
 difference (default 0.1 percentage points), since a base without loss makes any ratio
 infinite. Otherwise:
@@ -38,15 +38,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench import stats
+from bench import significance, stats
 from bench.errors import UserError
 from bench.results import METRICS, PointResult, Run, varying_keys
-from bench.stats import DEFAULT_THRESHOLD
+from bench.significance import DEFAULT_THRESHOLD
 from bench.tables import ms
 
 COMPARED = ("delivered_per_s", "p50_ms", "p99_ms", "threads", "cpu_percent", "loss_ratio")
 GATED = ("delivered_per_s", "p50_ms", "p99_ms", "loss_ratio")
-# Judged within the loss bound only (``stats.judge_latency``).
+# Judged within the loss bound only (``significance.judge_latency``).
 LATENCIES = ("p50_ms", "p99_ms")
 # Judged on the difference of the medians, not their ratio.
 ABSOLUTE = ("loss_ratio",)
@@ -167,7 +167,7 @@ class Change:
     base: list[float]
     new: list[float]
     threshold: float
-    alpha: float = stats.SIGNIFICANCE_ALPHA
+    alpha: float = significance.SIGNIFICANCE_ALPHA
     losses: dict[str, list[float]] = field(default_factory=dict)
     loss_bound: float = stats.LOSS_BOUND
     base_median: float | None = field(init=False)
@@ -183,7 +183,7 @@ class Change:
         self.base_median = stats.median(self.base)
         self.new_median = stats.median(self.new)
         if self.metric in LATENCIES:
-            judgement = stats.judge_latency(
+            judgement = significance.judge_latency(
                 self.base,
                 self.new,
                 self.losses,
@@ -192,7 +192,7 @@ class Change:
                 loss_bound=self.loss_bound,
             )
         else:
-            judgement = stats.judge(
+            judgement = significance.judge(
                 self.base,
                 self.new,
                 higher_is_better=METRICS[self.metric].higher_is_better,
@@ -236,7 +236,7 @@ class Change:
         return (
             self.gated
             and self.p is not None
-            and self.verdict != stats.NOT_JUDGED
+            and self.verdict != significance.NOT_JUDGED
             and self.worse_direction
             and size is not None
             and size >= limit
@@ -248,10 +248,10 @@ class Change:
         return self.p_holm is not None and self.p_holm < self.alpha
 
     def regressed(self, fail_threshold: float) -> bool:
-        if self.verdict == stats.FAILED:
+        if self.verdict == significance.FAILED:
             return self.gated
         return (
-            self.verdict == stats.WORSE
+            self.verdict == significance.WORSE
             and self.could_fail(fail_threshold)
             and self.p_holm is not None
             and self.holm_rejected
@@ -282,7 +282,7 @@ class Comparison:
     def adjust(self) -> None:
         """Holm-Bonferroni over the family: each member's adjusted p, ``p_holm``."""
         family = self.family()
-        adjusted = stats.holm([c.p for c in family if c.p is not None])
+        adjusted = significance.holm([c.p for c in family if c.p is not None])
         for change in self.changes:
             change.p_holm = None
         for change, p in zip(family, adjusted, strict=True):

@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 import textwrap
 
-from bench import stats
+from bench import significance
 from bench.compare import (
     FORMATS,
     LATENCIES,
@@ -25,7 +25,7 @@ def _value(metric: str, value: float | None) -> str:
 
 
 def _ratio(change: Change) -> str:
-    if change.ratio is None or change.absolute or change.verdict == stats.NOT_JUDGED:
+    if change.ratio is None or change.absolute or change.verdict == significance.NOT_JUDGED:
         return "-"
     if math.isinf(change.ratio) or math.isnan(change.ratio):
         return "-"
@@ -37,7 +37,7 @@ def _pct(change: Change) -> str:
         d = change.difference
         return "-" if d is None or not math.isfinite(d) else f"{100 * d:+.2f} pp"
     c = change.change
-    if c is None or change.verdict == stats.NOT_JUDGED or math.isnan(c):
+    if c is None or change.verdict == significance.NOT_JUDGED or math.isnan(c):
         return "-"
     return "+inf" if math.isinf(c) else f"{c:+.1%}"
 
@@ -52,13 +52,13 @@ def verdict_text(change: Change, comparison: Comparison) -> str:
     verdict = change.verdict
     if change.regressed(comparison.fail_threshold):
         return f"{verdict.upper()} (fails)"
-    if verdict == stats.UNCERTAIN:
+    if verdict == significance.UNCERTAIN:
         return f"uncertain ({len(change.base)} vs {len(change.new)} repeats)"
-    if verdict == stats.NOT_JUDGED:
+    if verdict == significance.NOT_JUDGED:
         return f"not judged (loss > {comparison.loss_bound:.2%})"
-    if verdict == stats.WORSE and change.p_holm is not None and not change.holm_rejected:
+    if verdict == significance.WORSE and change.p_holm is not None and not change.holm_rejected:
         return "not significant (Holm)"
-    if not change.gated and verdict in (stats.BETTER, stats.WORSE):
+    if not change.gated and verdict in (significance.BETTER, significance.WORSE):
         return f"{verdict} (info)"
     return verdict
 
@@ -85,7 +85,7 @@ def table(comparison: Comparison, markdown: bool = False) -> str:
 def _sizes(comparison: Comparison) -> str:
     """``0.0079 for 5 vs 5 repeats``: the smallest p each sample size can reach."""
     return ", ".join(
-        f"{stats.mann_whitney_min_p(n, m):.2g} for {n} vs {m} repeats"
+        f"{significance.mann_whitney_min_p(n, m):.2g} for {n} vs {m} repeats"
         for n, m in comparison.sample_sizes()
     )
 
@@ -101,23 +101,23 @@ def legend(comparison: Comparison) -> str:
         + (f" (the smallest p it can reach: {sizes})" if sizes else "")
         + f". better/worse: a change of {comparison.threshold:.0%} or more (loss: "
         f"{100 * comparison.loss_threshold:.2g} percentage points or more) with p < "
-        f"{stats.SIGNIFICANCE_ALPHA:g}; uncertain: past the threshold with no overlap, but "
+        f"{significance.SIGNIFICANCE_ALPHA:g}; uncertain: past the threshold with no overlap, but "
         "too few repeats for the test ever to reach it. "
         f"p Holm: Holm-Bonferroni adjusted over the {len(family)} test"
         f"{'s' if len(family) != 1 else ''} that could fail the gate (throughput, latency "
         f"or loss worse by {comparison.fail_threshold:.0%} or more, loss by "
         f"{100 * comparison.loss_threshold:.2g} points); a change fails only when it is "
-        f"below {stats.SIGNIFICANCE_ALPHA:g}. Latency is not judged where a repeat of "
+        f"below {significance.SIGNIFICANCE_ALPHA:g}. Latency is not judged where a repeat of "
         f"either side lost more than {comparison.loss_bound:.2%}. threads and cpu % are "
         "informational: they never fail the gate."
     )
 
 
-def needed_repeats(family_size: int, alpha: float = stats.SIGNIFICANCE_ALPHA) -> int:
+def needed_repeats(family_size: int, alpha: float = significance.SIGNIFICANCE_ALPHA) -> int:
     """The fewest repeats a side with which one test can pass Holm's first step, p below
     alpha / ``family_size``."""
     n = 1
-    while stats.mann_whitney_min_p(n, n) * max(1, family_size) >= alpha:
+    while significance.mann_whitney_min_p(n, n) * max(1, family_size) >= alpha:
         n += 1
     return n
 
@@ -130,20 +130,20 @@ def summary_lines(comparison: Comparison) -> list[str]:
             f"geometric mean of delivered/s, new/base, over {count} point"
             f"{'s' if count != 1 else ''}: {geo:.2f}x"
         )
-    uncertain = [c for c in comparison.changes if c.verdict == stats.UNCERTAIN]
+    uncertain = [c for c in comparison.changes if c.verdict == significance.UNCERTAIN]
     if uncertain:
         reps = sorted({f"{len(c.base)} vs {len(c.new)}" for c in uncertain})
-        min_p = max(stats.mann_whitney_min_p(len(c.base), len(c.new)) for c in uncertain)
+        min_p = max(significance.mann_whitney_min_p(len(c.base), len(c.new)) for c in uncertain)
         lines.append(
             f"{len(uncertain)} change{'s' if len(uncertain) != 1 else ''} past the "
             f"threshold with no overlap, but {' and '.join(reps)} repeats cannot reach "
-            f"p < {stats.SIGNIFICANCE_ALPHA:g} (the smallest possible p is "
+            f"p < {significance.SIGNIFICANCE_ALPHA:g} (the smallest possible p is "
             f"{min_p:.2g}); rerun both with --set repeats={needed_repeats(1)} for a verdict"
         )
     family = comparison.family()
     if family:
-        alpha = stats.SIGNIFICANCE_ALPHA
-        least = min(stats.mann_whitney_min_p(len(c.base), len(c.new)) for c in family)
+        alpha = significance.SIGNIFICANCE_ALPHA
+        least = min(significance.mann_whitney_min_p(len(c.base), len(c.new)) for c in family)
         if least * len(family) >= alpha:
             lines.append(
                 f"{len(family)} test{'s' if len(family) != 1 else ''} could fail the gate, "
@@ -152,7 +152,7 @@ def summary_lines(comparison: Comparison) -> list[str]:
                 "asks of the first: none can fail on significance; rerun both with "
                 f"--set repeats={needed_repeats(len(family))} for a verdict"
             )
-        demoted = [c for c in family if c.verdict == stats.WORSE and not c.holm_rejected]
+        demoted = [c for c in family if c.verdict == significance.WORSE and not c.holm_rejected]
         if demoted:
             lines.append(
                 f"{len(demoted)} worse change{'s' if len(demoted) != 1 else ''} with p < "

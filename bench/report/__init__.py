@@ -6,7 +6,7 @@ One job per module, in the order the data flows:
   their points, the x axis and the lines; no matplotlib.
 - ``charts``: the PNG and SVG charts drawn from the layout; the only module that imports
   matplotlib, and only ``write_charts`` / ``write_report`` import it.
-- ``summary``: who wins at each load, sync or async: ``stats.judge``'s verdict, the
+- ``summary``: who wins at each load, sync or async: ``significance.judge``'s verdict, the
   rule ``chanbench compare`` uses, with the ratios behind it.
 - ``document``: the report's text as blocks (summary, results table, caveats,
   methodology, versions, warnings, reproduce).

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bench import stats
+from bench import significance, stats
 from bench.report.layout import (
     Chart,
     Layout,
@@ -303,8 +303,8 @@ def methodology_items(source: Source) -> list[str]:
         "Latency percentiles count every expected delivery: a lost message is +inf, so "
         f"a percentile past the delivered fraction reads {LOST}. "
         f"A consumer wins only where chanbench compare would call it better: medians "
-        f"{stats.DEFAULT_THRESHOLD:.0%} apart and a Mann-Whitney U test over the repeats "
-        f"at p < {stats.SIGNIFICANCE_ALPHA:g}: on throughput in closed loop (where latency "
+        f"{significance.DEFAULT_THRESHOLD:.0%} apart and a Mann-Whitney U test over the repeats "
+        f"at p < {significance.SIGNIFICANCE_ALPHA:g}: on throughput in closed loop (where latency "
         "follows from throughput by Little's law), on p99 in open loop, and there only when "
         f"neither consumer lost more than {stats.LOSS_BOUND:.1%} in any repeat."
     )

@@ -1,6 +1,6 @@
 """Who wins at each load, sync or async: the summary's sentences.
 
-The verdict is ``stats.judge``'s, with the threshold ``chanbench compare`` uses, sync as
+The verdict is ``significance.judge``'s, with the threshold ``chanbench compare`` uses, sync as
 the base and async as the new side: a report never calls a difference real that a
 comparison would call noise, and says when the repeats are too few to tell.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from bench import stats
+from bench import significance, stats
 from bench.report.layout import Extra, Layout, Source, sort_key
 from bench.results import METRICS, PointResult
 from bench.tables import LOST, ms, num
@@ -35,10 +35,10 @@ def summary_items(lay: Layout, source: Source) -> list[str]:
     ]
 
 
-def repeats_for_a_verdict(alpha: float = stats.SIGNIFICANCE_ALPHA) -> int:
+def repeats_for_a_verdict(alpha: float = significance.SIGNIFICANCE_ALPHA) -> int:
     """The fewest repeats a side with which the Mann-Whitney test can reach ``alpha``."""
     n = 1
-    while stats.mann_whitney_min_p(n, n) >= alpha:
+    while significance.mann_whitney_min_p(n, n) >= alpha:
         n += 1
     return n
 
@@ -56,18 +56,18 @@ def pair_sentence(where: str, sync: PointResult, async_: PointResult) -> str:
     metric = "p99_ms" if open_loop else "delivered_per_s"
     what = "p99 latency" if open_loop else "throughput"
     base, new = sync.values(metric), async_.values(metric)
-    threshold = stats.DEFAULT_THRESHOLD
+    threshold = significance.DEFAULT_THRESHOLD
     if open_loop:
         losses = {"sync": sync.values("loss_ratio"), "async": async_.values("loss_ratio")}
-        judgement = stats.judge_latency(base, new, losses, threshold=threshold)
+        judgement = significance.judge_latency(base, new, losses, threshold=threshold)
     else:
-        judgement = stats.judge(
+        judgement = significance.judge(
             base, new, higher_is_better=METRICS[metric].higher_is_better, threshold=threshold
         )
     facts = _facts(sync, async_)
-    if judgement.verdict in (stats.FAILED, stats.NO_DATA):
+    if judgement.verdict in (significance.FAILED, significance.NO_DATA):
         return f"{where}: no comparable measurements (a consumer has no successful repeat)."
-    if judgement.verdict == stats.NOT_JUDGED:
+    if judgement.verdict == significance.NOT_JUDGED:
         return (
             f"{where}: no latency verdict: {judgement.reason}; past it, the loss is the "
             f"finding and the latency of what arrived is not comparable. {facts}"
@@ -75,20 +75,20 @@ def pair_sentence(where: str, sync: PointResult, async_: PointResult) -> str:
     p = judgement.p if judgement.p is not None else 1.0
     ratio = judgement.ratio if judgement.ratio is not None else 1.0
     repeats = f"{len(new)} async and {len(base)} sync repeats"
-    if judgement.verdict in (stats.BETTER, stats.WORSE):
-        verdict = "async wins" if judgement.verdict == stats.BETTER else "sync wins"
+    if judgement.verdict in (significance.BETTER, significance.WORSE):
+        verdict = "async wins" if judgement.verdict == significance.BETTER else "sync wins"
         why = (
             f"The {what} difference is past the {threshold:.0%} threshold and significant "
-            f"(Mann-Whitney U over {repeats}: p = {p:.2g} < {stats.SIGNIFICANCE_ALPHA:g})."
+            f"(Mann-Whitney U over {repeats}: p = {p:.2g} < {significance.SIGNIFICANCE_ALPHA:g})."
         )
-    elif judgement.verdict == stats.UNCERTAIN:
+    elif judgement.verdict == significance.UNCERTAIN:
         verdict = "uncertain"
         needed = repeats_for_a_verdict()
-        min_p = stats.mann_whitney_min_p(len(base), len(new))
+        min_p = significance.mann_whitney_min_p(len(base), len(new))
         why = (
             f"Every async repeat's {what} is {'above' if ratio > 1 else 'below'} every sync "
             f"one, but {repeats} cannot show it is significant: the smallest p they can "
-            f"reach is {min_p:.2g}, and a verdict needs p < {stats.SIGNIFICANCE_ALPHA:g}, "
+            f"reach is {min_p:.2g}, and a verdict needs p < {significance.SIGNIFICANCE_ALPHA:g}, "
             f"which takes {needed} repeats a side (--set repeats={needed})."
         )
     elif abs(ratio - 1) < threshold:
@@ -102,7 +102,7 @@ def pair_sentence(where: str, sync: PointResult, async_: PointResult) -> str:
         why = (
             f"The {what} medians differ by {abs(ratio - 1):.0%}, but the repeats overlap "
             f"too much to tell it from noise (Mann-Whitney U over {repeats}: p = {p:.2g}, "
-            f"a verdict needs p < {stats.SIGNIFICANCE_ALPHA:g})."
+            f"a verdict needs p < {significance.SIGNIFICANCE_ALPHA:g})."
         )
     return f"{where}: {verdict}. {facts} {why}" + (
         "" if open_loop else f" {_littles_law(sync, async_)}"

@@ -51,7 +51,7 @@ def test_a_process_tree_is_watched_whole():
         monitor = ProcessMonitor({"server": parent.pid}, hz=20)
         monitor.start()
         monitor.mark("start")
-        time.sleep(1.0)
+        time.sleep(0.6)
         monitor.mark("end")
         monitor.stop()
         summary = monitor.summary("server")

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from bench import stats
+from bench import significance, stats
 
 
 def test_histogram_round_trip_and_merge():
@@ -113,24 +113,27 @@ def test_spread_warnings_ignore_lost_values():
 def test_loss_is_judged_on_an_absolute_difference():
     """Item 14: no loss against 0.001% is a ratio of +inf; as a difference, 0.001 points."""
     base, new = [0.0] * 5, [1e-5, 2e-5, 0.0, 1e-5, 3e-5]
-    relative = stats.judge(base, new, higher_is_better=False, threshold=0.10)
+    relative = significance.judge(base, new, higher_is_better=False, threshold=0.10)
     assert relative.ratio == math.inf
-    absolute = stats.judge(base, new, higher_is_better=False, threshold=0.001, absolute=True)
-    assert absolute.verdict == stats.NOT_SIGNIFICANT
+    absolute = significance.judge(base, new, higher_is_better=False, threshold=0.001, absolute=True)
+    assert absolute.verdict == significance.NOT_SIGNIFICANT
     assert absolute.difference == pytest.approx(1e-5)
-    real = stats.judge(
+    real = significance.judge(
         base, [0.01, 0.02, 0.03, 0.04, 0.05], higher_is_better=False, threshold=0.001, absolute=True
     )
-    assert real.verdict == stats.WORSE and real.p == pytest.approx(2 / 252)
+    assert real.verdict == significance.WORSE and real.p == pytest.approx(2 / 252)
 
 
 def test_latency_is_not_judged_past_the_loss_bound():
     fast, slow = [10.0, 11.0, 12.0, 13.0, 14.0], [30.0, 31.0, 32.0, 33.0, 34.0]
     lossless = {"sync": [0.0] * 5, "async": [0.0] * 5}
-    assert stats.judge_latency(slow, fast, lossless, threshold=0.1).verdict == stats.BETTER
+    assert (
+        significance.judge_latency(slow, fast, lossless, threshold=0.1).verdict
+        == significance.BETTER
+    )
     lossy = {"sync": [0.0] * 5, "async": [0.0, 0.0, 0.002, 0.0, 0.0]}
-    judgement = stats.judge_latency(slow, fast, lossy, threshold=0.1)
-    assert judgement.verdict == stats.NOT_JUDGED
+    judgement = significance.judge_latency(slow, fast, lossy, threshold=0.1)
+    assert judgement.verdict == significance.NOT_JUDGED
     assert (
         judgement.reason == "async lost 0.20% (latency is judged only within the 0.10% loss bound)"
     )
@@ -138,11 +141,11 @@ def test_latency_is_not_judged_past_the_loss_bound():
 
 def test_holm_bonferroni_adjusts_in_the_order_given():
     # Sorted: 0.005 x 4 = 0.02, 0.01 x 3 = 0.03, 0.03 x 2 = 0.06, 0.04 x 1 -> 0.06 (monotone).
-    assert stats.holm([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])
-    assert stats.holm([0.5, 0.9]) == pytest.approx([1.0, 1.0])
-    assert stats.holm([]) == []
+    assert significance.holm([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    assert significance.holm([0.5, 0.9]) == pytest.approx([1.0, 1.0])
+    assert significance.holm([]) == []
 
 
 def test_smallest_attainable_p_of_uneven_samples():
-    assert stats.mann_whitney_min_p(3, 5) == pytest.approx(2 / 56)  # 0.036 < 0.05
-    assert stats.mann_whitney_min_p(5, 5) == pytest.approx(2 / 252)
+    assert significance.mann_whitney_min_p(3, 5) == pytest.approx(2 / 56)  # 0.036 < 0.05
+    assert significance.mann_whitney_min_p(5, 5) == pytest.approx(2 / 252)
