@@ -118,6 +118,13 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="Redis for the Redis layers (default: $REDIS_URL, else a private one)",
     )
+    parser.add_argument(
+        "--database-url",
+        default=None,
+        help="PostgreSQL for the orm workloads, a database for chanbench alone: its "
+        "chat_message table is emptied before every repeat (default: $DATABASE_URL, "
+        "else a private one)",
+    )
 
 
 def _run_context(args: argparse.Namespace) -> runner.RunContext:
@@ -135,6 +142,7 @@ def _run_context(args: argparse.Namespace) -> runner.RunContext:
         target=target,
         server_pid=getattr(args, "server_pid", None),
         redis_url=args.redis_url or os.environ.get("REDIS_URL"),
+        database_url=args.database_url or os.environ.get("DATABASE_URL"),
         command=args.command_line,
     )
 

@@ -22,10 +22,13 @@ infinite. Otherwise:
 
 The gate (exit 1) fails on a "failed" point, or on a throughput, latency or loss change
 worse by at least the fail threshold (loss: the loss threshold) whose p stays below alpha
-after Holm-Bonferroni over every such test: the tests whose outcome could fail the gate,
-so that many points and metrics do not turn noise into a false alarm. Threads and CPU are
-compared but never fail it: CPU rises with throughput, so a faster server doing more work
-would read as a regression.
+after Holm-Bonferroni over every gated test of the comparison, chosen before looking at
+which way any of them went (only a test whose repeats are all one value, which no
+reordering could make significant, is left out), so that many points and metrics do not
+turn noise into a false alarm. Latency is gated in open loop only: in closed loop it
+follows from throughput (Little's law), the same rule the report's verdicts use. Threads
+and CPU are compared but never fail it: CPU rises with throughput, so a faster server
+doing more work would read as a regression.
 """
 
 from __future__ import annotations
@@ -159,8 +162,9 @@ class Change:
     """One metric of one matched point, base against new.
 
     ``threshold`` is relative, or absolute for the ``ABSOLUTE`` metrics (loss). ``losses``
-    holds each side's per-repeat loss ratios, for the latencies' loss bound. ``p_holm`` is
-    set by ``compare`` on the tests whose outcome could fail the gate (``could_fail``)."""
+    holds each side's per-repeat loss ratios, for the latencies' loss bound; ``closed_loop``
+    says the point ran closed loop, where latency is not gated. ``p_holm`` is set by
+    ``compare`` on the gate's family (``in_family``)."""
 
     point: str
     metric: str
@@ -170,6 +174,7 @@ class Change:
     alpha: float = significance.SIGNIFICANCE_ALPHA
     losses: dict[str, list[float]] = field(default_factory=dict)
     loss_bound: float = stats.LOSS_BOUND
+    closed_loop: bool = False
     base_median: float | None = field(init=False)
     new_median: float | None = field(init=False)
     ratio: float | None = field(init=False)
@@ -213,7 +218,8 @@ class Change:
 
     @property
     def gated(self) -> bool:
-        return self.metric in GATED
+        """Whether this metric can fail the gate here: latency only in open loop."""
+        return self.metric in GATED and not (self.closed_loop and self.metric in LATENCIES)
 
     @property
     def size(self) -> float | None:
@@ -227,20 +233,24 @@ class Change:
         d = self.difference
         return d is not None and d != 0 and (d > 0) != METRICS[self.metric].higher_is_better
 
-    def could_fail(self, fail_threshold: float) -> bool:
-        """Whether this test's outcome could fail the gate: a gated metric, judged, worse
-        by the fail threshold (loss: its own threshold) and the report threshold or more.
-        Its p then counts in the Holm-Bonferroni family, significant or not."""
-        limit = self.threshold if self.absolute else max(self.threshold, fail_threshold)
-        size = self.size
+    @property
+    def in_family(self) -> bool:
+        """Whether this test counts in the gate's Holm-Bonferroni family: a gated metric,
+        judged, whose repeats are not all one value. Nothing here looks at which side is
+        better: a family picked by the direction or size of the changes would let noise
+        through (the smallest p among many, uncorrected)."""
         return (
             self.gated
             and self.p is not None
             and self.verdict != significance.NOT_JUDGED
-            and self.worse_direction
-            and size is not None
-            and size >= limit
+            and len({*self.base, *self.new}) > 1
         )
+
+    def past_fail_threshold(self, fail_threshold: float) -> bool:
+        """Worse by the fail threshold (loss: its own threshold) and the report's, or more."""
+        limit = self.threshold if self.absolute else max(self.threshold, fail_threshold)
+        size = self.size
+        return self.worse_direction and size is not None and size >= limit
 
     @property
     def holm_rejected(self) -> bool:
@@ -252,8 +262,8 @@ class Change:
             return self.gated
         return (
             self.verdict == significance.WORSE
-            and self.could_fail(fail_threshold)
-            and self.p_holm is not None
+            and self.in_family
+            and self.past_fail_threshold(fail_threshold)
             and self.holm_rejected
         )
 
@@ -276,8 +286,8 @@ class Comparison:
         return [c for c in self.changes if c.regressed(self.fail_threshold)]
 
     def family(self) -> list[Change]:
-        """The tests whose outcome could fail the gate: Holm-Bonferroni's family."""
-        return [c for c in self.changes if c.could_fail(self.fail_threshold)]
+        """The gated tests: Holm-Bonferroni's family."""
+        return [c for c in self.changes if c.in_family]
 
     def adjust(self) -> None:
         """Holm-Bonferroni over the family: each member's adjusted p, ``p_holm``."""
@@ -354,6 +364,7 @@ def compare(
             loss_threshold if metric in ABSOLUTE else threshold,
             losses={"base": b.values("loss_ratio"), "new": n.values("loss_ratio")},
             loss_bound=loss_bound,
+            closed_loop=b.params.get("mode", "closed") == "closed",
         )
         for label, (b, n) in zip(labels, pairs, strict=True)
         for metric in COMPARED

@@ -103,11 +103,13 @@ def legend(comparison: Comparison) -> str:
         f"{100 * comparison.loss_threshold:.2g} percentage points or more) with p < "
         f"{significance.SIGNIFICANCE_ALPHA:g}; uncertain: past the threshold with no overlap, but "
         "too few repeats for the test ever to reach it. "
-        f"p Holm: Holm-Bonferroni adjusted over the {len(family)} test"
-        f"{'s' if len(family) != 1 else ''} that could fail the gate (throughput, latency "
-        f"or loss worse by {comparison.fail_threshold:.0%} or more, loss by "
-        f"{100 * comparison.loss_threshold:.2g} points); a change fails only when it is "
-        f"below {significance.SIGNIFICANCE_ALPHA:g}. Latency is not judged where a repeat of "
+        f"p Holm: Holm-Bonferroni adjusted over the {len(family)} gated test"
+        f"{'s' if len(family) != 1 else ''} (throughput and loss, and latency in open loop: "
+        "in closed loop latency follows from throughput; a test whose repeats are all one "
+        "value is left out); a change fails the gate when it is worse by "
+        f"{comparison.fail_threshold:.0%} or more (loss: "
+        f"{100 * comparison.loss_threshold:.2g} points) and its p Holm is below "
+        f"{significance.SIGNIFICANCE_ALPHA:g}. Latency is not judged where a repeat of "
         f"either side lost more than {comparison.loss_bound:.2%}. threads and cpu % are "
         "informational: they never fail the gate."
     )
@@ -146,7 +148,7 @@ def summary_lines(comparison: Comparison) -> list[str]:
         least = min(significance.mann_whitney_min_p(len(c.base), len(c.new)) for c in family)
         if least * len(family) >= alpha:
             lines.append(
-                f"{len(family)} test{'s' if len(family) != 1 else ''} could fail the gate, "
+                f"{len(family)} gated test{'s' if len(family) != 1 else ''}, "
                 f"but the smallest p the repeats can reach ({least:.2g}) is not below "
                 f"{alpha:g}/{len(family)} = {alpha / len(family):.2g}, which Holm-Bonferroni "
                 "asks of the first: none can fail on significance; rerun both with "
@@ -156,8 +158,8 @@ def summary_lines(comparison: Comparison) -> list[str]:
         if demoted:
             lines.append(
                 f"{len(demoted)} worse change{'s' if len(demoted) != 1 else ''} with p < "
-                f"{alpha:g} alone, not significant over the {len(family)} tests that could "
-                "fail (Holm-Bonferroni): "
+                f"{alpha:g} alone, not significant over the {len(family)} gated tests "
+                "(Holm-Bonferroni): "
                 + ", ".join(f"{c.point} {NAMES[c.metric]} (p {_p(c.p)})" for c in demoted)
             )
     if comparison.only_base:

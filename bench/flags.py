@@ -80,6 +80,12 @@ def client_warnings(repeat: Repeat) -> list[str]:
             f"{counts.malformed} malformed frames, {counts.disconnected} clients "
             "disconnected by the server"
         )
+    database = repeat.database
+    if database is not None and database.lost_writes:
+        out.append(
+            f"{database.lost_writes} of {database.sent} messages were never written to "
+            f"the database ({database.kind}: {database.rows} rows): lost writes"
+        )
     if counts.receiver_gone:
         out.append(
             f"{counts.receiver_gone} deliveries were owed to clients that had left "

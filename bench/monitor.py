@@ -38,6 +38,9 @@ class Stat:
     cpu_s: float
     threads: int
     rss_bytes: int
+    # CPU of the children it has reaped (cutime + cstime): a PostgreSQL backend that
+    # served one message and exited lives on only here, in the postmaster's counters.
+    reaped_cpu_s: float = 0.0
 
 
 def parse_stat(text: str) -> Stat:
@@ -46,7 +49,8 @@ def parse_stat(text: str) -> Stat:
     name = text[text.index("(") + 1 : text.rindex(")")]
     fields = text[text.rindex(")") + 2 :].split()
     cpu_s = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime + stime
-    return Stat(name, cpu_s, int(fields[17]), int(fields[21]) * PAGE_BYTES)
+    reaped_cpu_s = (int(fields[13]) + int(fields[14])) / CLOCK_TICKS  # cutime + cstime
+    return Stat(name, cpu_s, int(fields[17]), int(fields[21]) * PAGE_BYTES, reaped_cpu_s)
 
 
 def read_stat(path: Path) -> Stat | None:
@@ -113,6 +117,7 @@ class Edge:
     t: float
     threads: dict[int, dict[int, float]]  # pid -> tid -> CPU seconds
     processes: dict[int, float]  # pid -> CPU seconds of the whole process, dead threads too
+    reaped_s: float = 0.0  # the root's reaped children's CPU seconds
 
 
 @dataclass
@@ -208,12 +213,15 @@ class ProcessMonitor:
         for watched in self.watched.values():
             pids = process_tree(watched.root)
             processes = {}
+            reaped_s = 0.0
             for pid in pids:
                 stat = read_stat(Path(f"/proc/{pid}/stat"))
                 if stat is not None:
                     processes[pid] = stat.cpu_s
+                    if pid == watched.root:
+                        reaped_s = stat.reaped_cpu_s
             threads = {pid: thread_cpu_s(pid) for pid in pids}
-            watched.edges[name] = Edge(t, threads, processes)
+            watched.edges[name] = Edge(t, threads, processes, reaped_s)
 
     def stop(self) -> None:
         self._stop.set()
@@ -232,8 +240,19 @@ class ProcessMonitor:
         cpu = [series.cpu_percent[i] for i in idx]
         process_cpu = self._process_cpu(watched)
         per_thread = self._per_thread(watched, process_cpu)
+        reaped = self._reaped_cpu(watched)
+        if reaped:
+            per_thread.append(
+                {
+                    "pid": watched.root,
+                    "tid": None,
+                    "label": "children that exited",
+                    "main": False,
+                    "cpu_percent": reaped,
+                }
+            )
         if process_cpu:
-            headline: float | None = round(sum(process_cpu.values()), 1)
+            headline: float | None = round(sum(process_cpu.values()) + reaped, 1)
         else:  # no window edges (an interrupted repeat): the samples' mean
             headline = round(sum(cpu) / len(cpu), 1) if cpu else None
         loop = [r["cpu_percent"] for r in per_thread if r["main"]]
@@ -280,6 +299,15 @@ class ProcessMonitor:
                 last = inside[-1] if inside else begin.processes[pid]
             out[pid] = round(100 * (last - begin.processes.get(pid, 0.0)) / span, 1)
         return out
+
+    def _reaped_cpu(self, watched: Watched) -> float:
+        """CPU % of the root's children that exited and were reaped inside the window
+        (all of their life: a short-lived child's CPU is counted when it is reaped)."""
+        span = self._span(watched)
+        if span is None:
+            return 0.0
+        begin, end = watched.edges["start"], watched.edges["end"]
+        return round(max(0.0, 100 * (end.reaped_s - begin.reaped_s) / span), 1)
 
     def _per_thread(self, watched: Watched, process_cpu: dict[int, float]) -> list[dict[str, Any]]:
         """CPU % of each thread over the window; what threads that exited inside the

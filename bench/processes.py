@@ -37,8 +37,13 @@ def start_process(
     log: IO[bytes] | None = None,
     env: dict[str, str] | None = None,
     cwd: Path | None = None,
+    user: tuple[int, int] | None = None,
 ) -> subprocess.Popen[bytes]:
-    """Start ``argv`` in its own session (so a terminal's Ctrl-C reaches only us)."""
+    """Start ``argv`` in its own session (so a terminal's Ctrl-C reaches only us).
+
+    ``user`` is a ``(uid, gid)`` to run it as, with no supplementary groups (root only:
+    PostgreSQL refuses to run as root).
+    """
     return subprocess.Popen(
         list(argv),
         stdin=subprocess.DEVNULL,
@@ -47,15 +52,26 @@ def start_process(
         env=env,
         cwd=cwd,
         start_new_session=True,
+        # Runs after the switch of user, which would clear the parent-death signal.
         preexec_fn=die_with_parent,
+        user=None if user is None else user[0],
+        group=None if user is None else user[1],
+        extra_groups=None if user is None else [],
     )
 
 
-def stop_process(proc: subprocess.Popen[bytes], timeout_s: float = STOP_TIMEOUT_S) -> int | None:
-    """Stop ``proc`` (SIGTERM, then SIGKILL) and reap it; return its exit code."""
+def stop_process(
+    proc: subprocess.Popen[bytes],
+    timeout_s: float = STOP_TIMEOUT_S,
+    sig: signal.Signals = signal.SIGTERM,
+) -> int | None:
+    """Stop ``proc`` (``sig``, then SIGKILL) and reap it; return its exit code.
+
+    ``sig`` is for servers whose polite signal is another (PostgreSQL: SIGINT).
+    """
     if proc.poll() is None:
         with contextlib.suppress(ProcessLookupError):
-            proc.terminate()
+            proc.send_signal(sig)
         try:
             proc.wait(timeout_s)
         except subprocess.TimeoutExpired:

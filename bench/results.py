@@ -172,6 +172,46 @@ class MachineSummary(Record):
 
 
 @dataclass
+class DatabaseTally(Record):
+    """What a repeat left in the database (orm workloads): each message a client sent,
+    warm-up included, is saved as one row before its broadcast; a missing row is a lost
+    write."""
+
+    kind: str = ""
+    rows: int = 0
+    sent: int = 0
+
+    @property
+    def lost_writes(self) -> int:
+        return max(0, self.sent - self.rows)
+
+
+@dataclass
+class NeighbourSummary(Record):
+    """The unmeasured neighbours of a repeat (``Point.neighbour``): the load they put on
+    the server, and how they fared."""
+
+    route: str = ""
+    clients: int = 0
+    sent_per_s: float = 0.0
+    delivered_per_s: float = 0.0
+    p99_delivered_ms: float | None = None  # of what arrived: see loss_ratio
+    loss_ratio: float | None = None
+
+    @classmethod
+    def of(cls, route: str, repeat: Repeat) -> NeighbourSummary:
+        throughput, counts = repeat.throughput, repeat.counts
+        return cls(
+            route=route,
+            clients=counts.clients if counts else 0,
+            sent_per_s=round(throughput.sent_per_s, 1) if throughput else 0.0,
+            delivered_per_s=round(throughput.delivered_per_s, 1) if throughput else 0.0,
+            p99_delivered_ms=repeat.latency_ms.get("p99"),
+            loss_ratio=repeat.loss_ratio,
+        )
+
+
+@dataclass
 class Repeat(Record):
     """One measurement of a point, against a fresh server; ``failed`` carries the reason."""
 
@@ -199,6 +239,8 @@ class Repeat(Record):
     server: MonitorSummary | None = None
     services: dict[str, MonitorSummary] = field(default_factory=dict)
     machine: MachineSummary | None = None
+    database: DatabaseTally | None = None
+    neighbour: NeighbourSummary | None = None
     ceiling_fraction: float | None = None
     warnings: list[str] = field(default_factory=list)
 
@@ -341,6 +383,8 @@ METRICS: dict[str, Metric] = {
         Metric("other_threads_cpu_percent", ("server", "other_threads_cpu_percent"), False),
         Metric("loss_ratio", ("loss_ratio",), False),
         Metric("rss_peak_bytes", ("server", "rss_peak_bytes"), False),
+        Metric("database_cpu_percent", ("services", "database", "cpu_mean_percent"), False),
+        Metric("lost_writes", ("database", "lost_writes"), False),
     )
 }
 

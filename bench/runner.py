@@ -9,6 +9,7 @@ Ctrl-C, an error or a crash keeps what was measured.
 
 from __future__ import annotations
 
+import dataclasses
 import signal
 import threading
 import time
@@ -19,9 +20,10 @@ from pathlib import Path
 from typing import Any, TextIO, TypeVar
 
 from bench import environment, redis_server, store
+from bench.database import Database, databases_for
 from bench.errors import PointFailed, ServerError, UserError
 from bench.flags import client_warnings
-from bench.loadgen import CONNECT_TIMEOUT_S
+from bench.loadgen import CONNECT_TIMEOUT_S, WorkerPlan
 from bench.loadgen.link import CONNECT, CONNECTED, RESULT, START
 from bench.monitor import ProcessMonitor
 from bench.pool import WorkerPool, exit_description, plan_workers
@@ -30,7 +32,16 @@ from bench.processes import free_port, last_line
 from bench.progress import Progress, summary_line
 from bench.redact import redact
 from bench.redis_server import RedisService
-from bench.results import Calibration, PointResult, Repeat, Run, WorkerResult, load_shape
+from bench.results import (
+    Calibration,
+    DatabaseTally,
+    NeighbourSummary,
+    PointResult,
+    Repeat,
+    Run,
+    WorkerResult,
+    load_shape,
+)
 from bench.scenario import INTERLEAVED, Point, Scenario
 from bench.search import SaturationSearch
 from bench.servers import (
@@ -63,9 +74,12 @@ class RunContext:
     target: str | None = None
     server_pid: int | None = None
     redis_url: str | None = None
+    # The user's PostgreSQL for the orm workloads (DATABASE_URL); else a private one.
+    database_url: str | None = None
     # The command line as the user typed it, for the report's "Reproduce".
     command: str | None = None
     redis: RedisService | None = None
+    databases: dict[str, Database] = field(default_factory=dict)
     run: Run = field(default_factory=Run)
 
 
@@ -82,6 +96,39 @@ def _url_template(ctx: RunContext, point: Point, port: int | None) -> tuple[str,
         return template, f"http://{host_port}"
     assert port is not None
     return ws_url(HOST, port, point.route, "{room}", point.workload), origin(HOST, port)
+
+
+def _neighbour_plans(
+    ctx: RunContext, point: Point, port: int | None, first: int, seed: int
+) -> list[WorkerPlan]:
+    """The worker plans of the point's unmeasured neighbours (none without any): their
+    route, open loop at their rate, rooms ``n0``, ``n1``... apart from the measured ones."""
+    route = point.neighbour_route
+    if route is None:
+        return []
+    if ctx.target and "{room}" in ctx.target:
+        raise UserError(
+            f"neighbour = {point.neighbour!r} with a --target that names its route "
+            "({room}): give the server's base URL, ws://host:port"
+        )
+    flavour, workload = route
+    shape = replace(
+        point,
+        consumer=flavour,
+        workload=workload,
+        fault="none",
+        clients=point.neighbour_clients,
+        rooms=1,
+        clients_per_room=min(point.clients_per_room or 10, point.neighbour_clients),
+        mode="open",
+        rate=point.neighbour_rate,
+        arrival="constant",
+        client_processes=1,
+    )
+    template, origin_header = _url_template(ctx, shape, port)
+    template = template.replace("{room}", "n{room}")
+    plans = plan_workers(shape, template, origin_header, seed=seed)
+    return [dataclasses.replace(plan, worker=first + plan.worker) for plan in plans]
 
 
 def _server_died(server: ServerProcess) -> PointFailed:
@@ -108,13 +155,24 @@ def _new_server(
             redis_server.flush(redis_url)
         except ServerError as exc:
             raise PointFailed(str(exc)) from None
+    db = _database(ctx, point)
     settings = ServerSettings(
         layer=point.layer,
         capacity=point.capacity,
         redis_url=redis_url,
         fault_consumers=point.fault != "none",
+        work_ms=point.work_ms,
+        work_us=point.work_us,
+        database_url=db.url if db else None,
+        conn_max_age=point.conn_max_age,
+        db_pool_size=point.db_pool_size,
     )
     return server_for(point.server, settings, HOST, port, log_path)
+
+
+def _database(ctx: RunContext, point: Point) -> Database | None:
+    """The database ``point`` writes to, when it writes to one we can count."""
+    return ctx.databases.get(point.database) if point.needs_database else None
 
 
 def measure(
@@ -133,15 +191,21 @@ def measure(
         server: ServerProcess | None = None
         roots: dict[str, int] = {}
         ready_s = None
+        db = None if reference else _database(ctx, point)
+        if db is not None:
+            db.clear()
+            if db.pid:
+                roots["database"] = db.pid
         if not ctx.target:
             server = _new_server(ctx, point, label, repeat, reference)
             stack.callback(server.stop)
-        template, origin_header = _url_template(ctx, point, server.port if server else None)
+        port = server.port if server else None
+        template, origin_header = _url_template(ctx, point, port)
+        plans = plan_workers(point, template, origin_header, seed=repeat)
+        neighbours = [] if reference else _neighbour_plans(ctx, point, port, len(plans), repeat)
         # The client processes start (import, spawn) while the server does; they are
         # stopped first, before the server.
-        pool = stack.enter_context(
-            WorkerPool(plan_workers(point, template, origin_header, seed=repeat))
-        )
+        pool = stack.enter_context(WorkerPool(plans + neighbours))
         if server is not None:
             server.start()
             try:
@@ -177,19 +241,36 @@ def measure(
             raise PointFailed(f"no client could connect to {template.format(room=0)}: {why}")
         t0_ns = time.monotonic_ns() + int(START_DELAY_S * 1e9)
         total_s = point.warmup_s + point.duration_s
-        progress = Progress(ctx.out, label, total_s, t0_ns, len(pool))
+        progress = Progress(ctx.out, label, total_s, t0_ns, len(plans))
+
+        def on_progress(worker: int, value: Any) -> None:
+            if worker < len(plans):  # the measured clients only
+                progress.update(worker, value)
+
         pool.broadcast(START, t0_ns)
         _call_at(t0_ns + int(point.warmup_s * 1e9), lambda: monitor.mark("start"))
         _call_at(t0_ns + int(total_s * 1e9), lambda: monitor.mark("end"))
         budget = START_DELAY_S + total_s + point.drain_max_s + RESULT_GRACE_S
-        results = pool.gather(RESULT, budget, progress.update, check)
+        results = [
+            WorkerResult.from_json(r) for r in pool.gather(RESULT, budget, on_progress, check)
+        ]
         record = Repeat.from_workers(
             repeat,
-            [WorkerResult.from_json(r) for r in results],
+            results[: len(plans)],
             clients=point.clients,
             duration_s=point.duration_s,
             compression=point.compression,
         )
+        if neighbours:
+            record.neighbour = NeighbourSummary.of(
+                point.neighbour,
+                Repeat.from_workers(
+                    repeat,
+                    results[len(plans) :],
+                    clients=point.neighbour_clients,
+                    duration_s=point.duration_s,
+                ),
+            )
         record.started_at = started_at
         record.ready_s = ready_s
         if server is not None:
@@ -200,6 +281,12 @@ def measure(
             record.server = monitor.summary("server")
         record.services = {role: monitor.summary(role) for role in roots if role != "server"}
         record.machine = monitor.machine()
+        if db is not None:
+            writers = (results[: len(plans)] if point.writes else []) + (
+                results[len(plans) :] if point.neighbours_write else []
+            )
+            sent = sum(r.counts.sent for r in writers)
+            record.database = DatabaseTally(db.kind, db.rows(), sent)
         calibration = ctx.run.calibration_for(point.params())
         ceiling = calibration.deliveries_per_s if calibration else None
         if ceiling and not reference and record.throughput is not None:
@@ -292,6 +379,15 @@ def run(ctx: RunContext, calibrate_first: bool = True) -> int:
     finished = False
     try:
         with ExitStack() as stack:
+            if not ctx.target:
+                # First: a DATABASE_URL that does not answer stops the run before anything
+                # has started.
+                ctx.databases = stack.enter_context(
+                    databases_for(points, ctx.database_url, ctx.log_dir)
+                )
+                result.environment["database_servers"] = {
+                    kind: db.version for kind, db in ctx.databases.items()
+                }
             if any(p.layer != "memory" for p in points) and not ctx.target:
                 ctx.redis = stack.enter_context(
                     redis_server.redis_for(ctx.redis_url, ctx.log_dir / "redis.log")

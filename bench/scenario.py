@@ -23,7 +23,15 @@ from pathlib import Path
 from typing import Any
 
 from bench.errors import UserError
-from bench.servers import CONSUMERS, FAULTS, LAYERS, SERVERS, WORKLOADS
+from bench.servers import (
+    CONSUMERS,
+    DATABASE_WORKLOADS,
+    DATABASES,
+    FAULTS,
+    LAYERS,
+    SERVERS,
+    WORKLOADS,
+)
 
 MODES = ("closed", "open")
 ARRIVALS = ("constant", "poisson")
@@ -35,8 +43,23 @@ class Point:
 
     # What runs: the consumer flavour.
     consumer: str = "async"
-    # What it does: the workload, and the clients' load on it.
+    # What it does: the workload (servers.WORKLOADS) and its size: blocking's call in ms,
+    # cpu's work per message in µs of CPU; where the orm workloads write (the private
+    # PostgreSQL or DATABASE_URL, or SQLite), Django's CONN_MAX_AGE (0: closed after every
+    # handler, Django's default; seconds: kept), the orm-native consumer's pool size.
     workload: str = "chat"
+    work_ms: float = 10.0
+    work_us: float = 1000.0
+    database: str = "postgres"
+    conn_max_age: int = 0
+    db_pool_size: int = 10
+    # Unmeasured neighbours in the same server: neighbour_clients more clients on another
+    # route ("sync/orm": flavour/workload), open loop at neighbour_rate messages/s each, in
+    # rooms of their own (does a sync consumer's work stall the async ones?).
+    neighbour: str = "none"
+    neighbour_clients: int = 10
+    neighbour_rate: float = 10.0
+    # The clients' load on it.
     clients: int = 10
     # Rooms the clients are spread over, round-robin; clients_per_room, when set, wins.
     rooms: int = 1
@@ -73,6 +96,28 @@ class Point:
         return self.consumer if self.fault == "none" else self.fault
 
     @property
+    def neighbour_route(self) -> tuple[str, str] | None:
+        """The neighbours' (flavour, workload), or None."""
+        if self.neighbour == "none":
+            return None
+        flavour, _, workload = self.neighbour.partition("/")
+        return flavour, workload
+
+    @property
+    def writes(self) -> bool:
+        """Whether the measured clients' messages are saved to the database."""
+        return self.workload in DATABASE_WORKLOADS
+
+    @property
+    def neighbours_write(self) -> bool:
+        route = self.neighbour_route
+        return route is not None and route[1] in DATABASE_WORKLOADS
+
+    @property
+    def needs_database(self) -> bool:
+        return self.writes or self.neighbours_write
+
+    @property
     def room_count(self) -> int:
         if self.clients_per_room:
             return max(1, math.ceil(self.clients / self.clients_per_room))
@@ -95,6 +140,8 @@ INTERLEAVED = ("consumer",)
 ALLOWED: dict[str, tuple[str, ...]] = {
     "consumer": CONSUMERS,
     "workload": WORKLOADS,
+    "database": DATABASES,
+    "neighbour": ("none", *(f"{c}/{w}" for c in CONSUMERS for w in WORKLOADS)),
     "server": tuple(SERVERS),
     "fault": FAULTS,
     "layer": LAYERS,
@@ -104,6 +151,12 @@ ALLOWED: dict[str, tuple[str, ...]] = {
 # (minimum, whether the minimum itself is allowed) for numeric keys.
 MINIMUM: dict[str, tuple[float, bool]] = {
     "clients": (1, True),
+    "work_ms": (0, True),
+    "work_us": (0, True),
+    "conn_max_age": (0, True),
+    "db_pool_size": (1, True),
+    "neighbour_clients": (1, True),
+    "neighbour_rate": (0, False),
     "rooms": (1, True),
     "clients_per_room": (0, True),
     "rate": (0, False),
@@ -234,6 +287,11 @@ def _check_points(source: str, scenario: Scenario) -> None:
             raise UserError(
                 f"{source}: fault = {point.fault!r} with consumer = {point.consumer!r}: "
                 'the faults wrap the async consumer; set consumer = "async"'
+            )
+        if point.workload == "orm-native" and point.database != "postgres":
+            raise UserError(
+                f"{source}: workload = 'orm-native' with database = {point.database!r}: "
+                'the async-native driver is psycopg\'s; set database = "postgres"'
             )
         if point.room_count > point.clients:
             raise UserError(

@@ -23,6 +23,10 @@ Schema history (``SCHEMA_VERSION``), as pyperf keeps it:
       owed to members that had left, out of ``expected`` and ``lost``);
       ``received_in_window`` counts first deliveries only (no duplicates or malformed
       frames); ``clients.max_loop_lag_ms`` is no longer written (null).
+      Also: the workloads' keys (``work_ms``, ``work_us``, ``database``, ``conn_max_age``,
+      ``db_pool_size``: version 1 files ran chat alone, where none applies); a repeat's
+      ``database`` (rows written against messages sent, orm workloads) and the database
+      server under ``services``; ``environment.database_servers``.
 """
 
 from __future__ import annotations

@@ -49,7 +49,8 @@ def ms(value: float | None, spec: str = ",.1f") -> str:
 
 def run_table(result: Run, markdown: bool = False) -> str:
     """Sync beside async at each point: throughput, latency, threads, CPU, loss."""
-    varying = varying_keys([p.params for p in result.points], exclude=INTERLEAVED)
+    # Nothing varies but the consumer: name the load by its clients, as the report does.
+    varying = varying_keys([p.params for p in result.points], exclude=INTERLEAVED) or ["clients"]
     groups: dict[tuple[Any, ...], dict[str, PointResult]] = {}
     for point in result.points:
         key = tuple(point.params.get(k) for k in varying)

@@ -87,6 +87,6 @@ def scale_repeat(rep: dict, factors: dict[str, float]) -> None:
         *parents, leaf = METRICS[metric].path
         holder = rep
         for key in parents:
-            holder = holder[key]
+            holder = holder.get(key) or {}
         if holder.get(leaf) is not None:
             holder[leaf] = holder[leaf] * factor

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bench import significance, stats
+from bench.report import workloads
 from bench.report.layout import (
     Chart,
     Layout,
@@ -85,6 +86,8 @@ def document(lay: Layout, charts: Sequence[Chart]) -> tuple[str, list[Block]]:
             blocks.extend(make(source))
 
     section("Summary", lambda s: summary_blocks(lay, s))
+    if any(workloads.workload_table(s.run) for s in sources):
+        section("Workloads: the tutorial's note, measured", workload_blocks)
     section("Methodology", lambda s: [Items(methodology_items(s))])
     section("Versions", version_blocks)
     blocks.append(Heading(2, "Charts"))
@@ -121,6 +124,18 @@ def summary_blocks(lay: Layout, source: Source) -> list[Block]:
         Paragraph(TABLE_CAPTION),
         Paragraph("Caveats:"),
         Items(caveat_items(source)),
+    ]
+
+
+def workload_blocks(source: Source) -> list[Block]:
+    table = workloads.workload_table(source.run)
+    if table is None:
+        return [Paragraph("The tutorial's chat alone: no workload to compare.")]
+    answer = workloads.answer(source.run)
+    return [
+        *([Paragraph(answer)] if answer else []),
+        Table(*table),
+        Paragraph(workloads.CAPTION),
     ]
 
 

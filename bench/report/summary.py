@@ -53,17 +53,10 @@ def pair_sentence(where: str, sync: PointResult, async_: PointResult) -> str:
     throughput only says whether it kept up and latency decides, when both consumers lost
     at most ``stats.LOSS_BOUND`` in every repeat."""
     open_loop = sync.params.get("mode") == "open"
-    metric = "p99_ms" if open_loop else "delivered_per_s"
+    metric, judgement = judge_pair(sync, async_)
     what = "p99 latency" if open_loop else "throughput"
     base, new = sync.values(metric), async_.values(metric)
     threshold = significance.DEFAULT_THRESHOLD
-    if open_loop:
-        losses = {"sync": sync.values("loss_ratio"), "async": async_.values("loss_ratio")}
-        judgement = significance.judge_latency(base, new, losses, threshold=threshold)
-    else:
-        judgement = significance.judge(
-            base, new, higher_is_better=METRICS[metric].higher_is_better, threshold=threshold
-        )
     facts = _facts(sync, async_)
     if judgement.verdict in (significance.FAILED, significance.NO_DATA):
         return f"{where}: no comparable measurements (a consumer has no successful repeat)."
@@ -107,6 +100,33 @@ def pair_sentence(where: str, sync: PointResult, async_: PointResult) -> str:
     return f"{where}: {verdict}. {facts} {why}" + (
         "" if open_loop else f" {_littles_law(sync, async_)}"
     )
+
+
+def judge_pair(sync: PointResult, async_: PointResult) -> tuple[str, significance.Judgement]:
+    """The metric a sync/async pair is judged on (throughput in closed loop, p99 in open
+    loop), and ``significance.judge``'s verdict of async against sync on it."""
+    open_loop = sync.params.get("mode") == "open"
+    metric = "p99_ms" if open_loop else "delivered_per_s"
+    base, new = sync.values(metric), async_.values(metric)
+    threshold = significance.DEFAULT_THRESHOLD
+    if open_loop:
+        losses = {"sync": sync.values("loss_ratio"), "async": async_.values("loss_ratio")}
+        return metric, significance.judge_latency(base, new, losses, threshold=threshold)
+    return metric, significance.judge(
+        base, new, higher_is_better=METRICS[metric].higher_is_better, threshold=threshold
+    )
+
+
+def verdict_word(judgement: significance.Judgement) -> str:
+    """``async wins``, ``sync wins``, ``uncertain``, ``no difference`` or why not judged."""
+    return {
+        significance.BETTER: "async wins",
+        significance.WORSE: "sync wins",
+        significance.UNCERTAIN: "uncertain",
+        significance.NOT_JUDGED: "not judged (loss)",
+        significance.FAILED: "no data",
+        significance.NO_DATA: "no data",
+    }.get(judgement.verdict, "no difference")
 
 
 def _facts(sync: PointResult, async_: PointResult) -> str:

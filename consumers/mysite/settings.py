@@ -7,6 +7,7 @@ channel layer and a few serving options read from ``CHANBENCH_*`` environment va
 import os
 from pathlib import Path
 
+from mysite.database import database_settings
 from mysite.layers import channel_layer_settings
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -57,12 +58,7 @@ TEMPLATES = [
 ASGI_APPLICATION = "mysite.asgi.application"
 CHANNEL_LAYERS = {"default": channel_layer_settings(os.environ)}
 
-DATABASES = {
-    "default": {
-        "ENGINE": "django.db.backends.sqlite3",
-        "NAME": os.environ.get("CHANBENCH_DATABASE", BASE_DIR / "db.sqlite3"),
-    }
-}
+DATABASES = {"default": database_settings(os.environ, BASE_DIR / "db.sqlite3")}
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

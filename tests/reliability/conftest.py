@@ -78,6 +78,10 @@ class Proc:
             return "client"
         if "bench.reference_server" in self.cmdline:
             return "reference"
+        if "bin/postgres " in self.cmdline:
+            return "postgres"
+        if self.cmdline.startswith("postgres:"):
+            return "postgres child"
         return "other"
 
 
@@ -271,10 +275,11 @@ def nothing_started(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     def refuse(*args: Any, **kwargs: Any) -> Any:
         raise AssertionError(f"a process was started: {args[:1]}")
 
-    from bench import redis_server, runner, servers
+    from bench import postgres_server, redis_server, runner, servers
 
     monkeypatch.setattr(servers, "start_process", refuse)
     monkeypatch.setattr(redis_server, "start_process", refuse)
+    monkeypatch.setattr(postgres_server, "start_process", refuse)
     monkeypatch.setattr(runner, "WorkerPool", refuse)
     before = {(p.pid, p.start_ticks) for p in children(os.getpid())}
     yield

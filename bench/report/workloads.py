@@ -1,0 +1,131 @@
+"""The tutorial's note, measured: how much of async's gain survives real work.
+
+Part 3 of the Channels tutorial says that a consumer calling Django models or other sync
+code through ``database_sync_to_async`` can still be rewritten as async, but that "the
+performance gains however would be less than if it only used async-native libraries".
+For every workload of a result, at each load, this sets the async consumer's ratio to
+the sync one beside its async-native twins' (each against the same sync consumer), with
+the verdict ``chanbench compare`` would give and the threads and CPU that explain it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bench import stats
+from bench.report.summary import judge_pair, verdict_word
+from bench.results import PointResult, Run
+from bench.tables import num
+
+# An async-native twin is measured against the sync consumer of the workload it rewrites.
+BASE = {"orm-native": "orm", "orm-acreate": "orm", "blocking-native": "blocking"}
+ORDER = ("chat", "orm", "orm-acreate", "orm-native", "blocking", "blocking-native", "cpu")
+HOW = {
+    "chat": "the tutorial's consumers: no other work",
+    "orm": "saves each message with the ORM; async through database_sync_to_async",
+    "orm-acreate": "async saves with Django's acreate (sync_to_async(create) underneath)",
+    "orm-native": "async saves through psycopg's async pool: no thread",
+    "blocking": "a blocking call per message; async through sync_to_async",
+    "blocking-native": "async awaits asyncio.sleep instead: no thread",
+    "cpu": "pure-Python CPU per message, the same code in both",
+}
+NOT_LOAD = ("consumer", "workload", "repeats")
+
+HEADERS = [
+    "load",
+    "workload",
+    "what the async consumer does",
+    "async/sync msg/s",
+    "async/sync p99",
+    "verdict",
+    "threads sync / async",
+    "CPU sync: loop + other",
+    "CPU async: loop + other",
+    "database CPU",
+]
+
+CAPTION = (
+    "Each async consumer against the sync consumer of the workload it rewrites (the "
+    "-native and -acreate rows against the sync orm or blocking consumer), medians over "
+    "repeats. The verdict is chanbench compare's rule: throughput in closed loop, p99 in "
+    "open loop, 10% and a Mann-Whitney U test at p < 0.05. CPU is % of one core: the "
+    "event loop's thread, plus every other thread (asgiref's one thread-sensitive "
+    "executor runs the sync consumer's handlers and every sync_to_async and "
+    "database_sync_to_async call; Django's acreate is sync_to_async(create), the same "
+    "thread). Database CPU: the private PostgreSQL's processes."
+)
+
+
+def _load(params: dict[str, Any]) -> tuple[Any, ...]:
+    return tuple((k, repr(v)) for k, v in sorted(params.items()) if k not in NOT_LOAD)
+
+
+def _load_name(point: PointResult, varying: list[str]) -> str:
+    mode = point.params.get("mode", "closed")
+    parts = [f"{mode} loop"]
+    parts += [f"{k}={point.params.get(k)}" for k in varying if k != "mode"]
+    return ", ".join(parts)
+
+
+def _cpu(point: PointResult) -> str:
+    loop, other = point.median("loop_cpu_percent"), point.median("other_threads_cpu_percent")
+    if loop is None or other is None:
+        return num(point.median("cpu_percent"), ".0f")
+    return f"{loop:.0f} + {other:.0f}"
+
+
+def workload_table(run: Run) -> tuple[list[str], list[list[str]]] | None:
+    """The rows of the workloads table, or None when the run measured chat alone."""
+    points = run.points
+    if {p.params.get("workload", "chat") for p in points} <= {"chat"}:
+        return None
+    groups: dict[tuple[Any, ...], dict[tuple[str, str], PointResult]] = {}
+    for point in points:
+        key = (str(point.params.get("consumer")), str(point.params.get("workload", "chat")))
+        groups.setdefault(_load(point.params), {})[key] = point
+    loads = [dict(k) for k in groups]
+    varying = [
+        k for k in {k for load in loads for k in load} if len({ld.get(k) for ld in loads}) > 1
+    ]
+    rows = []
+    for members in groups.values():
+        for workload in ORDER:
+            async_ = members.get(("async", workload))
+            sync = members.get(("sync", BASE.get(workload, workload)))
+            if async_ is None or sync is None:
+                continue
+            _, judgement = judge_pair(sync, async_)
+            thr = stats.ratio(async_.median("delivered_per_s"), sync.median("delivered_per_s"))
+            p99 = stats.ratio(async_.median("p99_ms"), sync.median("p99_ms"))
+            rows.append(
+                [
+                    _load_name(async_, sorted(varying)),
+                    workload,
+                    HOW[workload],
+                    num(thr, ".2f", "x"),
+                    num(p99, ".2f", "x"),
+                    verdict_word(judgement),
+                    f"{num(sync.median('threads'))} / {num(async_.median('threads'))}",
+                    _cpu(sync),
+                    _cpu(async_),
+                    num(async_.median("database_cpu_percent"), ".0f", "%"),
+                ]
+            )
+    return (HEADERS, rows) if rows else None
+
+
+def answer(run: Run) -> str | None:
+    """The tutorial's sentence, answered with this run's closed-loop throughput ratios."""
+    table = workload_table(run)
+    if table is None:
+        return None
+    _, rows = table
+    closed = [r for r in rows if r[0].startswith("closed")]
+    if not closed:
+        return None
+    said = "; ".join(f"{r[1]} {r[3]}" for r in closed)
+    return (
+        "The tutorial says async still gains when it calls sync code through "
+        "database_sync_to_async, but less than with async-native libraries. Measured here, "
+        f"async/sync messages per second in closed loop: {said}."
+    )
