@@ -9,6 +9,7 @@ arrays: the runner sends ``start`` and ``stop``; workers answer ``connected``,
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import multiprocessing
 import signal
@@ -17,7 +18,7 @@ from collections.abc import Callable, Iterator
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
-from bench.errors import PointFailed
+from bench.errors import PointFailed, UserError
 from bench.loadgen import WorkerPlan, worker_main
 from bench.loadgen.link import ERROR, PROGRESS, STOP, pack, unpack
 from bench.scenario import Point
@@ -66,6 +67,42 @@ def plan_workers(point: Point, template: str, origin_header: str, seed: int) -> 
         for w, share in enumerate(shares)
         if share
     ]
+
+
+def plan_neighbours(
+    point: Point,
+    url_for: Callable[[Point], tuple[str, str]],
+    first: int,
+    seed: int,
+) -> list[WorkerPlan]:
+    """The plans of the point's unmeasured neighbours (none without any), numbered from
+    ``first``: their route (``url_for`` gives a point's URL template and Origin), open
+    loop at their rate, in rooms ``n0``, ``n1``... of their own."""
+    route = point.neighbour_route
+    if route is None:
+        return []
+    flavour, workload = route
+    shape = dataclasses.replace(
+        point,
+        consumer=flavour,
+        workload=workload,
+        fault="none",
+        clients=point.neighbour_clients,
+        rooms=1,
+        clients_per_room=min(point.clients_per_room or 10, point.neighbour_clients),
+        mode="open",
+        rate=point.neighbour_rate,
+        arrival="constant",
+        client_processes=1,
+    )
+    template, origin_header = url_for(shape)
+    if template == url_for(point)[0]:
+        raise UserError(
+            f"neighbour = {point.neighbour!r} with a --target that names its route "
+            "({room}): give the server's base URL, ws://host:port"
+        )
+    plans = plan_workers(shape, template.replace("{room}", "n{room}"), origin_header, seed)
+    return [dataclasses.replace(plan, worker=first + plan.worker) for plan in plans]
 
 
 def exit_description(code: int | None) -> str:

@@ -1,7 +1,7 @@
 """One run: every point of a scenario, repeat by repeat, each against a fresh server.
 
-For each repeat: start the server (and flush the private Redis), wait for a websocket
-handshake, start the monitor and the client pool, let the clients connect, start the
+For each repeat: ready its services (Redis flushed, the messages table emptied), start
+the server, wait for a websocket handshake, start the monitor and the client pool, let the clients connect, start the
 phases on one shared clock, merge the workers' books into the result model, stop
 everything by PID. The result file is rewritten atomically after every repeat, so
 Ctrl-C, an error or a crash keeps what was measured.
@@ -9,7 +9,6 @@ Ctrl-C, an error or a crash keeps what was measured.
 
 from __future__ import annotations
 
-import dataclasses
 import signal
 import threading
 import time
@@ -19,19 +18,17 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TextIO, TypeVar
 
-from bench import environment, redis_server, store
-from bench.database import Database, databases_for
+from bench import environment, store
 from bench.errors import PointFailed, ServerError, UserError
 from bench.flags import client_warnings
-from bench.loadgen import CONNECT_TIMEOUT_S, WorkerPlan
+from bench.loadgen import CONNECT_TIMEOUT_S
 from bench.loadgen.link import CONNECT, CONNECTED, RESULT, START
 from bench.monitor import ProcessMonitor
-from bench.pool import WorkerPool, exit_description, plan_workers
+from bench.pool import WorkerPool, exit_description, plan_neighbours, plan_workers
 from bench.preflight import check_limits
 from bench.processes import free_port, last_line
 from bench.progress import Progress, summary_line
 from bench.redact import redact
-from bench.redis_server import RedisService
 from bench.results import (
     Calibration,
     DatabaseTally,
@@ -52,6 +49,7 @@ from bench.servers import (
     server_for,
     ws_url,
 )
+from bench.services import Services, services_for
 
 HOST = "127.0.0.1"
 # A worker process starts (imports uvloop, picows, numpy) in well under 2 s.
@@ -78,8 +76,7 @@ class RunContext:
     database_url: str | None = None
     # The command line as the user typed it, for the report's "Reproduce".
     command: str | None = None
-    redis: RedisService | None = None
-    databases: dict[str, Database] = field(default_factory=dict)
+    services: Services = field(default_factory=Services)
     run: Run = field(default_factory=Run)
 
 
@@ -96,39 +93,6 @@ def _url_template(ctx: RunContext, point: Point, port: int | None) -> tuple[str,
         return template, f"http://{host_port}"
     assert port is not None
     return ws_url(HOST, port, point.route, "{room}", point.workload), origin(HOST, port)
-
-
-def _neighbour_plans(
-    ctx: RunContext, point: Point, port: int | None, first: int, seed: int
-) -> list[WorkerPlan]:
-    """The worker plans of the point's unmeasured neighbours (none without any): their
-    route, open loop at their rate, rooms ``n0``, ``n1``... apart from the measured ones."""
-    route = point.neighbour_route
-    if route is None:
-        return []
-    if ctx.target and "{room}" in ctx.target:
-        raise UserError(
-            f"neighbour = {point.neighbour!r} with a --target that names its route "
-            "({room}): give the server's base URL, ws://host:port"
-        )
-    flavour, workload = route
-    shape = replace(
-        point,
-        consumer=flavour,
-        workload=workload,
-        fault="none",
-        clients=point.neighbour_clients,
-        rooms=1,
-        clients_per_room=min(point.clients_per_room or 10, point.neighbour_clients),
-        mode="open",
-        rate=point.neighbour_rate,
-        arrival="constant",
-        client_processes=1,
-    )
-    template, origin_header = _url_template(ctx, shape, port)
-    template = template.replace("{room}", "n{room}")
-    plans = plan_workers(shape, template, origin_header, seed=seed)
-    return [dataclasses.replace(plan, worker=first + plan.worker) for plan in plans]
 
 
 def _server_died(server: ServerProcess) -> PointFailed:
@@ -148,18 +112,11 @@ def _new_server(
     log_path = ctx.log_dir / f"{safe}-r{repeat}.log"
     if reference:
         return ReferenceServer(HOST, port, log_path)
-    redis_url = ctx.redis.url if ctx.redis else ctx.redis_url
-    if point.layer != "memory":
-        assert redis_url is not None
-        try:
-            redis_server.flush(redis_url)
-        except ServerError as exc:
-            raise PointFailed(str(exc)) from None
-    db = _database(ctx, point)
+    db = ctx.services.database(point)
     settings = ServerSettings(
         layer=point.layer,
         capacity=point.capacity,
-        redis_url=redis_url,
+        redis_url=ctx.services.redis_url(point),
         fault_consumers=point.fault != "none",
         work_ms=point.work_ms,
         work_us=point.work_us,
@@ -168,11 +125,6 @@ def _new_server(
         db_pool_size=point.db_pool_size,
     )
     return server_for(point.server, settings, HOST, port, log_path)
-
-
-def _database(ctx: RunContext, point: Point) -> Database | None:
-    """The database ``point`` writes to, when it writes to one we can count."""
-    return ctx.databases.get(point.database) if point.needs_database else None
 
 
 def measure(
@@ -191,18 +143,21 @@ def measure(
         server: ServerProcess | None = None
         roots: dict[str, int] = {}
         ready_s = None
-        db = None if reference else _database(ctx, point)
-        if db is not None:
-            db.clear()
-            if db.pid:
-                roots["database"] = db.pid
+        db = None if reference else ctx.services.database(point)
+        if not reference:
+            ctx.services.prepare(point)
+            roots.update(ctx.services.roots(point))
         if not ctx.target:
             server = _new_server(ctx, point, label, repeat, reference)
             stack.callback(server.stop)
         port = server.port if server else None
         template, origin_header = _url_template(ctx, point, port)
         plans = plan_workers(point, template, origin_header, seed=repeat)
-        neighbours = [] if reference else _neighbour_plans(ctx, point, port, len(plans), repeat)
+        neighbours = (
+            []
+            if reference
+            else plan_neighbours(point, lambda p: _url_template(ctx, p, port), len(plans), repeat)
+        )
         # The client processes start (import, spawn) while the server does; they are
         # stopped first, before the server.
         pool = stack.enter_context(WorkerPool(plans + neighbours))
@@ -217,8 +172,6 @@ def measure(
                 into.software = server.software()
         elif ctx.server_pid:
             roots["server"] = ctx.server_pid
-        if ctx.redis and ctx.redis.pid and point.layer != "memory" and not reference:
-            roots["redis"] = ctx.redis.pid
         monitor = ProcessMonitor(roots, point.monitor_hz, clients=pool.pids())
         monitor.start()
         stack.callback(monitor.stop)
@@ -293,21 +246,10 @@ def measure(
             record.ceiling_fraction = record.throughput.delivered_per_s / ceiling
         record.warnings = client_warnings(record)
         check()
-        if roots.get("redis"):
-            _check_redis(ctx)
+        if not reference:
+            ctx.services.check(point)
         progress.done(summary_line(record))
     return record
-
-
-def _check_redis(ctx: RunContext) -> None:
-    assert ctx.redis is not None
-    try:
-        redis_server.ping(ctx.redis.url)
-    except ServerError:
-        raise PointFailed(
-            f"Redis at {ctx.redis.url} stopped answering during the point; "
-            "the channel layer lost its messages"
-        ) from None
 
 
 def _call_at(deadline_ns: int, fn: Callable[[], Any]) -> None:
@@ -380,19 +322,10 @@ def run(ctx: RunContext, calibrate_first: bool = True) -> int:
     try:
         with ExitStack() as stack:
             if not ctx.target:
-                # First: a DATABASE_URL that does not answer stops the run before anything
-                # has started.
-                ctx.databases = stack.enter_context(
-                    databases_for(points, ctx.database_url, ctx.log_dir)
+                ctx.services = stack.enter_context(
+                    services_for(points, ctx.redis_url, ctx.database_url, ctx.log_dir)
                 )
-                result.environment["database_servers"] = {
-                    kind: db.version for kind, db in ctx.databases.items()
-                }
-            if any(p.layer != "memory" for p in points) and not ctx.target:
-                ctx.redis = stack.enter_context(
-                    redis_server.redis_for(ctx.redis_url, ctx.log_dir / "redis.log")
-                )
-                result.environment["redis_server"] = redis_server.server_version(ctx.redis.url)
+                result.environment.update(ctx.services.versions())
             if calibrate_first and not ctx.target:
                 _calibrate_each_shape(ctx, points)
             exit_code = _run_points(ctx, points)
