@@ -1,10 +1,10 @@
 """One run: every point of a scenario, repeat by repeat, each against a fresh server.
 
 For each repeat: ready its services (Redis flushed, the messages table emptied), start
-the server, wait for a websocket handshake, start the monitor and the client pool, let the clients connect, start the
-phases on one shared clock, merge the workers' books into the result model, stop
-everything by PID. The result file is rewritten atomically after every repeat, so
-Ctrl-C, an error or a crash keeps what was measured.
+the server, wait for a websocket handshake, start the monitor and the client pool, let
+the clients connect, start the phases on one shared clock, merge the workers' books into
+the result model, stop everything by PID. The result file is rewritten atomically after
+every repeat, so Ctrl-C, an error or a crash keeps what was measured.
 """
 
 from __future__ import annotations

@@ -88,6 +88,8 @@ def document(lay: Layout, charts: Sequence[Chart]) -> tuple[str, list[Block]]:
     section("Summary", lambda s: summary_blocks(lay, s))
     if any(workloads.workload_table(s.run) for s in sources):
         section("Workloads: the tutorial's note, measured", workload_blocks)
+    if any(workloads.neighbour_table(s.run) for s in sources):
+        section("Neighbours: does one consumer's work stall the others?", neighbour_blocks)
     section("Methodology", lambda s: [Items(methodology_items(s))])
     section("Versions", version_blocks)
     blocks.append(Heading(2, "Charts"))
@@ -137,6 +139,13 @@ def workload_blocks(source: Source) -> list[Block]:
         Table(*table),
         Paragraph(workloads.CAPTION),
     ]
+
+
+def neighbour_blocks(source: Source) -> list[Block]:
+    table = workloads.neighbour_table(source.run)
+    if table is None:
+        return [Paragraph("No point with neighbours.")]
+    return [Table(*table), Paragraph(workloads.NEIGHBOUR_CAPTION)]
 
 
 # Which percentile the table shows (the charts' captions say theirs).

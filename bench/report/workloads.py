@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench import stats
+from bench import significance, stats
 from bench.report.summary import judge_pair, verdict_word
 from bench.results import PointResult, Run
-from bench.tables import num
+from bench.tables import ms, num
 
 # An async-native twin is measured against the sync consumer of the workload it rewrites.
 BASE = {"orm-native": "orm", "orm-acreate": "orm", "blocking-native": "blocking"}
@@ -129,3 +129,77 @@ def answer(run: Run) -> str | None:
         "database_sync_to_async, but less than with async-native libraries. Measured here, "
         f"async/sync messages per second in closed loop: {said}."
     )
+
+
+NEIGHBOUR_HEADERS = [
+    "consumer, workload",
+    "neighbours",
+    "p99 alone ms",
+    "p99 beside them ms",
+    "ratio",
+    "verdict",
+    "neighbours' own: sent/s, delivered/s, lost",
+]
+
+NEIGHBOUR_CAPTION = (
+    "The same measured clients alone and beside unmeasured neighbours in the same server "
+    "process (open loop; medians over repeats of each repeat's p99, lost messages as "
+    "+inf). The verdict is chanbench compare's rule, alone as the base: 'worse' means the "
+    "neighbours slowed the measured consumer down. A sync consumer's handlers, and every "
+    "async consumer's sync_to_async hops (Channels 4.2+ makes one per message, "
+    "aclose_old_connections), queue on asgiref's one thread-sensitive thread."
+)
+
+
+def neighbour_table(run: Run) -> tuple[list[str], list[list[str]]] | None:
+    """Each point with neighbours against the same point alone, or None without any."""
+    alone: dict[tuple[Any, ...], PointResult] = {}
+    beside: list[PointResult] = []
+    for point in run.points:
+        params = point.params
+        key = tuple(
+            (k, repr(v)) for k, v in sorted(params.items()) if not k.startswith("neighbour")
+        )
+        if params.get("neighbour", "none") == "none":
+            alone[key] = point
+        else:
+            beside.append(point)
+    rows = []
+    for point in beside:
+        params = point.params
+        key = tuple(
+            (k, repr(v)) for k, v in sorted(params.items()) if not k.startswith("neighbour")
+        )
+        base = alone.get(key)
+        if base is None:
+            continue
+        losses = {"alone": base.values("loss_ratio"), "beside": point.values("loss_ratio")}
+        judgement = significance.judge_latency(
+            base.values("p99_ms"),
+            point.values("p99_ms"),
+            losses,
+            threshold=significance.DEFAULT_THRESHOLD,
+        )
+        word = {
+            significance.BETTER: "better",
+            significance.WORSE: "worse",
+            significance.UNCERTAIN: "uncertain",
+            significance.NOT_JUDGED: "not judged (loss)",
+        }.get(judgement.verdict, "no difference")
+        own = [r.neighbour for r in point.ok_repeats() if r.neighbour is not None]
+        sent = stats.median([n.sent_per_s for n in own])
+        delivered = stats.median([n.delivered_per_s for n in own])
+        lost = stats.median([n.loss_ratio for n in own if n.loss_ratio is not None])
+        rows.append(
+            [
+                f"{params.get('consumer')} {params.get('workload', 'chat')}",
+                f"{params.get('neighbour_clients')} x {params.get('neighbour')} at "
+                f"{params.get('neighbour_rate')}/s",
+                ms(base.median("p99_ms")),
+                ms(point.median("p99_ms")),
+                num(stats.ratio(point.median("p99_ms"), base.median("p99_ms")), ".2f", "x"),
+                word,
+                f"{num(sent)}, {num(delivered)}, {num(lost, '.2%')}",
+            ]
+        )
+    return (NEIGHBOUR_HEADERS, rows) if rows else None

