@@ -19,12 +19,10 @@ import importlib.metadata
 import importlib.util
 import os
 import pwd
-import re
 import shutil
 import signal
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -33,7 +31,13 @@ from types import ModuleType
 from typing import IO, TYPE_CHECKING, Any
 
 from bench.errors import ServerError, UserError
-from bench.processes import free_port, last_line, start_process, stop_process
+from bench.processes import (
+    free_port,
+    last_line,
+    start_process,
+    stop_process,
+    wait_until_answers,
+)
 from bench.redact import redact
 
 if TYPE_CHECKING:
@@ -64,8 +68,6 @@ _NO_BINARIES = (
     "PostgreSQL workloads need the server binaries: pip install 'chanbench[db]', "
     "or set DATABASE_URL to your own PostgreSQL"
 )
-# libpq also takes a password as a parameter (?password=...), which redact() leaves.
-_PASSWORD_PARAM = re.compile(r"(?i)(\bpassword=)[^&\s]+")
 
 
 @dataclass(frozen=True)
@@ -97,7 +99,7 @@ def ping(url: str, timeout_s: float = 2.0) -> None:
             conn.execute("SELECT 1")
     except (_psycopg().Error, OSError, ValueError) as exc:
         raise ServerError(
-            _mask(f"PostgreSQL at {url} does not answer ({_one_line(exc)}); check DATABASE_URL")
+            redact(f"PostgreSQL at {url} does not answer ({_one_line(exc)}); check DATABASE_URL")
         ) from None
 
 
@@ -118,7 +120,7 @@ def execute(url: str, sql: str) -> None:
             conn.execute(sql)
     except (_psycopg().Error, OSError, ValueError) as exc:
         raise ServerError(
-            _mask(f"PostgreSQL at {url}: {_one_line(sql)!r} failed ({_one_line(exc)})")
+            redact(f"PostgreSQL at {url}: {_one_line(sql)!r} failed ({_one_line(exc)})")
         ) from None
 
 
@@ -132,7 +134,7 @@ def count_rows(url: str, table: str) -> int:
             row = conn.execute(query).fetchone()
     except (_psycopg().Error, OSError, ValueError) as exc:
         raise ServerError(
-            _mask(f"PostgreSQL at {url}: counting the rows of {table} failed ({_one_line(exc)})")
+            redact(f"PostgreSQL at {url}: counting the rows of {table} failed ({_one_line(exc)})")
         ) from None
     return int(row[0]) if row else 0
 
@@ -171,7 +173,13 @@ def private_postgres(
                 argv += ["-c", setting]
             proc = start_process(argv, log=log, user=user)
             try:
-                _wait_ready(proc, admin_url, log_path)
+                wait_until_answers(
+                    proc,
+                    lambda: ping(admin_url, timeout_s=1.0),
+                    "postgres",
+                    log_path,
+                    READY_TIMEOUT_S,
+                )
                 execute(admin_url, f"CREATE DATABASE {DATABASE}")
                 yield DatabaseService(url, proc.pid, server_version(url))
             finally:
@@ -220,26 +228,6 @@ def _initdb(
         raise ServerError(
             f"initdb exited with code {code}: {last_line(log_path)} (log: {log_path})"
         )
-
-
-def _wait_ready(proc: subprocess.Popen[bytes], url: str, log_path: Path) -> None:
-    """Wait until postgres answers at ``url``; fail with its log's last line if it exits."""
-    deadline = time.monotonic() + READY_TIMEOUT_S
-    while True:
-        if proc.poll() is not None:
-            raise ServerError(
-                f"postgres exited with code {proc.returncode}: "
-                f"{last_line(log_path)} (log: {log_path})"
-            )
-        try:
-            ping(url, timeout_s=1.0)
-            return
-        except ServerError:
-            if time.monotonic() > deadline:
-                raise ServerError(
-                    f"postgres did not answer within {READY_TIMEOUT_S:g} s (log: {log_path})"
-                ) from None
-            time.sleep(0.05)
 
 
 def _unprivileged_user() -> tuple[int, int] | None:
@@ -402,8 +390,3 @@ def _connect(url: str, timeout_s: float) -> psycopg.Connection[tuple[Any, ...]]:
 
 def _one_line(thing: object) -> str:
     return " ".join(str(thing).split())
-
-
-def _mask(text: str) -> str:
-    """``text`` with every password in it (URL or parameter) replaced by ``***``."""
-    return _PASSWORD_PARAM.sub(r"\g<1>***", redact(text))

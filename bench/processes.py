@@ -13,9 +13,12 @@ import signal
 import socket
 import subprocess
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO
+
+from bench.errors import ServerError
 
 # How long a child gets to exit after SIGTERM before SIGKILL: Daphne closes its
 # websockets and Redis exits in well under a second on a quiet machine.
@@ -164,3 +167,31 @@ def raise_open_file_limit() -> tuple[int, int]:
             resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
             soft = hard
     return soft, hard
+
+
+def wait_until_answers(
+    proc: subprocess.Popen[bytes],
+    probe: Callable[[], None],
+    name: str,
+    log_path: Path,
+    timeout_s: float,
+) -> None:
+    """Call ``probe`` (which raises ``ServerError`` while the service is not ready) until it
+    passes; a ``ServerError`` with the log's last line if ``proc`` exits, or after
+    ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        if proc.poll() is not None:
+            raise ServerError(
+                f"{name} exited with code {proc.returncode}: {last_line(log_path)} "
+                f"(log: {log_path})"
+            )
+        try:
+            probe()
+            return
+        except ServerError:
+            if time.monotonic() > deadline:
+                raise ServerError(
+                    f"{name} did not answer within {timeout_s:g} s (log: {log_path})"
+                ) from None
+            time.sleep(0.05)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -19,7 +18,7 @@ from pathlib import Path
 import redis
 
 from bench.errors import ServerError, UserError
-from bench.processes import free_port, last_line, start_process, stop_process
+from bench.processes import free_port, start_process, stop_process, wait_until_answers
 
 # A private redis-server answers PING within milliseconds; 10 s covers a loaded machine.
 READY_TIMEOUT_S = 10.0
@@ -117,22 +116,9 @@ def private_redis(log_path: Path, host: str = "127.0.0.1") -> Iterator[RedisServ
         )
         url = f"redis://{host}:{port}/0"
         try:
-            deadline = time.monotonic() + READY_TIMEOUT_S
-            while True:
-                if proc.poll() is not None:
-                    raise ServerError(
-                        f"redis-server exited with code {proc.returncode}: "
-                        f"{last_line(log_path)} (log: {log_path})"
-                    )
-                try:
-                    ping(url, timeout_s=0.5)
-                    break
-                except ServerError:
-                    if time.monotonic() > deadline:
-                        raise ServerError(
-                            f"redis-server did not answer within {READY_TIMEOUT_S:g} s"
-                        ) from None
-                    time.sleep(0.05)
+            wait_until_answers(
+                proc, lambda: ping(url, timeout_s=0.5), "redis-server", log_path, READY_TIMEOUT_S
+            )
             yield RedisService(url, proc.pid)
         finally:
             stop_process(proc)

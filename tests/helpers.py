@@ -90,3 +90,15 @@ def scale_repeat(rep: dict, factors: dict[str, float]) -> None:
             holder = holder.get(key) or {}
         if holder.get(leaf) is not None:
             holder[leaf] = holder[leaf] * factor
+
+
+def raw(point: dict, *path: str) -> list[float]:
+    """The values at ``path`` of a point's successful repeats, as the JSON file has them."""
+    values = []
+    for rep in point["repeats"]:
+        if rep["status"] == "ok":
+            value = rep
+            for key in path:
+                value = value[key]
+            values.append(value)
+    return values

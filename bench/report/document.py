@@ -134,10 +134,15 @@ def workload_blocks(source: Source) -> list[Block]:
     if table is None:
         return [Paragraph("The tutorial's chat alone: no workload to compare.")]
     answer = workloads.answer(source.run)
+    sqlite = any(
+        p.params.get("database") == "sqlite" and p.params.get("workload", "chat") != "chat"
+        for p in source.run.points
+    )
     return [
         *([Paragraph(answer)] if answer else []),
         Table(*table),
         Paragraph(workloads.CAPTION),
+        *([Paragraph(workloads.SQLITE_NOTE)] if sqlite else []),
     ]
 
 

@@ -81,8 +81,17 @@ class Layout:
         return len(self.sources) > 1
 
     def x_values(self) -> list[Any]:
-        values = {x for line in self.lines for x, _ in line.points}
-        return sorted(values, key=sort_key)
+        """Numbers in numeric order, then names in the order the scenario lists them
+        (chat, orm, orm-native... reads better than the alphabet)."""
+        listed = [
+            v
+            for s in self.sources
+            for v in (s.run.scenario.get("matrix") or {}).get(self.x_key, [])
+        ]
+        present = {x for line in self.lines for x, _ in line.points}
+        named = list(dict.fromkeys([*listed, *sorted(present, key=sort_key)]))
+        numbers = sorted((v for v in present if sort_key(v)[0] == 0), key=sort_key)
+        return numbers + [v for v in named if v in present and sort_key(v)[0] != 0]
 
     def point_name(self, x: Any, extra: Extra) -> str:
         """``clients=10 rate=5.0``: the x value and the line's other keys."""

@@ -118,7 +118,7 @@ def judge_pair(sync: PointResult, async_: PointResult) -> tuple[str, significanc
 
 
 def verdict_word(judgement: significance.Judgement) -> str:
-    """``async wins``, ``sync wins``, ``uncertain``, ``no difference`` or why not judged."""
+    """``async wins``, ``sync wins``, ``uncertain``, ``not significant``, or why not judged."""
     return {
         significance.BETTER: "async wins",
         significance.WORSE: "sync wins",
@@ -126,7 +126,7 @@ def verdict_word(judgement: significance.Judgement) -> str:
         significance.NOT_JUDGED: "not judged (loss)",
         significance.FAILED: "no data",
         significance.NO_DATA: "no data",
-    }.get(judgement.verdict, "no difference")
+    }.get(judgement.verdict, "not significant")
 
 
 def _facts(sync: PointResult, async_: PointResult) -> str:

@@ -7,7 +7,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-from helpers import scale_repeat
+from helpers import raw, scale_repeat
 
 from bench import report, results, schema, store, tables
 from bench.cli import main
@@ -105,18 +105,6 @@ def test_summary_states_the_ratio_at_each_load(real_report):
         apart = min(async_thr) > max(sync_thr) or max(async_thr) < min(sync_thr)
         winner = "uncertain" if apart and abs(thr - 1) >= 0.1 else "not significant"
         assert winner in line and "wins" not in line
-
-
-def raw(point: dict, *path: str) -> list[float]:
-    """The values at ``path`` of a point's successful repeats, as the JSON file has them."""
-    values = []
-    for rep in point["repeats"]:
-        if rep["status"] == "ok":
-            value = rep
-            for key in path:
-                value = value[key]
-            values.append(value)
-    return values
 
 
 def test_warnings_and_caveats(real_report):

@@ -7,7 +7,7 @@ import statistics
 from pathlib import Path
 
 import pytest
-from helpers import scale_repeat
+from helpers import raw, scale_repeat
 
 from bench import schema
 from bench.report import document, render, workloads
@@ -21,14 +21,7 @@ def run_of(result: dict):
 
 
 def median_of(point: dict, *path: str) -> float:
-    values = []
-    for rep in point["repeats"]:
-        if rep["status"] == "ok":
-            value = rep
-            for key in path:
-                value = value[key]
-            values.append(value)
-    return statistics.median(values)
+    return statistics.median(raw(point, *path))
 
 
 def orm_result() -> dict:

@@ -137,3 +137,31 @@ drain_quiet_s = 0.3
     db = rep["database"]
     # The measured clients chat (no rows); every row is a neighbour's message.
     assert db["rows"] == db["sent"] > 0
+
+
+@pytest.mark.timeout(120)
+def test_sqlite_keeps_every_row_too(tmp_path):
+    """database = "sqlite": a file of the run's own, migrated, emptied per repeat."""
+    code, result = run(
+        tmp_path,
+        """consumer = ["sync", "async"]
+workload = "orm"
+database = "sqlite"
+clients = 4
+rooms = 2
+mode = "open"
+rate = 5.0
+warmup_s = 0.3
+duration_s = 1.0
+drain_quiet_s = 0.3
+""",
+    )
+    assert code == 0
+    assert "postgres" not in result["environment"]["database_servers"]
+    for point in result["points"]:
+        (rep,) = point["repeats"]
+        assert rep["status"] == "ok", rep.get("reason")
+        assert rep["database"]["kind"] == "sqlite"
+        assert rep["database"]["rows"] == rep["database"]["sent"] == rep["counts"]["sent"] > 0
+        assert rep["counts"]["lost"] == 0
+        assert "database" not in rep["services"]  # a file: no process to watch

@@ -42,7 +42,10 @@ def _x_axis(ax: Any, lay: Layout) -> Callable[[Any], Any]:
         return lambda v: v
     positions = {v: i for i, v in enumerate(values)}
     ax.set_xticks(range(len(values)))
-    ax.set_xticklabels([str(v) for v in values])
+    labels = [str(v) for v in values]
+    # Names side by side run into each other past a few characters: slant them.
+    slant = sum(len(label) for label in labels) > 40
+    ax.set_xticklabels(labels, rotation=25 if slant else 0, ha="right" if slant else "center")
     return lambda v: positions[v]
 
 
@@ -57,7 +60,7 @@ def _plot_metric(ax: Any, lay: Layout, styler: Styler, metric: str) -> bool:
     drawn = False
     for line in lay.lines:
         xs, meds, lows, highs, lost = [], [], [], [], []
-        for x, point in line.points:
+        for x, point in sorted(line.points, key=lambda xp: place(xp[0])):
             summary = median_range(point, metric)
             if summary is None:
                 continue
