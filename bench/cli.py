@@ -21,7 +21,8 @@ from bench.errors import UserError
 from bench.processes import check_port_free
 from bench.redact import RedactingWriter, redact
 from bench.scenario import load as load_scenario
-from bench.servers import CONSUMERS, LAYERS, SERVERS, ServerSettings, netloc, server_for
+from bench.servers import SERVERS, server_for
+from bench.site import CONSUMERS, LAYERS, LOOPS, ServerSettings, netloc
 
 EXIT_INTERRUPTED = 130
 
@@ -36,6 +37,15 @@ def add_server_options(parser: argparse.ArgumentParser) -> None:
         choices=tuple(SERVERS),
         default="daphne",
         help="server kind (default: daphne)",
+    )
+    group.add_argument(
+        "--loop", choices=LOOPS, default="asyncio", help="event loop (default: asyncio)"
+    )
+    group.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="server worker processes sharing the port; rooms span them on a Redis layer",
     )
     group.add_argument(
         "--layer",
@@ -61,6 +71,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import os
 
     check_port_free(args.host, args.port)
+    preflight.check_installed(args.server)
+    if args.workers < 1 or (args.workers > 1 and args.layer == "memory"):
+        raise UserError(
+            f"--workers {args.workers} with --layer {args.layer}: give 1, or several "
+            "workers on a Redis layer (--layer redis), where rooms span the workers"
+        )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     with ExitStack() as stack:
@@ -70,7 +86,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
             from bench.redis_server import redis_for
 
             redis_url = stack.enter_context(redis_for(redis_url, log_dir / "redis.log")).url
-        settings = ServerSettings(layer=args.layer, capacity=args.capacity, redis_url=redis_url)
+        settings = ServerSettings(
+            layer=args.layer,
+            capacity=args.capacity,
+            redis_url=redis_url,
+            loop=args.loop,
+            workers=args.workers,
+        )
         server = stack.enter_context(
             server_for(args.server, settings, args.host, args.port, log_dir / f"{args.server}.log")
         )

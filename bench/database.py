@@ -19,7 +19,7 @@ from bench import postgres_server
 from bench.errors import PointFailed, ServerError
 from bench.redact import redact
 from bench.scenario import Point
-from bench.servers import ServerSettings, migrate
+from bench.site import ServerSettings, migrate
 
 TABLE = "chat_message"
 

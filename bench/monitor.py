@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.processes import process_tree
+from bench.processes import established_connections, process_tree
 from bench.results import MachineSummary, MonitorSummary, ProcessSummary
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -146,10 +146,18 @@ class ProcessMonitor:
     """Samples each role's process tree at ``hz`` in a thread until stopped."""
 
     def __init__(
-        self, roots: dict[str, int], hz: float = 10.0, clients: Sequence[int] = ()
+        self,
+        roots: dict[str, int],
+        hz: float = 10.0,
+        clients: Sequence[int] = (),
+        server_port: int | None = None,
     ) -> None:
         self.watched = {role: Watched(root) for role, root in roots.items()}
         self.clients = list(clients)
+        # The server's port: each of its processes' established connections on it are
+        # counted at the window's start (how the clients spread over the workers).
+        self.server_port = server_port
+        self._connections: dict[int, int] = {}
         self._machine: dict[str, tuple[float, float] | None] = {}
         self._client_wait: dict[str, dict[int, float | None]] = {}
         self.interval_s = 1.0 / hz if hz > 0 else 0.0
@@ -210,6 +218,9 @@ class ProcessMonitor:
         self._window[name] = t
         self._machine[name] = machine_cpu()
         self._client_wait[name] = {pid: wait_s(pid) for pid in self.clients}
+        if name == "start" and self.server_port and "server" in self.watched:
+            pids = process_tree(self.watched["server"].root)
+            self._connections = established_connections(pids, self.server_port)
         for watched in self.watched.values():
             pids = process_tree(watched.root)
             processes = {}
@@ -378,6 +389,7 @@ class ProcessMonitor:
                     threads_max=max(s[1] for s in inside),
                     cpu_percent=process_cpu.get(pid),
                     rss_peak_bytes=max(s[2] for s in inside),
+                    connections=self._connections.get(pid) if role == "server" else None,
                 )
             )
         return out

@@ -3,6 +3,7 @@ a ``--target`` that is not a websocket URL, are refused with one line."""
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Sequence
 
 from bench.errors import UserError
@@ -38,6 +39,8 @@ def check_limits(source: str, points: Sequence[Point], target: str | None = None
                 f"{where}, but the open-file limit is {soft} (hard limit {hard}); raise the "
                 f"hard limit (ulimit -Hn {needed}, as root) or use fewer clients"
             )
+        if not target:
+            check_installed(point.server)
         limit = None if target else SERVERS[point.server].max_message_bytes
         if limit is not None and point.message_bytes > limit - MESSAGE_ENVELOPE_BYTES:
             raise UserError(
@@ -45,6 +48,16 @@ def check_limits(source: str, points: Sequence[Point], target: str | None = None
                 f"websockets whose messages are over {_size(limit)}; use at most "
                 f"{limit - MESSAGE_ENVELOPE_BYTES}"
             )
+
+
+def check_installed(server: str) -> None:
+    """Refuse a server kind whose package this Python lacks, saying how to get it."""
+    package = SERVERS[server].package
+    if importlib.util.find_spec(package) is None:
+        raise UserError(
+            f"server = {server!r} needs the {package} package, which is not installed: "
+            "pip install 'chanbench[servers]'"
+        )
 
 
 def check_target(target: str) -> None:

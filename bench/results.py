@@ -135,6 +135,8 @@ class ProcessSummary(Record):
     threads_max: int | None = None
     cpu_percent: float | None = None
     rss_peak_bytes: int | None = None
+    # The server's processes: established client connections held when measuring began.
+    connections: int | None = None
 
 
 @dataclass

@@ -41,15 +41,9 @@ from bench.results import (
 )
 from bench.scenario import INTERLEAVED, Point, Scenario
 from bench.search import SaturationSearch
-from bench.servers import (
-    ReferenceServer,
-    ServerProcess,
-    ServerSettings,
-    origin,
-    server_for,
-    ws_url,
-)
+from bench.servers import ReferenceServer, ServerProcess, server_for
 from bench.services import Services, services_for
+from bench.site import ServerSettings, origin, ws_url
 
 HOST = "127.0.0.1"
 # A worker process starts (imports uvloop, picows, numpy) in well under 2 s.
@@ -123,6 +117,9 @@ def _new_server(
         database_url=db.url if db else None,
         conn_max_age=point.conn_max_age,
         db_pool_size=point.db_pool_size,
+        loop=point.loop,
+        workers=point.workers,
+        compression=point.compression,
     )
     return server_for(point.server, settings, HOST, port, log_path)
 
@@ -172,7 +169,9 @@ def measure(
                 into.software = server.software()
         elif ctx.server_pid:
             roots["server"] = ctx.server_pid
-        monitor = ProcessMonitor(roots, point.monitor_hz, clients=pool.pids())
+        monitor = ProcessMonitor(
+            roots, point.monitor_hz, clients=pool.pids(), server_port=port if server else None
+        )
         monitor.start()
         stack.callback(monitor.stop)
 

@@ -23,15 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from bench.errors import UserError
-from bench.servers import (
-    CONSUMERS,
-    DATABASE_WORKLOADS,
-    DATABASES,
-    FAULTS,
-    LAYERS,
-    SERVERS,
-    WORKLOADS,
-)
+from bench.servers import SERVERS
+from bench.site import CONSUMERS, DATABASE_WORKLOADS, DATABASES, FAULTS, LAYERS, LOOPS, WORKLOADS
 
 MODES = ("closed", "open")
 ARRIVALS = ("constant", "poisson")
@@ -43,7 +36,7 @@ class Point:
 
     # What runs: the consumer flavour.
     consumer: str = "async"
-    # What it does: the workload (servers.WORKLOADS) and its size: blocking's call in ms,
+    # What it does: the workload (site.WORKLOADS) and its size: blocking's call in ms,
     # cpu's work per message in µs of CPU; where the orm workloads write (the private
     # PostgreSQL or DATABASE_URL, or SQLite), Django's CONN_MAX_AGE (0: closed after every
     # handler, Django's default; seconds: kept), the orm-native consumer's pool size.
@@ -77,6 +70,9 @@ class Point:
     # thread-pool key: the sync consumer and the async one's sync_to_async hops both run
     # on asgiref's one thread-sensitive executor, which ASGI_THREADS does not size.)
     server: str = "daphne"
+    # The server's event loop, and its worker processes (rooms span them on Redis only).
+    loop: str = "asyncio"
+    workers: int = 1
     layer: str = "memory"
     capacity: int = 100
     connect_rate: float = 0.0
@@ -141,6 +137,7 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "consumer": CONSUMERS,
     "workload": WORKLOADS,
     "database": DATABASES,
+    "loop": LOOPS,
     "neighbour": ("none", *(f"{c}/{w}" for c in CONSUMERS for w in WORKLOADS)),
     "server": tuple(SERVERS),
     "fault": FAULTS,
@@ -155,6 +152,7 @@ MINIMUM: dict[str, tuple[float, bool]] = {
     "work_us": (0, True),
     "conn_max_age": (0, True),
     "db_pool_size": (1, True),
+    "workers": (1, True),
     "neighbour_clients": (1, True),
     "neighbour_rate": (0, False),
     "rooms": (1, True),
@@ -292,6 +290,12 @@ def _check_points(source: str, scenario: Scenario) -> None:
             raise UserError(
                 f"{source}: workload = 'orm-native' with database = {point.database!r}: "
                 'the async-native driver is psycopg\'s; set database = "postgres"'
+            )
+        if point.workers > 1 and point.layer == "memory":
+            raise UserError(
+                f"{source}: workers = {point.workers} with layer = 'memory': each worker "
+                "process would have rooms of its own; rooms span workers only on a Redis "
+                'layer: set layer = "redis" or "redis-pubsub"'
             )
         if point.room_count > point.clients:
             raise UserError(

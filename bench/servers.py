@@ -17,95 +17,26 @@ import os
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any, ClassVar
 
 from bench.errors import ServerError
 from bench.processes import last_line, process_tree, start_process, stop_process
+from bench.site import (
+    CONSUMERS_DIR,
+    ServerSettings,
+    netloc,
+    origin,
+    with_path_first,
+    ws_url,
+)
 
-CONSUMERS_DIR = Path(__file__).resolve().parent.parent / "consumers"
-# What runs: the tutorial's two consumer flavours.
-CONSUMERS = ("sync", "async")
-# What it does (routes /ws/<flavour>/<workload>/<room>/, consumers/chat/routing.py): the
-# tutorial's chat; the same after saving each message (orm: the ORM, through
-# database_sync_to_async in the async consumer; orm-native: psycopg's async pool;
-# orm-acreate: Django's acreate), after a blocking call (blocking: through sync_to_async;
-# blocking-native: asyncio.sleep), or after burning CPU (cpu).
-WORKLOADS = ("chat", "orm", "orm-native", "orm-acreate", "blocking", "blocking-native", "cpu")
-# The workloads that write to a database, and the databases they can write to.
-DATABASE_WORKLOADS = ("orm", "orm-native", "orm-acreate")
-DATABASES = ("postgres", "sqlite")
-# Faults injected into the async consumer (consumers/chat/faults.py), to test the harness.
-FAULTS = ("none", "stall", "slow")
-LAYERS = ("memory", "redis", "redis-pubsub")
 # What a server's interpreter is asked about: the stack under test.
 SOFTWARE = ("django", "channels", "channels-redis", "daphne", "asgiref", "twisted", "redis")
 # Django and Channels import in about a second; a loaded 2-core machine may need more.
 READY_TIMEOUT_S = 30.0
 READY_ROOM = "chanbench_ready"
-
-
-@dataclass(frozen=True)
-class ServerSettings:
-    """What the server process is started with; recorded with every result."""
-
-    layer: str = "memory"
-    capacity: int = 100
-    expiry_s: int = 60
-    group_expiry_s: int = 86400
-    redis_url: str | None = None
-    fault_consumers: bool = False
-    # The workloads' settings (consumers/chat/work.py, consumers/mysite/database.py).
-    work_ms: float = 10.0
-    work_us: float = 1000.0
-    database_url: str | None = None
-    conn_max_age: int = 0
-    db_pool_size: int = 10
-
-    def environ(self) -> dict[str, str]:
-        """The environment for the server process."""
-        env = dict(os.environ)
-        env.update(
-            DJANGO_SETTINGS_MODULE="mysite.settings",
-            PYTHONPATH=with_path_first(CONSUMERS_DIR, env.get("PYTHONPATH")),
-            CHANBENCH_LAYER=self.layer,
-            CHANBENCH_LAYER_CAPACITY=str(self.capacity),
-            CHANBENCH_LAYER_EXPIRY=str(self.expiry_s),
-            CHANBENCH_GROUP_EXPIRY=str(self.group_expiry_s),
-            CHANBENCH_FAULT_CONSUMERS="1" if self.fault_consumers else "0",
-            CHANBENCH_WORK_MS=f"{self.work_ms:g}",
-            CHANBENCH_WORK_US=f"{self.work_us:g}",
-            CHANBENCH_CONN_MAX_AGE=str(self.conn_max_age),
-            CHANBENCH_DB_POOL_SIZE=str(self.db_pool_size),
-            PYTHONUNBUFFERED="1",
-        )
-        if self.database_url:
-            env["CHANBENCH_DATABASE_URL"] = self.database_url
-        if self.redis_url:
-            env["CHANBENCH_REDIS_URL"] = self.redis_url
-        return env
-
-
-def with_path_first(path: Path, pythonpath: str | None) -> str:
-    """``PYTHONPATH`` with ``path`` first, so a child process imports our code."""
-    return os.pathsep.join(filter(None, [str(path), pythonpath]))
-
-
-def netloc(host: str, port: int) -> str:
-    """``host:port``, with an IPv6 address in brackets."""
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
-def ws_url(host: str, port: int, route: str, room: str, workload: str = "chat") -> str:
-    """The websocket URL of ``room`` on ``route`` (a consumer flavour or a fault)."""
-    return f"ws://{netloc(host, port)}/ws/{route}/{workload}/{room}/"
-
-
-def origin(host: str, port: int) -> str:
-    """An Origin header that the site's ``AllowedHostsOriginValidator`` accepts."""
-    return f"http://{netloc(host, port)}"
 
 
 class ServerProcess:
@@ -205,6 +136,8 @@ class SiteServer(ServerProcess):
     are the server kinds, registered in ``SERVERS``."""
 
     cwd = CONSUMERS_DIR
+    # The distribution it needs (an extra of chanbench's: ``pip install chanbench[servers]``).
+    package: ClassVar[str] = ""
 
     def __init__(
         self,
@@ -221,57 +154,166 @@ class SiteServer(ServerProcess):
         return self.settings.environ()
 
 
+APPLICATION = "mysite.asgi:application"
+# Daphne has no event-loop option: uvloop's policy goes in before Daphne's server module
+# creates the loop it hands to Twisted's asyncio reactor.
+_DAPHNE_ON_UVLOOP = (
+    "import asyncio, sys, uvloop; asyncio.set_event_loop_policy(uvloop.EventLoopPolicy()); "
+    "sys.argv[0] = 'daphne'; from daphne.cli import CommandLineInterface; "
+    "CommandLineInterface.entrypoint()"
+)
+
+
 class DaphneServer(SiteServer):
-    """Daphne, the server the tutorial uses (``daphne mysite.asgi:application``)."""
+    """Daphne, the server the tutorial uses (``daphne mysite.asgi:application``). Several
+    workers are Daphne processes on one listening socket that ``bench.supervise`` binds
+    and passes to each (``--fd``), as Daphne's docs describe for process managers."""
 
     name = "daphne"
+    package = "daphne"
     # Daphne closes a websocket whose message is over 1 MiB (--websocket-max-message-size)
     # with code 1009.
     max_message_bytes = 1024 * 1024
 
     def argv(self) -> list[str]:
+        start = [self.python, "-m", "daphne"]
+        if self.settings.loop == "uvloop":
+            start = [self.python, "-c", _DAPHNE_ON_UVLOOP]
+        if self.settings.workers == 1:
+            return [*start, "-b", self.host, "-p", str(self.port), APPLICATION]
         return [
             self.python,
             "-m",
-            "daphne",
-            "-b",
+            "bench.supervise",
+            "--host",
             self.host,
-            "-p",
+            "--port",
             str(self.port),
-            "mysite.asgi:application",
+            "--workers",
+            str(self.settings.workers),
+            "--",
+            *start,
+            "--fd",
+            "{fd}",
+            APPLICATION,
+        ]
+
+    def environ(self) -> dict[str, str]:
+        env = super().environ()
+        if self.settings.workers > 1:  # bench.supervise, from this checkout
+            env["PYTHONPATH"] = with_path_first(CONSUMERS_DIR.parent, env.get("PYTHONPATH"))
+        return env
+
+
+class UvicornServer(SiteServer):
+    """Uvicorn with its ``websockets`` implementation; permessage-deflate only when the
+    scenario asks for compression (Uvicorn turns it on by default)."""
+
+    name = "uvicorn"
+    package = "uvicorn"
+    max_message_bytes = 1024 * 1024  # pinned to Daphne's, --ws-max-size
+
+    def argv(self) -> list[str]:
+        return [
+            self.python,
+            "-m",
+            "uvicorn",
+            APPLICATION,
+            "--host",
+            self.host,
+            "--port",
+            str(self.port),
+            "--loop",
+            self.settings.loop,
+            "--ws",
+            "websockets",
+            "--ws-max-size",
+            str(self.max_message_bytes),
+            "--ws-per-message-deflate",
+            "true" if self.settings.compression else "false",
+            "--no-access-log",
+            "--workers",
+            str(self.settings.workers),
         ]
 
 
-SERVERS: dict[str, type[SiteServer]] = {cls.name: cls for cls in (DaphneServer,)}
+class HypercornServer(SiteServer):
+    """Hypercorn, its worker class being the loop (``-k asyncio`` or ``-k uvloop``)."""
 
-# Creating one table on an empty database takes a second or two with Django's start-up.
-MIGRATE_TIMEOUT_S = 120.0
+    name = "hypercorn"
+    package = "hypercorn"
+    max_message_bytes = 16 * 1024 * 1024  # Hypercorn's default; no command-line option
+
+    def argv(self) -> list[str]:
+        return [
+            self.python,
+            "-m",
+            "hypercorn",
+            APPLICATION,
+            "-b",
+            f"{netloc(self.host, self.port)}",
+            "-k",
+            self.settings.loop,
+            "-w",
+            str(self.settings.workers),
+        ]
 
 
-def migrate(settings: ServerSettings, log_path: Path, python: str = sys.executable) -> None:
-    """Create the site's tables in ``settings.database_url`` (``manage.py migrate``), with
-    the interpreter the servers will run; ``ServerError`` with the log's last line."""
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    with log_path.open("ab") as log:
-        try:
-            done = subprocess.run(
-                [python, "manage.py", "migrate", "--noinput", "-v", "1"],
-                cwd=CONSUMERS_DIR,
-                env=settings.environ(),
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                timeout=MIGRATE_TIMEOUT_S,
-                check=False,
-            )
-        except subprocess.TimeoutExpired:
-            raise ServerError(
-                f"manage.py migrate did not finish within {MIGRATE_TIMEOUT_S:g} s (log: {log_path})"
-            ) from None
-    if done.returncode:
-        raise ServerError(
-            f"manage.py migrate failed with code {done.returncode}: {last_line(log_path)} "
-            f"(log: {log_path})"
-        )
+class GranianServer(SiteServer):
+    """Granian (Rust) on its ASGI interface."""
+
+    name = "granian"
+    package = "granian"
+    max_message_bytes = None  # no limit that we know of
+
+    def argv(self) -> list[str]:
+        return [
+            self.python,
+            "-m",
+            "granian",
+            "--interface",
+            "asgi",
+            "--host",
+            self.host,
+            "--port",
+            str(self.port),
+            "--loop",
+            self.settings.loop,
+            "--workers",
+            str(self.settings.workers),
+            "--no-access-log",
+            APPLICATION,
+        ]
+
+
+class GunicornServer(SiteServer):
+    """Gunicorn's own ASGI worker (``-k asgi``), not Uvicorn's worker class."""
+
+    name = "gunicorn"
+    package = "gunicorn"
+    max_message_bytes = None
+
+    def argv(self) -> list[str]:
+        return [
+            self.python,
+            "-m",
+            "gunicorn",
+            APPLICATION,
+            "-k",
+            "asgi",
+            "--asgi-loop",
+            self.settings.loop,
+            "-w",
+            str(self.settings.workers),
+            "-b",
+            netloc(self.host, self.port),
+        ]
+
+
+SERVERS: dict[str, type[SiteServer]] = {
+    cls.name: cls
+    for cls in (DaphneServer, UvicornServer, HypercornServer, GranianServer, GunicornServer)
+}
 
 
 def server_for(

@@ -19,7 +19,8 @@ import pytest
 from websockets.asyncio.client import connect
 
 from bench.processes import free_port
-from bench.servers import DaphneServer, ServerSettings, origin, ws_url
+from bench.servers import DaphneServer
+from bench.site import ServerSettings, origin, ws_url
 
 CLIENTS = 10
 MESSAGES = 20

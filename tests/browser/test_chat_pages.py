@@ -23,7 +23,8 @@ from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import WebDriverWait
 
 from bench.processes import free_port
-from bench.servers import CONSUMERS, DaphneServer, ServerSettings
+from bench.servers import DaphneServer
+from bench.site import CONSUMERS, ServerSettings
 
 HOST = "127.0.0.1"
 # Bounded waits: generous for a loaded 2-core machine, never a measure of speed.

@@ -20,7 +20,8 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from bench.processes import free_port
 from bench.redis_server import flush
-from bench.servers import CONSUMERS, LAYERS, DaphneServer, ServerSettings, origin, ws_url
+from bench.servers import DaphneServer
+from bench.site import CONSUMERS, LAYERS, ServerSettings, origin, ws_url
 
 HOST = "127.0.0.1"
 # Bounded waits: generous for a loaded 2-core machine, never a measure of speed.

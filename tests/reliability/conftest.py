@@ -70,6 +70,10 @@ class Proc:
     @property
     def kind(self) -> str:
         """What the harness started: daphne, redis, client worker, or other."""
+        if "-m bench.supervise" in self.cmdline:
+            return "daphne"  # several Daphne workers' supervisor: the server's root
+        if "-m daphne" in self.cmdline and "--fd" in self.cmdline:
+            return "daphne worker"
         if "-m daphne" in self.cmdline:
             return "daphne"
         if "redis-server" in self.cmdline:

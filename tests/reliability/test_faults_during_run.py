@@ -20,7 +20,7 @@ from websockets.sync.client import connect
 from websockets.typing import Origin
 
 from bench.loadgen.protocol import MEASURED, decode
-from bench.servers import origin, ws_url
+from bench.site import origin, ws_url
 
 from .conftest import ChanbenchProcess, Proc, is_alive, kill_proc, result_files, scenario_text
 
@@ -32,9 +32,11 @@ PHASE_TIMEOUT_S = 60.0
 
 
 def daphne_port(daphne: Proc) -> int:
-    """The port a Daphne of the run listens on, from its command line (``-p PORT``)."""
+    """The port a Daphne of the run listens on, from its command line (``-p PORT``, or
+    the supervisor's ``--port PORT`` when there are several workers)."""
     argv = daphne.cmdline.split()
-    return int(argv[argv.index("-p") + 1])
+    flag = "-p" if "-p" in argv else "--port"
+    return int(argv[argv.index(flag) + 1])
 
 
 def wait_measuring(run: ChanbenchProcess, daphne: Proc, consumer: str) -> None:

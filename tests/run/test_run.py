@@ -12,6 +12,7 @@ from bench import runner, servers
 from bench.cli import main
 from bench.processes import free_port
 from bench.scenario import Point
+from bench.site import ServerSettings
 
 
 def run_cli(tmp_path: Path, scenario: str, *args: str) -> tuple[int, dict]:
@@ -68,7 +69,7 @@ def test_stalled_server_shows_in_open_loop_latency(tmp_path, monkeypatch):
 
 def test_target_drives_a_running_server(tmp_path):
     port = free_port()
-    settings = servers.ServerSettings()
+    settings = ServerSettings()
     with servers.DaphneServer(settings, "127.0.0.1", port, tmp_path / "daphne.log") as daphne:
         daphne.wait_ready()
         code, result = run_cli(
@@ -131,7 +132,7 @@ def test_target_url_with_room_is_kept_as_given(tmp_path):
     """A route written the tutorial's way (``/$``) needs its trailing slash: a --target
     with {room} and a trailing slash is used exactly as given."""
     port = free_port()
-    settings = servers.ServerSettings()
+    settings = ServerSettings()
     with servers.DaphneServer(settings, "127.0.0.1", port, tmp_path / "daphne.log") as daphne:
         daphne.wait_ready()
         target = f"ws://127.0.0.1:{port}/ws/async/chat/{{room}}/"

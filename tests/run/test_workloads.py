@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from bench.cli import main
-from bench.servers import DATABASE_WORKLOADS, WORKLOADS
+from bench.site import DATABASE_WORKLOADS, WORKLOADS
 
 CONSUMERS_DIR = Path(__file__).resolve().parents[2] / "consumers"
 
