@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bench import significance, stats
-from bench.report import workloads
+from bench.report import deployments, workloads
 from bench.report.layout import (
     Chart,
     Layout,
@@ -88,6 +88,8 @@ def document(lay: Layout, charts: Sequence[Chart]) -> tuple[str, list[Block]]:
     section("Summary", lambda s: summary_blocks(lay, s))
     if any(workloads.workload_table(s.run) for s in sources):
         section("Workloads: the tutorial's note, measured", workload_blocks)
+    if any(deployments.ranking(s.run) for s in sources):
+        section("Deployments: which configuration to pick", deployment_blocks)
     if any(workloads.neighbour_table(s.run) for s in sources):
         section("Neighbours: does one consumer's work stall the others?", neighbour_blocks)
     section("Methodology", lambda s: [Items(methodology_items(s))])
@@ -143,6 +145,23 @@ def workload_blocks(source: Source) -> list[Block]:
         Table(*table),
         Paragraph(workloads.CAPTION),
         *([Paragraph(workloads.SQLITE_NOTE)] if sqlite else []),
+    ]
+
+
+def deployment_blocks(source: Source) -> list[Block]:
+    ranks = deployments.ranking(source.run)
+    if not ranks:
+        return [Paragraph("No saturation search: nothing to rank.")]
+    bounds = (source.run.saturation or {}).get("bounds", {})
+    return [
+        Items(deployments.advice(ranks)),
+        Table(*deployments.table(ranks)),
+        Paragraph(
+            "Ranked by what each configuration delivered at the highest rate at which "
+            f"every repeat kept p99 within {bounds.get('p99_ms', '?')} ms and loss within "
+            f"{bounds.get('loss', 0):.2%}. Server CPU sums the server's whole process tree "
+            "(supervisor and workers)."
+        ),
     ]
 
 
