@@ -410,6 +410,8 @@ class PointResult(Record):
     repeats: list[Repeat] = field(default_factory=list)
     # The software the point's server ran, read from its own interpreter.
     software: dict[str, Any] | None = None
+    # The command line its server ran (every setting chanbench pins is on it).
+    server_command: list[str] | None = None
     # A saturation search step: whether it held the bounds, and why not.
     search: dict[str, Any] | None = None
 

@@ -167,6 +167,7 @@ def measure(
             roots["server"] = server.pid
             if into is not None and into.software is None and not reference:
                 into.software = server.software()
+                into.server_command = [redact(part) for part in server.argv()]
         elif ctx.server_pid:
             roots["server"] = ctx.server_pid
         monitor = ProcessMonitor(

@@ -26,7 +26,9 @@ Schema history (``SCHEMA_VERSION``), as pyperf keeps it:
       Also: the workloads' keys (``work_ms``, ``work_us``, ``database``, ``conn_max_age``,
       ``db_pool_size``: version 1 files ran chat alone, where none applies); a repeat's
       ``database`` (rows written against messages sent, orm workloads) and the database
-      server under ``services``; ``environment.database_servers``.
+      server under ``services``; ``environment.database_servers``. The deployment's keys
+      (``server`` beyond daphne, ``loop``, ``workers``), each point's ``server_command``,
+      and each server process's client ``connections``.
 """
 
 from __future__ import annotations
