@@ -45,6 +45,21 @@ class Database:
         except (sqlite3.Error, ServerError) as exc:
             raise PointFailed(f"cannot empty {TABLE} in {redact(self.url)}: {exc}") from None
 
+    def clear_app(self, app: str) -> None:
+        """Empty every table of Django app ``app`` (a channel layer's messages and groups),
+        so a repeat does not inherit the last one's groups of dead channels."""
+        if self.kind != "postgres":
+            return
+        try:
+            postgres_server.execute(
+                self.url,
+                "DO $$ DECLARE t text; BEGIN FOR t IN SELECT tablename FROM pg_tables "
+                f"WHERE schemaname = 'public' AND tablename LIKE '{app}\\_%' LOOP "
+                "EXECUTE 'TRUNCATE ' || quote_ident(t) || ' CASCADE'; END LOOP; END $$",
+            )
+        except ServerError as exc:
+            raise PointFailed(f"cannot empty {app}'s tables in {redact(self.url)}: {exc}") from None
+
     def rows(self) -> int:
         """The rows in the messages table."""
         try:
@@ -63,11 +78,19 @@ class Database:
 
 @contextmanager
 def databases_for(
-    points: Sequence[Point], user_url: str | None, log_dir: Path
+    points: Sequence[Point],
+    user_url: str | None,
+    log_dir: Path,
+    layer_backends: Sequence[str] = (),
 ) -> Iterator[dict[str, Database]]:
-    """The databases ``points`` write to, by kind, started (or checked) and migrated;
-    the private ones stopped and removed afterwards. Empty when no point needs one."""
-    kinds = sorted({p.database for p in points if p.needs_database})
+    """The databases ``points`` write to, by kind, started (or checked) and migrated (with
+    the tables of ``layer_backends``, channel layers that keep their messages in
+    PostgreSQL); the private ones stopped and removed afterwards. Empty when no point
+    needs one."""
+    kinds = sorted(
+        {p.database for p in points if p.needs_database}
+        | ({"postgres"} if layer_backends else set())
+    )
     with ExitStack() as stack:
         found: dict[str, Database] = {}
         if kinds:
@@ -89,6 +112,10 @@ def databases_for(
                     None,
                     sqlite3.sqlite_version,
                 )
-            migrate(ServerSettings(database_url=db.url), log_dir / f"migrate-{kind}.log")
+            for backend in [None, *(layer_backends if kind == "postgres" else [])]:
+                migrate(
+                    ServerSettings(database_url=db.url, layer_backend=backend),
+                    log_dir / f"migrate-{kind}.log",
+                )
             found[kind] = db
         yield found

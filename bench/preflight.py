@@ -4,12 +4,12 @@ a ``--target`` that is not a websocket URL, are refused with one line."""
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from bench.errors import UserError
 from bench.pool import plan_workers
 from bench.processes import raise_open_file_limit
-from bench.scenario import Point
+from bench.scenario import CustomLayer, Point
 from bench.servers import SERVERS
 
 # Open files a process needs besides its clients' sockets: Daphne starts with about 12,
@@ -58,6 +58,22 @@ def check_installed(server: str) -> None:
             f"server = {server!r} needs the {package} package, which is not installed: "
             "pip install 'chanbench[servers]'"
         )
+
+
+def check_layers(layers: Mapping[str, CustomLayer]) -> None:
+    """Refuse a layer by dotted path whose module this Python cannot import."""
+    for name, layer in layers.items():
+        module = layer.backend.rpartition(".")[0]
+        try:
+            found = importlib.util.find_spec(module) is not None
+        except ModuleNotFoundError:
+            found = False
+        if not found:
+            raise UserError(
+                f"layers.{name}: BACKEND {layer.backend!r}: module {module} is not "
+                f"installed; pip install the package that provides it (for example "
+                f"{layer.app.replace('_', '-')})"
+            )
 
 
 def check_target(target: str) -> None:

@@ -25,7 +25,7 @@ from bench.loadgen import CONNECT_TIMEOUT_S
 from bench.loadgen.link import CONNECT, CONNECTED, RESULT, START
 from bench.monitor import ProcessMonitor
 from bench.pool import WorkerPool, exit_description, plan_neighbours, plan_workers
-from bench.preflight import check_limits
+from bench.preflight import check_layers, check_limits
 from bench.processes import free_port, last_line
 from bench.progress import Progress, summary_line
 from bench.redact import redact
@@ -106,7 +106,7 @@ def _new_server(
     log_path = ctx.log_dir / f"{safe}-r{repeat}.log"
     if reference:
         return ReferenceServer(HOST, port, log_path)
-    db = ctx.services.database(point)
+    layer = ctx.scenario.layers.get(point.layer)
     settings = ServerSettings(
         layer=point.layer,
         capacity=point.capacity,
@@ -114,12 +114,14 @@ def _new_server(
         fault_consumers=point.fault != "none",
         work_ms=point.work_ms,
         work_us=point.work_us,
-        database_url=db.url if db else None,
+        database_url=ctx.services.database_url(point),
         conn_max_age=point.conn_max_age,
         db_pool_size=point.db_pool_size,
         loop=point.loop,
         workers=point.workers,
         compression=point.compression,
+        layer_backend=layer.backend if layer else None,
+        layer_config=layer.config_json if layer else None,
     )
     return server_for(point.server, settings, HOST, port, log_path)
 
@@ -305,6 +307,10 @@ def run(ctx: RunContext, calibrate_first: bool = True) -> int:
     scenario = ctx.scenario
     points = scenario.points()
     check_limits(scenario.path or scenario.name, points, ctx.target)
+    if not ctx.target:
+        check_layers(
+            {p.layer: scenario.layers[p.layer] for p in points if p.layer in scenario.layers}
+        )
     ctx.out.write(
         f"chanbench: {scenario.name}: {len(points)} points "
         f"x {max(p.repeats for p in points)} repeats -> {ctx.path}\n"
@@ -323,7 +329,9 @@ def run(ctx: RunContext, calibrate_first: bool = True) -> int:
         with ExitStack() as stack:
             if not ctx.target:
                 ctx.services = stack.enter_context(
-                    services_for(points, ctx.redis_url, ctx.database_url, ctx.log_dir)
+                    services_for(
+                        points, scenario.layers, ctx.redis_url, ctx.database_url, ctx.log_dir
+                    )
                 )
                 result.environment.update(ctx.services.versions())
             if calibrate_first and not ctx.target:

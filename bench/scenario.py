@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import difflib
 import itertools
+import json
 import math
 import tomllib
 from collections.abc import Mapping, Sequence
@@ -179,6 +180,33 @@ class Search:
     loss: float = 0.001
 
 
+@dataclass(frozen=True)
+class CustomLayer:
+    """A channel layer by its dotted path (``[layers.NAME]``: ``BACKEND`` and ``CONFIG``),
+    its CONFIG naming the services it needs: ``"{database}"`` (the run's PostgreSQL, as
+    Django's ``DATABASES`` entry), ``{database_url}``, ``{redis_url}``."""
+
+    backend: str
+    config: Any = field(default_factory=dict)
+
+    @property
+    def config_json(self) -> str:
+        return json.dumps(self.config)
+
+    @property
+    def uses_database(self) -> bool:
+        return "{database" in self.config_json
+
+    @property
+    def uses_redis(self) -> bool:
+        return "{redis_url}" in self.config_json
+
+    @property
+    def app(self) -> str:
+        """Its top-level package: the Django app whose tables it may keep messages in."""
+        return self.backend.split(".")[0]
+
+
 @dataclass
 class Scenario:
     name: str
@@ -187,6 +215,7 @@ class Scenario:
     path: str | None = None
     search: Search | None = None
     overrides: dict[str, list[Any]] = field(default_factory=dict)
+    layers: dict[str, CustomLayer] = field(default_factory=dict)
 
     def varying(self) -> list[str]:
         """The keys with more than one value, in matrix order."""
@@ -219,6 +248,9 @@ class Scenario:
             "matrix": self.matrix,
             "overrides": self.overrides,
             "search": asdict(self.search) if self.search else None,
+            "layers": {
+                k: {"BACKEND": v.backend, "CONFIG": v.config} for k, v in self.layers.items()
+            },
         }
 
 
@@ -231,8 +263,9 @@ def _suggest(key: str, known: Sequence[str]) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
-def _check_value(source: str, key: str, value: Any) -> Any:
-    """Return ``value`` as the type ``key`` takes, or raise a one-line ``UserError``."""
+def _check_value(source: str, key: str, value: Any, layers: Sequence[str] = ()) -> Any:
+    """Return ``value`` as the type ``key`` takes, or raise a one-line ``UserError``
+    (``layers``: the scenario's own layer names, allowed besides the built-in ones)."""
     kind = PARAMS[key]
     where = _where(source, key)
     if kind is bool:
@@ -240,11 +273,12 @@ def _check_value(source: str, key: str, value: Any) -> Any:
             raise UserError(f"{where} = {value!r}: must be true or false")
         return value
     if kind is str:
-        if not isinstance(value, str) or value not in ALLOWED[key]:
+        allowed = (*ALLOWED[key], *layers) if key == "layer" else ALLOWED[key]
+        if not isinstance(value, str) or value not in allowed:
             hint = ""
             if key == "consumer" and value in FAULTS:
                 hint = f" (faults have their own key: fault = {value!r})"
-            raise UserError(f"{where} = {value!r}: must be one of {', '.join(ALLOWED[key])}{hint}")
+            raise UserError(f"{where} = {value!r}: must be one of {', '.join(allowed)}{hint}")
         return value
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise UserError(f"{where} = {value!r}: must be a number")
@@ -264,7 +298,30 @@ def _check_value(source: str, key: str, value: Any) -> Any:
     return value
 
 
-def _check_matrix(source: str, raw: Mapping[str, Any]) -> dict[str, list[Any]]:
+def _check_layers(source: str, raw: Any) -> dict[str, CustomLayer]:
+    """``[layers.NAME]`` tables: a dotted ``BACKEND`` and its ``CONFIG``."""
+    if not isinstance(raw, dict):
+        raise UserError(f"{source}: layers must be a table of tables ([layers.NAME])")
+    out = {}
+    for name, table in raw.items():
+        where = f"{source}: layers.{name}"
+        if name in LAYERS:
+            raise UserError(f"{where}: {name!r} is a built-in layer; give yours another name")
+        if not isinstance(table, dict) or set(table) - {"BACKEND", "CONFIG"}:
+            raise UserError(f"{where}: give BACKEND (a dotted path) and CONFIG, nothing else")
+        backend = table.get("BACKEND")
+        if not isinstance(backend, str) or "." not in backend:
+            raise UserError(
+                f"{where}: BACKEND = {backend!r}: give the layer class's dotted path, "
+                'e.g. "channels_postgres.core.PostgresChannelLayer"'
+            )
+        out[name] = CustomLayer(backend, table.get("CONFIG", {}))
+    return out
+
+
+def _check_matrix(
+    source: str, raw: Mapping[str, Any], layers: Sequence[str] = ()
+) -> dict[str, list[Any]]:
     matrix: dict[str, list[Any]] = {}
     for key, value in raw.items():
         if key not in PARAMS:
@@ -275,7 +332,7 @@ def _check_matrix(source: str, raw: Mapping[str, Any]) -> dict[str, list[Any]]:
         values = value if isinstance(value, list) else [value]
         if not values:
             raise UserError(f"{_where(source, key)} = []: give at least one value")
-        matrix[key] = [_check_value(source, key, v) for v in values]
+        matrix[key] = [_check_value(source, key, v, layers) for v in values]
     return matrix
 
 
@@ -346,7 +403,7 @@ def load(path: str | Path, overrides: Sequence[str] = ()) -> Scenario:
 
 
 def from_dict(data: Mapping[str, Any], source: str, overrides: Sequence[str] = ()) -> Scenario:
-    top_keys = ("name", "description", "matrix", "search")
+    top_keys = ("name", "description", "matrix", "search", "layers")
     for key in data:
         if key not in top_keys:
             hint = " (put point keys inside [matrix])" if key in PARAMS else _suggest(key, top_keys)
@@ -356,11 +413,12 @@ def from_dict(data: Mapping[str, Any], source: str, overrides: Sequence[str] = (
     raw_matrix = data.get("matrix", {})
     if not isinstance(raw_matrix, dict):
         raise UserError(f"{source}: matrix must be a table ([matrix])")
-    matrix = _check_matrix(source, raw_matrix)
+    layers = _check_layers(source, data.get("layers", {}))
+    matrix = _check_matrix(source, raw_matrix, list(layers))
     applied: dict[str, list[Any]] = {}
     for text in overrides:
         key, values = parse_override(text)
-        applied[key] = [_check_value(f"--set {key}", key, v) for v in values]
+        applied[key] = [_check_value(f"--set {key}", key, v, list(layers)) for v in values]
     matrix.update(applied)
     search = None
     if "search" in data:
@@ -389,6 +447,7 @@ def from_dict(data: Mapping[str, Any], source: str, overrides: Sequence[str] = (
         path=source,
         search=search,
         overrides=applied,
+        layers=layers,
     )
     _check_points(source, scenario)
     return scenario

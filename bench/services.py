@@ -18,7 +18,7 @@ from bench import redis_server
 from bench.database import Database, databases_for
 from bench.errors import PointFailed, ServerError
 from bench.redis_server import RedisService
-from bench.scenario import Point
+from bench.scenario import CustomLayer, Point
 
 
 @dataclass
@@ -27,13 +27,25 @@ class Services:
 
     redis: RedisService | None = None
     databases: dict[str, Database] = field(default_factory=dict)
+    # The scenario's layers by dotted path, by name.
+    layers: dict[str, CustomLayer] = field(default_factory=dict)
 
     def database(self, point: Point) -> Database | None:
         """The database ``point`` writes to, when it writes to one we can count."""
         return self.databases.get(point.database) if point.needs_database else None
 
+    def layer_database(self, point: Point) -> Database | None:
+        """The database ``point``'s channel layer keeps its messages in (channels-postgres)."""
+        layer = self.layers.get(point.layer)
+        return self.databases.get("postgres") if layer and layer.uses_database else None
+
+    def database_url(self, point: Point) -> str | None:
+        """What the point's server is told to use as its database."""
+        db = self.database(point) or self.layer_database(point)
+        return db.url if db else None
+
     def redis_url(self, point: Point) -> str | None:
-        return self.redis.url if self.redis and point.layer != "memory" else None
+        return self.redis.url if self.redis and self.redis_url_needed(point) else None
 
     def prepare(self, point: Point) -> None:
         """Before a repeat: no leftovers of the last one in Redis or in the database."""
@@ -46,13 +58,20 @@ class Services:
         db = self.database(point)
         if db is not None:
             db.clear()
+        layer_db = self.layer_database(point)
+        if layer_db is not None:
+            layer_db.clear_app(self.layers[point.layer].app)
+
+    def redis_url_needed(self, point: Point) -> bool:
+        layer = self.layers.get(point.layer)
+        return layer.uses_redis if layer else point.layer != "memory"
 
     def roots(self, point: Point) -> dict[str, int]:
         """The private services ``point`` uses, by role, for the monitor to watch."""
         roots = {}
-        if self.redis and self.redis.pid and point.layer != "memory":
+        if self.redis and self.redis.pid and self.redis_url(point):
             roots["redis"] = self.redis.pid
-        db = self.database(point)
+        db = self.database(point) or self.layer_database(point)
         if db is not None and db.pid:
             roots["database"] = db.pid
         return roots
@@ -83,13 +102,25 @@ class Services:
 
 @contextmanager
 def services_for(
-    points: Sequence[Point], redis_url: str | None, database_url: str | None, log_dir: Path
+    points: Sequence[Point],
+    layers: dict[str, CustomLayer],
+    redis_url: str | None,
+    database_url: str | None,
+    log_dir: Path,
 ) -> Iterator[Services]:
     """The services ``points`` need, started (or checked); stopped afterwards."""
     with ExitStack() as stack:
-        services = Services()
-        services.databases = stack.enter_context(databases_for(points, database_url, log_dir))
-        if any(p.layer != "memory" for p in points):
+        services = Services(layers=layers)
+        used = {p.layer: layers[p.layer] for p in points if p.layer in layers}
+        services.databases = stack.enter_context(
+            databases_for(
+                points,
+                database_url,
+                log_dir,
+                layer_backends=[la.backend for la in used.values() if la.uses_database],
+            )
+        )
+        if any(services.redis_url_needed(p) for p in points):
             services.redis = stack.enter_context(
                 redis_server.redis_for(redis_url, log_dir / "redis.log")
             )

@@ -54,6 +54,9 @@ class ServerSettings:
     workers: int = 1
     # Whether the server may accept permessage-deflate (only when the scenario offers it).
     compression: bool = False
+    # A layer by dotted path (the scenario's [layers.NAME]), its CONFIG as JSON.
+    layer_backend: str | None = None
+    layer_config: str | None = None
 
     def environ(self) -> dict[str, str]:
         """The environment for the server process."""
@@ -74,6 +77,9 @@ class ServerSettings:
         )
         if self.database_url:
             env["CHANBENCH_DATABASE_URL"] = self.database_url
+        if self.layer_backend:
+            env["CHANBENCH_LAYER_BACKEND"] = self.layer_backend
+            env["CHANBENCH_LAYER_CONFIG"] = self.layer_config or "{}"
         if self.redis_url:
             env["CHANBENCH_REDIS_URL"] = self.redis_url
         return env

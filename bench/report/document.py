@@ -17,6 +17,7 @@ from typing import Any
 from bench import significance, stats
 from bench.report import deployments, workloads
 from bench.report.layout import (
+    MAX_LOADS_DRAWN,
     Chart,
     Layout,
     Source,
@@ -105,6 +106,15 @@ def document(lay: Layout, charts: Sequence[Chart]) -> tuple[str, list[Block]]:
                 + "."
             )
         )
+        loads = len(lay.groups())
+        if loads > MAX_LOADS_DRAWN:
+            blocks.append(
+                Paragraph(
+                    f"{loads} loads: the latency spectrum and timeline of each are left out "
+                    f"(drawn for {MAX_LOADS_DRAWN} loads or fewer); the result file keeps "
+                    "every histogram and series, and the tables above have the figures."
+                )
+            )
         blocks.extend(Figure(chart) for chart in charts)
     else:
         blocks.append(Paragraph("No successful repeat: nothing to draw."))

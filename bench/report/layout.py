@@ -32,6 +32,12 @@ CONSUMER_ORDER = ("sync", "async")
 Extra = tuple[tuple[str, Any], ...]  # the other varying keys a line holds fixed
 
 
+# A spectrum and a timeline per load: past this many loads (a saturation search over
+# many configurations) they would be most of the report and say little; the result file
+# keeps every histogram and series.
+MAX_LOADS_DRAWN = 16
+
+
 @dataclass
 class Source:
     """One result file in a report; ``label`` names its lines when several are overlaid."""

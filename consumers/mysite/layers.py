@@ -1,14 +1,20 @@
 """Channel layer settings built from environment variables.
 
-The harness starts each server with the layer a scenario asks for; a person running
-``chanbench serve`` picks it with ``--layer``. Capacity matters: the in-memory and Redis
-layers silently drop group messages past a channel's capacity, so it is always explicit.
+The harness starts each server with the layer a scenario asks for: a built-in name, or
+any layer by its dotted path (``CHANBENCH_LAYER_BACKEND``) with the scenario's CONFIG
+(``CHANBENCH_LAYER_CONFIG``, JSON); a person running ``chanbench serve`` picks it with
+``--layer``. Capacity matters: the in-memory and Redis layers silently drop group
+messages past a channel's capacity, so it is always explicit.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
+
+from mysite.database import database_settings
 
 LAYERS = ("memory", "redis", "redis-pubsub")
 
@@ -27,6 +33,10 @@ def channel_layer_settings(env: Mapping[str, str]) -> dict[str, Any]:
     capacity = int(env.get("CHANBENCH_LAYER_CAPACITY", DEFAULT_CAPACITY))
     expiry_s = int(env.get("CHANBENCH_LAYER_EXPIRY", DEFAULT_EXPIRY_S))
     group_expiry_s = int(env.get("CHANBENCH_GROUP_EXPIRY", DEFAULT_GROUP_EXPIRY_S))
+    backend = env.get("CHANBENCH_LAYER_BACKEND")
+    if backend:  # a layer by its dotted path, configured by the scenario
+        config = json.loads(env.get("CHANBENCH_LAYER_CONFIG") or "{}")
+        return {"BACKEND": backend, "CONFIG": _expand(config, env)}
     if layer == "memory":
         return {
             "BACKEND": "channels.layers.InMemoryChannelLayer",
@@ -64,3 +74,28 @@ def channel_layer_settings(env: Mapping[str, str]) -> dict[str, Any]:
             "CONFIG": {"hosts": hosts},
         }
     raise ValueError(f"unknown CHANBENCH_LAYER {layer!r}; use one of {', '.join(LAYERS)}")
+
+
+def _expand(value: Any, env: Mapping[str, str]) -> Any:
+    """A scenario's layer CONFIG with the run's services filled in: ``"{database}"`` is
+    the site's own ``DATABASES`` entry (channels-postgres takes one), and ``{redis_url}``
+    and ``{database_url}`` inside a string are those URLs."""
+    if value == "{database}":
+        # As Django's own connection handler fills it in: a layer may build a
+        # DatabaseWrapper from it (channels-postgres does), which reads every key.
+        return {
+            "TIME_ZONE": None,
+            "OPTIONS": {},
+            "AUTOCOMMIT": True,
+            "CONN_HEALTH_CHECKS": False,
+            **database_settings(env, Path("db.sqlite3")),
+        }
+    if isinstance(value, str):
+        return value.replace("{redis_url}", env.get("CHANBENCH_REDIS_URL", "")).replace(
+            "{database_url}", env.get("CHANBENCH_DATABASE_URL", "")
+        )
+    if isinstance(value, dict):
+        return {k: _expand(v, env) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_expand(v, env) for v in value]
+    return value

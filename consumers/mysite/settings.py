@@ -4,6 +4,7 @@ Close to what ``django-admin startproject`` and the Channels tutorial give, with
 channel layer and a few serving options read from ``CHANBENCH_*`` environment variables.
 """
 
+import importlib.util
 import os
 from pathlib import Path
 
@@ -37,6 +38,16 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
+
+# A channel layer given by dotted path that is also a Django app (channels-postgres keeps
+# its messages in tables of its own) is installed, so that migrate creates them.
+_LAYER_APP = os.environ.get("CHANBENCH_LAYER_BACKEND", "").split(".")[0]
+if (
+    _LAYER_APP
+    and importlib.util.find_spec(_LAYER_APP)
+    and importlib.util.find_spec(f"{_LAYER_APP}.apps")
+):
+    INSTALLED_APPS.append(_LAYER_APP)
 
 ROOT_URLCONF = "mysite.urls"
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from bench.report.charts.per_load import phase_offset_s, spectrum_charts, timeline_charts
 from bench.report.charts.sweeps import metric_charts
-from bench.report.layout import Chart, Source, layout
+from bench.report.layout import MAX_LOADS_DRAWN, Chart, Source, layout
 
 __all__ = ["phase_offset_s", "write_charts"]
 
@@ -26,8 +26,7 @@ def write_charts(sources: Sequence[Source], out_dir: Path) -> list[Chart]:
     """Draw every chart for ``sources`` (overlaid) into ``out_dir``; return what was drawn."""
     out_dir.mkdir(parents=True, exist_ok=True)
     lay = layout(sources)
-    return [
-        *metric_charts(lay, out_dir),
-        *spectrum_charts(lay, out_dir),
-        *timeline_charts(lay, out_dir),
-    ]
+    charts = metric_charts(lay, out_dir)
+    if len(lay.groups()) <= MAX_LOADS_DRAWN:
+        charts += [*spectrum_charts(lay, out_dir), *timeline_charts(lay, out_dir)]
+    return charts

@@ -24,6 +24,8 @@ from bench.report.charts.style import (
 from bench.report.layout import X_LABELS, Chart, Layout, median_range, param_values, scenario_names
 from bench.tables import LOST
 
+MAX_LEGEND_LINES = 12
+
 
 def _x_axis(ax: Any, lay: Layout) -> Callable[[Any], Any]:
     """Set up the x axis; return the function that places an x value on it."""
@@ -98,7 +100,8 @@ def _plot_metric(ax: Any, lay: Layout, styler: Styler, metric: str) -> bool:
                 label=None if xs else line.label(lay.multi_source),
             )
         drawn = drawn or bool(xs or lost)
-    if drawn:
+    # Past a dozen lines a legend fills the chart: the report's tables name them.
+    if drawn and len(lay.lines) <= MAX_LEGEND_LINES:
         ax.legend(loc="best")
     return drawn
 
@@ -141,7 +144,8 @@ def metric_charts(lay: Layout, out_dir: Path) -> list[Chart]:
             log_y(ax)
             ax.set_title(f"{name} latency")
     if drawn:
-        axes[0].get_legend().remove()  # one legend for both: the lines are the same
+        if axes[0].get_legend() is not None:  # one legend for both: the lines are the same
+            axes[0].get_legend().remove()
         axes[0].set_ylabel("latency (ms, log scale)")
         fig.suptitle(f"{title}: latency")
         note(fig, PER_REPEAT_NOTE)
