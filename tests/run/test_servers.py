@@ -2,26 +2,16 @@
 Daphne or Uvicorn workers share one port and their rooms over Redis."""
 
 import json
-from pathlib import Path
 
 import pytest
+from helpers import run_matrix
 
-from bench.cli import main
 from bench.servers import SERVERS
-
-
-def run(tmp_path: Path, matrix: str) -> tuple[int, dict]:
-    path = tmp_path / "scenario.toml"
-    path.write_text(f'name = "servers-test"\n[matrix]\n{matrix}')
-    results = tmp_path / "results"
-    code = main(["run", str(path), "--results-dir", str(results), "--no-calibrate"])
-    (file,) = sorted(results.glob("*.json"))
-    return code, json.loads(file.read_text())
 
 
 @pytest.mark.timeout(240)
 def test_every_server_serves_both_consumers_and_is_watched_whole(tmp_path):
-    code, result = run(
+    code, result = run_matrix(
         tmp_path,
         f"""server = {json.dumps(list(SERVERS))}
 consumer = ["sync", "async"]
@@ -61,7 +51,7 @@ def test_two_workers_share_a_room_over_redis(tmp_path, monkeypatch, server):
     """One room of 20, connected slowly enough that both workers accept some: every
     member gets every message, whichever worker holds it."""
     monkeypatch.delenv("REDIS_URL", raising=False)
-    code, result = run(
+    code, result = run_matrix(
         tmp_path,
         f"""server = "{server}"
 workers = 2

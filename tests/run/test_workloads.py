@@ -5,20 +5,11 @@ import json
 from pathlib import Path
 
 import pytest
+from helpers import run_matrix
 
-from bench.cli import main
 from bench.site import DATABASE_WORKLOADS, WORKLOADS
 
 CONSUMERS_DIR = Path(__file__).resolve().parents[2] / "consumers"
-
-
-def run(tmp_path: Path, matrix: str, *args: str) -> tuple[int, dict]:
-    path = tmp_path / "scenario.toml"
-    path.write_text(f'name = "workloads-test"\n[matrix]\n{matrix}')
-    results = tmp_path / "results"
-    code = main(["run", str(path), "--results-dir", str(results), "--no-calibrate", *args])
-    (file,) = sorted(results.glob("*.json"))
-    return code, json.loads(file.read_text())
 
 
 def by_params(result: dict) -> dict[tuple[str, str], dict]:
@@ -35,7 +26,7 @@ def test_the_routes_are_the_harness_workloads():
 @pytest.mark.timeout(240)
 def test_every_workload_delivers_every_message_and_writes_every_row(tmp_path, monkeypatch):
     monkeypatch.delenv("DATABASE_URL", raising=False)
-    code, result = run(
+    code, result = run_matrix(
         tmp_path,
         f"""consumer = ["sync", "async"]
 workload = {json.dumps(list(WORKLOADS))}
@@ -77,7 +68,7 @@ def test_a_blocking_call_caps_the_one_sync_thread(tmp_path):
     sync_to_async, share asgiref's one thread-sensitive thread, so one server process
     handles at most 100 messages a second however many clients wait; awaiting
     asyncio.sleep instead holds no thread, and 20 closed-loop clients get far more."""
-    code, result = run(
+    code, result = run_matrix(
         tmp_path,
         """consumer = ["sync", "async"]
 workload = ["blocking", "blocking-native"]
@@ -110,7 +101,7 @@ def test_neighbours_load_the_server_and_stay_out_of_the_books(tmp_path, monkeypa
     """Ten sync orm neighbours beside four measured async chat clients: the books hold
     the four alone; the neighbours' figures and their rows are recorded apart."""
     monkeypatch.delenv("DATABASE_URL", raising=False)
-    code, result = run(
+    code, result = run_matrix(
         tmp_path,
         """consumer = "async"
 neighbour = "sync/orm"
@@ -142,7 +133,7 @@ drain_quiet_s = 0.3
 @pytest.mark.timeout(120)
 def test_sqlite_keeps_every_row_too(tmp_path):
     """database = "sqlite": a file of the run's own, migrated, emptied per repeat."""
-    code, result = run(
+    code, result = run_matrix(
         tmp_path,
         """consumer = ["sync", "async"]
 workload = "orm"
