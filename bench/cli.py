@@ -243,12 +243,22 @@ def cmd_compare(args: argparse.Namespace) -> int:
     """Compare two results point by point; exit 1 on a regression past the threshold."""
     from bench import compare, compare_output
 
-    base, new = store.read(args.base), store.read(args.new)
+    if args.between:
+        if args.new is not None:
+            raise UserError("--between compares inside one result: give one RESULT.json")
+        key, a, b = compare.parse_between(args.between)
+        base, new = compare.split_between(store.read(args.base), key, a, b)
+        base_path, new_path = f"{args.base} [{key}={a}]", f"{args.base} [{key}={b}]"
+    else:
+        if args.new is None:
+            raise UserError("compare needs BASE.json NEW.json, or one result and --between")
+        base, new = store.read(args.base), store.read(args.new)
+        base_path, new_path = args.base, args.new
     comparison = compare.compare(
         base,
         new,
-        base_path=args.base,
-        new_path=args.new,
+        base_path=base_path,
+        new_path=new_path,
         threshold=args.threshold,
         fail_threshold=args.fail_threshold,
         loss_threshold=args.loss_threshold,
@@ -285,7 +295,13 @@ def add_reading_commands(sub: argparse._SubParsersAction) -> None:
 
     compare = sub.add_parser("compare", help="compare two results; exit 1 on a regression")
     compare.add_argument("base", metavar="BASE.json")
-    compare.add_argument("new", metavar="NEW.json")
+    compare.add_argument("new", metavar="NEW.json", nargs="?")
+    compare.add_argument(
+        "--between",
+        default=None,
+        metavar="KEY=A,B",
+        help="compare two values of a key inside one result (e.g. consumer=sync,async)",
+    )
     compare.add_argument(
         "--threshold",
         type=parse_threshold,

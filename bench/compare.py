@@ -34,6 +34,7 @@ doing more work would read as a regression.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 from collections.abc import Sequence
@@ -322,7 +323,13 @@ def _labels(points: Sequence[PointResult]) -> list[str]:
     """Short point names: the consumer and the params that differ between the points."""
     varying = varying_keys([p.params for p in points], exclude=("consumer",)) or ["clients"]
     return [
-        " ".join([str(p.params.get("consumer", "?")), *(f"{k}={p.params.get(k)}" for k in varying)])
+        " ".join(
+            [
+                *([str(p.params["consumer"])] if "consumer" in p.params else []),
+                *(f"{k}={p.params.get(k)}" for k in varying),
+            ]
+        )
+        or "-"
         for p in points
     ]
 
@@ -395,6 +402,41 @@ def compare(
         if result.partial:
             comparison.notes.append(f"{name} is a partial result (the run was interrupted)")
     return comparison
+
+
+def parse_between(text: str) -> tuple[str, str, str]:
+    """``key=A,B`` (or ``key=A,key=B``) from ``--between``: the key and its two values."""
+    key, sep, rest = text.partition("=")
+    values = [v.strip().removeprefix(f"{key.strip()}=") for v in rest.split(",")]
+    if not sep or not key.strip() or len(values) != 2 or not all(values):
+        raise UserError(
+            f"--between {text!r}: give a key and two of its values, e.g. consumer=sync,async"
+        )
+    return key.strip(), values[0], values[1]
+
+
+def split_between(run: Run, key: str, base: str, new: str) -> tuple[Run, Run]:
+    """The points of one result whose ``key`` is ``base`` and those where it is ``new``,
+    each a run of its own without ``key`` in its params, so ``compare`` pairs them by
+    everything else: two values of any key measured inside one run, interleaved, with
+    the same verdicts and exit codes as two runs."""
+    values = {str(p.params.get(key)) for p in run.points}
+    missing = [v for v in (base, new) if v not in values]
+    if key not in {k for p in run.points for k in p.params} or missing:
+        raise UserError(
+            f"--between {key}={base},{new}: the result has no point with {key} = "
+            f"{', '.join(missing) or base}; its values are {', '.join(sorted(values))}"
+        )
+
+    def side(value: str) -> Run:
+        points = [
+            dataclasses.replace(p, params={k: v for k, v in p.params.items() if k != key})
+            for p in run.points
+            if str(p.params.get(key)) == value
+        ]
+        return dataclasses.replace(run, points=points)
+
+    return side(base), side(new)
 
 
 def write_charts(base: Run, new: Run, out_dir: Path) -> list[str]:

@@ -450,3 +450,31 @@ def test_legend_states_the_smallest_p_of_the_actual_repeats(tmp_path, capsys):
     assert verdicts(out, "delivered/s") == ["not significant (Holm)"] * 4
     assert "smallest p the repeats can reach (0.036) is not below 0.05/4" in flat
     assert code == 0
+
+
+def test_between_compares_two_values_of_a_key_inside_one_result(tmp_path, capsys):
+    """Issue 12, item 4: any key's two values inside one run, with compare's verdicts and
+    exit codes (the async consumer is the faster one here)."""
+    path = write(tmp_path, "run.json", with_repeats(real_result(), 5))
+    assert main(["compare", path, "--between", "consumer=sync,async"]) == 0
+    out = capsys.readouterr().out
+    assert f"base: {path} [consumer=sync]" in out and f"new:  {path} [consumer=async]" in out
+    assert verdicts(out, "delivered/s") == ["better", "better"]
+    # The other way round, async is the base: the sync consumer is a regression.
+    assert main(["compare", path, "--between", "consumer=async,consumer=sync"]) == 1
+    assert verdicts(capsys.readouterr().out, "delivered/s") == ["WORSE (fails)"] * 2
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["--between", "consumer=sync,nope"], "no point with consumer = nope"),
+        (["--between", "consumer=sync"], "give a key and two of its values"),
+        ([], "compare needs BASE.json NEW.json, or one result and --between"),
+    ],
+)
+def test_between_refuses_what_it_cannot_compare(tmp_path, capsys, args, words):
+    path = write(tmp_path, "run.json", real_result())
+    assert main(["compare", path, *args]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1 and words in err
