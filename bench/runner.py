@@ -10,6 +10,7 @@ every repeat, so Ctrl-C, an error or a crash keeps what was measured.
 from __future__ import annotations
 
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any, TextIO, TypeVar
 
 from bench import environment, store
+from bench.environments import build_all
 from bench.errors import PointFailed, ServerError, UserError
 from bench.flags import client_warnings
 from bench.loadgen import CONNECT_TIMEOUT_S
@@ -71,6 +73,9 @@ class RunContext:
     # The command line as the user typed it, for the report's "Reproduce".
     command: str | None = None
     services: Services = field(default_factory=Services)
+    # The server's interpreter for each environment built, and why the others failed.
+    pythons: dict[str, str] = field(default_factory=dict)
+    env_errors: dict[str, str] = field(default_factory=dict)
     run: Run = field(default_factory=Run)
 
 
@@ -123,7 +128,8 @@ def _new_server(
         layer_backend=layer.backend if layer else None,
         layer_config=layer.config_json if layer else None,
     )
-    return server_for(point.server, settings, HOST, port, log_path)
+    python = ctx.pythons.get(point.env, sys.executable)
+    return server_for(point.server, settings, HOST, port, log_path, python)
 
 
 def measure(
@@ -138,6 +144,8 @@ def measure(
 
     ``into``, the point's record, gets the software its server ran the first time."""
     started_at = time.time()
+    if not reference and point.env in ctx.env_errors:
+        raise PointFailed(ctx.env_errors[point.env])
     with ExitStack() as stack:
         server: ServerProcess | None = None
         roots: dict[str, int] = {}
@@ -328,6 +336,8 @@ def run(ctx: RunContext, calibrate_first: bool = True) -> int:
     try:
         with ExitStack() as stack:
             if not ctx.target:
+                used = {p.env: ctx.scenario.envs[p.env] for p in points if p.env != "current"}
+                ctx.pythons, ctx.env_errors = build_all(used, ctx.log_dir, ctx.out)
                 ctx.services = stack.enter_context(
                     services_for(
                         points, scenario.layers, ctx.redis_url, ctx.database_url, ctx.log_dir

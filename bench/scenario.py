@@ -86,6 +86,8 @@ class Point:
     drain_max_s: float = 10.0
     # Testing the harness: a fault injected into the async consumer (consumers/chat/faults.py).
     fault: str = "none"
+    # The Python environment the server runs from: chanbench's own, or an [envs.NAME].
+    env: str = "current"
 
     @property
     def route(self) -> str:
@@ -133,11 +135,12 @@ class Point:
 PARAMS: dict[str, type] = {f.name: type(f.default) for f in fields(Point)}
 # Keys whose values are measured repeat by repeat in turn rather than one after another,
 # so that drift on a shared machine hits every value alike.
-INTERLEAVED = ("consumer",)
+INTERLEAVED = ("consumer", "env")
 ALLOWED: dict[str, tuple[str, ...]] = {
     "consumer": CONSUMERS,
     "workload": WORKLOADS,
     "database": DATABASES,
+    "env": ("current",),
     "loop": LOOPS,
     "neighbour": ("none", *(f"{c}/{w}" for c in CONSUMERS for w in WORKLOADS)),
     "server": tuple(SERVERS),
@@ -207,6 +210,15 @@ class CustomLayer:
         return self.backend.split(".")[0]
 
 
+@dataclass(frozen=True)
+class CustomEnv:
+    """A Python environment for the server (``[envs.NAME]``): requirement pins installed
+    over what the site needs (``requirements``), or an existing interpreter (``python``)."""
+
+    requirements: tuple[str, ...] = ()
+    python: str | None = None
+
+
 @dataclass
 class Scenario:
     name: str
@@ -216,6 +228,7 @@ class Scenario:
     search: Search | None = None
     overrides: dict[str, list[Any]] = field(default_factory=dict)
     layers: dict[str, CustomLayer] = field(default_factory=dict)
+    envs: dict[str, CustomEnv] = field(default_factory=dict)
 
     def varying(self) -> list[str]:
         """The keys with more than one value, in matrix order."""
@@ -251,6 +264,10 @@ class Scenario:
             "layers": {
                 k: {"BACKEND": v.backend, "CONFIG": v.config} for k, v in self.layers.items()
             },
+            "envs": {
+                k: {"requirements": list(v.requirements), "python": v.python}
+                for k, v in self.envs.items()
+            },
         }
 
 
@@ -263,7 +280,9 @@ def _suggest(key: str, known: Sequence[str]) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
-def _check_value(source: str, key: str, value: Any, layers: Sequence[str] = ()) -> Any:
+def _check_value(
+    source: str, key: str, value: Any, layers: Sequence[str] = (), envs: Sequence[str] = ()
+) -> Any:
     """Return ``value`` as the type ``key`` takes, or raise a one-line ``UserError``
     (``layers``: the scenario's own layer names, allowed besides the built-in ones)."""
     kind = PARAMS[key]
@@ -273,7 +292,8 @@ def _check_value(source: str, key: str, value: Any, layers: Sequence[str] = ()) 
             raise UserError(f"{where} = {value!r}: must be true or false")
         return value
     if kind is str:
-        allowed = (*ALLOWED[key], *layers) if key == "layer" else ALLOWED[key]
+        extra = {"layer": layers, "env": envs}.get(key, ())
+        allowed = (*ALLOWED[key], *extra)
         if not isinstance(value, str) or value not in allowed:
             hint = ""
             if key == "consumer" and value in FAULTS:
@@ -319,8 +339,28 @@ def _check_layers(source: str, raw: Any) -> dict[str, CustomLayer]:
     return out
 
 
+def _check_envs(source: str, raw: Any) -> dict[str, CustomEnv]:
+    """``[envs.NAME]`` tables: ``requirements`` (a list of pins) or ``python`` (a path)."""
+    if not isinstance(raw, dict):
+        raise UserError(f"{source}: envs must be a table of tables ([envs.NAME])")
+    out = {}
+    for name, table in raw.items():
+        where = f"{source}: envs.{name}"
+        if name == "current":
+            raise UserError(f"{where}: 'current' is chanbench's own; give yours another name")
+        if not isinstance(table, dict) or set(table) - {"requirements", "python"}:
+            raise UserError(f"{where}: give requirements (a list of pins) or python (a path)")
+        reqs, python = table.get("requirements", []), table.get("python")
+        if not isinstance(reqs, list) or not all(isinstance(r, str) for r in reqs):
+            raise UserError(f"{where}: requirements must be a list of strings")
+        if (python is None) == (not reqs) or (python is not None and not isinstance(python, str)):
+            raise UserError(f"{where}: give requirements or python, one of the two")
+        out[name] = CustomEnv(tuple(reqs), python)
+    return out
+
+
 def _check_matrix(
-    source: str, raw: Mapping[str, Any], layers: Sequence[str] = ()
+    source: str, raw: Mapping[str, Any], layers: Sequence[str] = (), envs: Sequence[str] = ()
 ) -> dict[str, list[Any]]:
     matrix: dict[str, list[Any]] = {}
     for key, value in raw.items():
@@ -332,7 +372,7 @@ def _check_matrix(
         values = value if isinstance(value, list) else [value]
         if not values:
             raise UserError(f"{_where(source, key)} = []: give at least one value")
-        matrix[key] = [_check_value(source, key, v, layers) for v in values]
+        matrix[key] = [_check_value(source, key, v, layers, envs) for v in values]
     return matrix
 
 
@@ -403,7 +443,7 @@ def load(path: str | Path, overrides: Sequence[str] = ()) -> Scenario:
 
 
 def from_dict(data: Mapping[str, Any], source: str, overrides: Sequence[str] = ()) -> Scenario:
-    top_keys = ("name", "description", "matrix", "search", "layers")
+    top_keys = ("name", "description", "matrix", "search", "layers", "envs")
     for key in data:
         if key not in top_keys:
             hint = " (put point keys inside [matrix])" if key in PARAMS else _suggest(key, top_keys)
@@ -414,11 +454,14 @@ def from_dict(data: Mapping[str, Any], source: str, overrides: Sequence[str] = (
     if not isinstance(raw_matrix, dict):
         raise UserError(f"{source}: matrix must be a table ([matrix])")
     layers = _check_layers(source, data.get("layers", {}))
-    matrix = _check_matrix(source, raw_matrix, list(layers))
+    envs = _check_envs(source, data.get("envs", {}))
+    matrix = _check_matrix(source, raw_matrix, list(layers), list(envs))
     applied: dict[str, list[Any]] = {}
     for text in overrides:
         key, values = parse_override(text)
-        applied[key] = [_check_value(f"--set {key}", key, v, list(layers)) for v in values]
+        applied[key] = [
+            _check_value(f"--set {key}", key, v, list(layers), list(envs)) for v in values
+        ]
     matrix.update(applied)
     search = None
     if "search" in data:
@@ -448,6 +491,7 @@ def from_dict(data: Mapping[str, Any], source: str, overrides: Sequence[str] = (
         search=search,
         overrides=applied,
         layers=layers,
+        envs=envs,
     )
     _check_points(source, scenario)
     return scenario

@@ -28,7 +28,8 @@ Schema history (``SCHEMA_VERSION``), as pyperf keeps it:
       ``database`` (rows written against messages sent, orm workloads) and the database
       server under ``services``; ``environment.database_servers``. The deployment's keys
       (``server`` beyond daphne, ``loop``, ``workers``), each point's ``server_command``,
-      and each server process's client ``connections``.
+      and each server process's client ``connections``; the ``env`` key (``current``
+      where absent) and the scenario's ``envs`` and ``layers`` tables.
 """
 
 from __future__ import annotations

@@ -317,10 +317,15 @@ SERVERS: dict[str, type[SiteServer]] = {
 
 
 def server_for(
-    kind: str, settings: ServerSettings, host: str, port: int, log_path: Path
+    kind: str,
+    settings: ServerSettings,
+    host: str,
+    port: int,
+    log_path: Path,
+    python: str = sys.executable,
 ) -> SiteServer:
-    """A server of ``kind`` (a key of ``SERVERS``), not yet started."""
-    return SERVERS[kind](settings, host, port, log_path)
+    """A server of ``kind`` (a key of ``SERVERS``) run by ``python``, not yet started."""
+    return SERVERS[kind](settings, host, port, log_path, python)
 
 
 # Run by a server's interpreter: its Python and the versions of the stack it imports.

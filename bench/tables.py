@@ -8,7 +8,6 @@ from typing import Any
 
 from bench import stats
 from bench.results import PointResult, Run, varying_keys
-from bench.scenario import INTERLEAVED
 
 
 def render(headers: Sequence[str], rows: Sequence[Sequence[str]], markdown: bool = False) -> str:
@@ -50,7 +49,7 @@ def ms(value: float | None, spec: str = ",.1f") -> str:
 def run_table(result: Run, markdown: bool = False) -> str:
     """Sync beside async at each point: throughput, latency, threads, CPU, loss."""
     # Nothing varies but the consumer: name the load by its clients, as the report does.
-    varying = varying_keys([p.params for p in result.points], exclude=INTERLEAVED) or ["clients"]
+    varying = varying_keys([p.params for p in result.points], exclude=("consumer",)) or ["clients"]
     groups: dict[tuple[Any, ...], dict[str, PointResult]] = {}
     for point in result.points:
         key = tuple(point.params.get(k) for k in varying)

@@ -104,15 +104,16 @@ def raw(point: dict, *path: str) -> list[float]:
     return values
 
 
-def run_matrix(tmp_path: Path, matrix: str, *args: str) -> tuple[int, dict]:
+def run_matrix(tmp_path: Path, matrix: str, *args: str, head: str = "") -> tuple[int, dict]:
     """``chanbench run`` (in-process, no calibration) of a scenario whose ``[matrix]`` is
-    ``matrix`` (TOML lines); its exit code and its one result file."""
+    ``matrix`` (TOML lines), after the tables in ``head``; its exit code and its one
+    result file."""
     import json
 
     from bench.cli import main
 
     path = tmp_path / "scenario.toml"
-    path.write_text(f'name = "{tmp_path.name}"\n[matrix]\n{matrix}')
+    path.write_text(f'name = "{tmp_path.name}"\n{head}\n[matrix]\n{matrix}')
     results = tmp_path / "results"
     code = main(["run", str(path), "--results-dir", str(results), "--no-calibrate", *args])
     (file,) = sorted(results.glob("*.json"))
