@@ -10,6 +10,7 @@ the verdict ``chanbench compare`` would give and the threads and CPU that explai
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from bench import significance, stats
@@ -63,8 +64,17 @@ SQLITE_NOTE = (
 )
 
 
+def _key(params: dict[str, Any], skip: Callable[[str], bool]) -> tuple[Any, ...]:
+    """The params but those ``skip`` names, hashable: points equal in everything else."""
+    return tuple((k, repr(v)) for k, v in sorted(params.items()) if not skip(k))
+
+
 def _load(params: dict[str, Any]) -> tuple[Any, ...]:
-    return tuple((k, repr(v)) for k, v in sorted(params.items()) if k not in NOT_LOAD)
+    return _key(params, NOT_LOAD.__contains__)
+
+
+def _without_neighbours(params: dict[str, Any]) -> tuple[Any, ...]:
+    return _key(params, lambda k: k.startswith("neighbour"))
 
 
 def _load_name(point: PointResult, varying: list[str]) -> str:
@@ -173,9 +183,7 @@ def neighbour_table(run: Run) -> tuple[list[str], list[list[str]]] | None:
     beside: list[PointResult] = []
     for point in run.points:
         params = point.params
-        key = tuple(
-            (k, repr(v)) for k, v in sorted(params.items()) if not k.startswith("neighbour")
-        )
+        key = _without_neighbours(params)
         if params.get("neighbour", "none") == "none":
             alone[key] = point
         else:
@@ -183,9 +191,7 @@ def neighbour_table(run: Run) -> tuple[list[str], list[list[str]]] | None:
     rows = []
     for point in beside:
         params = point.params
-        key = tuple(
-            (k, repr(v)) for k, v in sorted(params.items()) if not k.startswith("neighbour")
-        )
+        key = _without_neighbours(params)
         base = alone.get(key)
         if base is None:
             continue
