@@ -133,6 +133,16 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
         help="override a matrix key, e.g. clients=10,100",
     )
     parser.add_argument(
+        "--env",
+        dest="env_options",
+        action="append",
+        default=[],
+        metavar="NAME=PATH",
+        help="run the server from a checkout (a folder: installed, its consumers/ served) "
+        "or an interpreter; repeat it to interleave environments (--env base=../main "
+        "--env change=.), which become the env key",
+    )
+    parser.add_argument(
         "--results-dir", type=Path, default=None, help="where result files go (default: results/)"
     )
     parser.add_argument(
@@ -152,7 +162,7 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
 def _run_context(args: argparse.Namespace) -> runner.RunContext:
     import os
 
-    scenario = load_scenario(args.scenario, args.overrides)
+    scenario = load_scenario(args.scenario, args.overrides, args.env_options)
     results_dir = args.results_dir or store.RESULTS_DIR
     target = getattr(args, "target", None)
     path = store.new_path(scenario.run_name(target), environment.git_info()["commit"], results_dir)

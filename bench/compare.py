@@ -349,9 +349,15 @@ def compare(
     """Compare two results read by ``store.read``; raise ``UserError`` when they cannot be."""
     reason = incompatibility(base, new)
     if reason and not force:
+        also = ""
+        if "versions" in reason:
+            also = (
+                ", or measure both versions in one run as environments ([envs.NAME] or "
+                "--env NAME=PATH) and compare them with --between env=A,B"
+            )
         raise UserError(
             f"{reason}; numbers from different setups do not compare "
-            "(pass --force to compare anyway)"
+            f"(pass --force to compare anyway{also})"
         )
     pairs, only_base, only_new = match_points(base, new)
     if not pairs:
@@ -398,10 +404,37 @@ def compare(
                 f"alone, for what it is worth: {ms(delivered[0])} ms (base), "
                 f"{ms(delivered[1])} ms (new)"
             )
+    comparison.notes += version_notes(base, new)
     for name, result in (("base", base), ("new", new)):
         if result.partial:
             comparison.notes.append(f"{name} is a partial result (the run was interrupted)")
     return comparison
+
+
+def version_notes(base: Run, new: Run) -> list[str]:
+    """What the two sides' servers ran, where each side's points agree on it: the
+    versions that differ, or, for two interpreters (two environments) that resolved
+    alike, that none do."""
+    found = []
+    for run in (base, new):
+        side = {repr(sorted(p.versions().items())): p for p in run.points if p.software}
+        if len(side) != 1:
+            return []
+        found.append(next(iter(side.values())))
+    was, now = (p.versions() for p in found)
+    names = dict.fromkeys([*was, *now])
+    diffs = [
+        f"{k} {was.get(k, '-')} -> {now.get(k, '-')}" for k in names if was.get(k) != now.get(k)
+    ]
+    if diffs:
+        return [f"the servers ran different versions: {', '.join(diffs)}"]
+    if len({(p.software or {}).get("executable") for p in found}) == 1:
+        return []  # one interpreter: nothing to say
+    same = ", ".join(f"{k} {v}" for k, v in was.items())
+    return [
+        f"the servers ran the same versions from two interpreters ({same}): what differs "
+        "between them is not these packages"
+    ]
 
 
 def parse_between(text: str) -> tuple[str, str, str]:

@@ -47,11 +47,13 @@ def package_versions() -> dict[str, str | None]:
     return versions
 
 
-def git_info() -> dict[str, Any]:
+def git_info(folder: Path = REPO) -> dict[str, Any]:
+    """The commit checked out in ``folder`` and whether tracked files differ from it."""
+
     def git(*args: str) -> str | None:
         try:
             out = subprocess.run(
-                ["git", *args], cwd=REPO, capture_output=True, text=True, timeout=10, check=True
+                ["git", *args], cwd=folder, capture_output=True, text=True, timeout=10, check=True
             )
         except (OSError, subprocess.SubprocessError):
             return None

@@ -1,12 +1,16 @@
 """Python environments for the server under test (the scenario's ``[envs.NAME]``): the
-same scenario on other Channels, Daphne or asgiref releases, or on a checkout's own
-interpreter. The clients and the harness stay in chanbench's own environment.
+same scenario on other Channels, Daphne or asgiref releases, on a checkout of the base
+branch, or on an interpreter of one's own. The clients and the harness stay in
+chanbench's own environment.
 
-An environment is a set of requirement pins, installed over what the chat site needs
-into a virtualenv cached under ``$CHANBENCH_ENV_CACHE`` (default ``~/.cache/chanbench/
-envs``), keyed by the pins and this Python's version, built once and reused; or the path
-of an existing interpreter. A build that fails is one line: its points fail with it and
-the others run.
+An environment is a set of requirement pins, and optionally a source tree, installed over
+what the chat site needs into a virtualenv cached under ``$CHANBENCH_ENV_CACHE`` (default
+``~/.cache/chanbench/envs``), keyed by what was asked for and this Python's version, built
+once (with ``uv`` where it is installed, else venv and pip) and reused; or the path of an
+existing interpreter. A source tree is installed editable, so the cached environment runs
+the tree's code as it is now; a tree holding a chanbench site (``consumers/manage.py``)
+has that site served. A build that fails is one line: its points fail with it and the
+others run.
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ import os
 import shutil
 import subprocess
 import sys
+import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
@@ -35,46 +41,102 @@ class EnvError(UserError):
     """An environment that cannot be built or used; its points fail with this."""
 
 
+@dataclass(frozen=True)
+class Built:
+    """A ready environment: the interpreter its servers run, and the folder of the site
+    they serve (``None``: chanbench's own ``consumers/``)."""
+
+    python: str
+    site_dir: str | None = None
+
+
 def cache_root() -> Path:
     return Path(os.environ.get("CHANBENCH_ENV_CACHE") or Path.home() / ".cache/chanbench/envs")
 
 
+# A source tree's files that say what it needs: a change to one rebuilds its environment.
+_DEPENDENCY_FILES = ("pyproject.toml", "setup.py", "setup.cfg", "requirements.txt")
+
+
 def env_key(env: CustomEnv) -> str:
-    """The cache folder's name: the pins and the Python they are installed for."""
-    spec = {"python": sys.version, "requirements": sorted(env.requirements)}
+    """The cache folder's name: what is installed, and the Python it is installed for."""
+    spec: dict[str, object] = {"python": sys.version, "requirements": sorted(env.requirements)}
+    if env.source:
+        tree = Path(env.source)
+        spec["source"] = env.source
+        spec["declared"] = {
+            name: hashlib.sha256((tree / name).read_bytes()).hexdigest()
+            for name in _DEPENDENCY_FILES
+            if (tree / name).is_file()
+        }
     return hashlib.sha256(json.dumps(spec).encode()).hexdigest()[:16]
 
 
-def python_for(name: str, env: CustomEnv, log_path: Path, root: Path | None = None) -> str:
-    """The interpreter of environment ``name``: built (or found in the cache) for pins,
-    checked for a path."""
+def installable(tree: Path) -> bool:
+    """Whether ``tree`` is a package pip can install (not just a site to serve)."""
+    return (tree / "pyproject.toml").is_file() or (tree / "setup.py").is_file()
+
+
+def site_dir(env: CustomEnv) -> str | None:
+    """The site a source tree holds (``consumers/`` with its ``manage.py``), if any."""
+    if env.source and (Path(env.source) / "consumers" / "manage.py").is_file():
+        return str(Path(env.source) / "consumers")
+    return None
+
+
+def installer() -> str | None:
+    """uv's executable where it is installed (on ``PATH`` or beside chanbench), else
+    ``None`` for venv and pip; ``$CHANBENCH_ENV_INSTALLER`` (uv or pip) chooses."""
+    choice = os.environ.get("CHANBENCH_ENV_INSTALLER", "")
+    if choice == "pip":
+        return None
+    found = shutil.which("uv") or shutil.which("uv", path=os.path.dirname(sys.executable))
+    if choice == "uv" and not found:
+        raise EnvError("CHANBENCH_ENV_INSTALLER=uv but uv is not installed: pip install uv")
+    return found
+
+
+def _install_steps(folder: Path, packages: list[str]) -> list[list[str]]:
+    """The commands that create a virtualenv in ``folder`` with ``packages`` in it."""
+    python = str(folder / "bin" / "python")
+    uv = installer()
+    if uv:
+        return [
+            [uv, "venv", "--quiet", "--python", sys.executable, str(folder)],
+            [uv, "pip", "install", "--quiet", "--python", python, *packages],
+        ]
+    return [
+        [sys.executable, "-m", "venv", str(folder)],
+        [python, "-m", "pip", "install", "-q", "--disable-pip-version-check", *packages],
+    ]
+
+
+def ready(name: str, env: CustomEnv, log_path: Path, root: Path | None = None) -> Built:
+    """Environment ``name``, built (or found in the cache) for pins and source trees,
+    checked for an interpreter's path."""
+    site = site_dir(env)
+    if env.source and not site and not installable(Path(env.source)):
+        raise EnvError(
+            f"environment {name}: source = {env.source!r} is neither a package (no "
+            "pyproject.toml or setup.py) nor a chanbench site (no consumers/manage.py)"
+        )
     if env.python:
         if not (os.path.isfile(env.python) and os.access(env.python, os.X_OK)):
             raise EnvError(f"environment {name}: python = {env.python!r} is not an executable file")
-        return env.python
+        return Built(env.python, site)
     folder = (root or cache_root()) / env_key(env)
-    python = folder / "bin" / "python"
+    built = Built(str(folder / "bin" / "python"), site)
     if (folder / READY).is_file():
-        return str(python)
+        return built
     building = folder.with_name(f"{folder.name}.building-{os.getpid()}")
     shutil.rmtree(building, ignore_errors=True)
     building.parent.mkdir(parents=True, exist_ok=True)
     log_path.parent.mkdir(parents=True, exist_ok=True)
+    tree = ["-e", env.source] if env.source and installable(Path(env.source)) else []
+    packages = [*SITE_REQUIREMENTS, *env.requirements, *tree]
+    wanted = " ".join([*env.requirements, *([env.source] if env.source else [])])
     with log_path.open("ab") as log:
-        steps = [
-            [sys.executable, "-m", "venv", str(building)],
-            [
-                str(building / "bin" / "python"),
-                "-m",
-                "pip",
-                "install",
-                "-q",
-                "--disable-pip-version-check",
-                *SITE_REQUIREMENTS,
-                *env.requirements,
-            ],
-        ]
-        for argv in steps:
+        for argv in _install_steps(building, packages):
             try:
                 done = subprocess.run(
                     argv, stdout=log, stderr=subprocess.STDOUT, timeout=INSTALL_TIMEOUT_S
@@ -88,29 +150,34 @@ def python_for(name: str, env: CustomEnv, log_path: Path, root: Path | None = No
             if done.returncode:
                 shutil.rmtree(building, ignore_errors=True)
                 raise EnvError(
-                    f"environment {name}: {' '.join(env.requirements) or 'the site'} could "
-                    f"not be installed: {last_line(log_path)} (log: {log_path})"
+                    f"environment {name}: {wanted or 'the site'} could not be installed: "
+                    f"{last_line(log_path)} (log: {log_path})"
                 )
     # Moved into place whole, so a reader never sees half an environment. Servers run as
     # ``python -m ...``, which a moved virtualenv serves (its scripts' shebangs would not).
     shutil.rmtree(folder, ignore_errors=True)
     os.replace(building, folder)
-    (folder / READY).write_text(json.dumps(sorted(env.requirements)))
-    return str(python)
+    asked = {"requirements": sorted(env.requirements), "source": env.source}
+    (folder / READY).write_text(json.dumps(asked))
+    return built
 
 
 def build_all(
     envs: dict[str, CustomEnv], log_dir: Path, out: TextIO
-) -> tuple[dict[str, str], dict[str, str]]:
-    """Build (or find in the cache) each of ``envs``: their interpreters by name, and why
+) -> tuple[dict[str, Built], dict[str, str]]:
+    """Build (or find in the cache) each of ``envs``: the built ones by name, and why
     the others could not be built (their points fail with it; the rest run)."""
-    pythons, errors = {}, {}
+    built, errors = {}, {}
     for name, env in envs.items():
         out.write(f"chanbench: environment {name}: building it, or reusing the cached one\n")
         out.flush()
+        started = time.monotonic()
         try:
-            pythons[name] = python_for(name, env, log_dir / f"env-{name}.log")
+            built[name] = ready(name, env, log_dir / f"env-{name}.log")
         except UserError as exc:
             errors[name] = str(exc)
             out.write(f"chanbench: {exc}; its points fail\n")
-    return pythons, errors
+            continue
+        took = time.monotonic() - started
+        out.write(f"chanbench: environment {name}: ready in {took:.1f} s ({built[name].python})\n")
+    return built, errors

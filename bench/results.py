@@ -427,6 +427,19 @@ class PointResult(Record):
     def median(self, metric: str) -> float | None:
         return stats.median(self.values(metric))
 
+    def versions(self) -> dict[str, str]:
+        """What its server ran, by name: Python, each package, and the commit of a
+        source environment's site; not where they were installed, so that two
+        environments that resolve to the same versions show as the same."""
+        found = dict(self.software or {})
+        versions = {"python": str(found.get("python"))} if "python" in found else {}
+        packages = (found.get("packages") or {}).items()
+        versions |= {k: "-" if v is None else str(v) for k, v in packages}
+        commit = (found.get("site") or {}).get("commit")
+        if commit:
+            versions["site commit"] = str(commit)
+        return versions
+
     def medians(self) -> dict[str, float | None]:
         return {metric: self.median(metric) for metric in METRICS}
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, TextIO, TypeVar
 
 from bench import environment, store
-from bench.environments import build_all
+from bench.environments import Built, build_all
 from bench.errors import PointFailed, ServerError, UserError
 from bench.flags import client_warnings
 from bench.loadgen import CONNECT_TIMEOUT_S
@@ -74,7 +74,7 @@ class RunContext:
     command: str | None = None
     services: Services = field(default_factory=Services)
     # The server's interpreter for each environment built, and why the others failed.
-    pythons: dict[str, str] = field(default_factory=dict)
+    envs: dict[str, Built] = field(default_factory=dict)
     env_errors: dict[str, str] = field(default_factory=dict)
     run: Run = field(default_factory=Run)
 
@@ -112,6 +112,7 @@ def _new_server(
     if reference:
         return ReferenceServer(HOST, port, log_path)
     layer = ctx.scenario.layers.get(point.layer)
+    built = ctx.envs.get(point.env)
     settings = ServerSettings(
         layer=point.layer,
         capacity=point.capacity,
@@ -127,8 +128,9 @@ def _new_server(
         compression=point.compression,
         layer_backend=layer.backend if layer else None,
         layer_config=layer.config_json if layer else None,
+        site_dir=built.site_dir if built else None,
     )
-    python = ctx.pythons.get(point.env, sys.executable)
+    python = built.python if built else sys.executable
     return server_for(point.server, settings, HOST, port, log_path, python)
 
 
@@ -337,7 +339,7 @@ def run(ctx: RunContext, calibrate_first: bool = True) -> int:
         with ExitStack() as stack:
             if not ctx.target:
                 used = {p.env: ctx.scenario.envs[p.env] for p in points if p.env != "current"}
-                ctx.pythons, ctx.env_errors = build_all(used, ctx.log_dir, ctx.out)
+                ctx.envs, ctx.env_errors = build_all(used, ctx.log_dir, ctx.out)
                 ctx.services = stack.enter_context(
                     services_for(
                         points, scenario.layers, ctx.redis_url, ctx.database_url, ctx.log_dir

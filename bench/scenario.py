@@ -213,10 +213,13 @@ class CustomLayer:
 @dataclass(frozen=True)
 class CustomEnv:
     """A Python environment for the server (``[envs.NAME]``): requirement pins installed
-    over what the site needs (``requirements``), or an existing interpreter (``python``)."""
+    over what the site needs (``requirements``), or an existing interpreter (``python``);
+    with ``source``, a checkout installed into it (editable), whose ``consumers/`` site,
+    if it has one, is the one served."""
 
     requirements: tuple[str, ...] = ()
     python: str | None = None
+    source: str | None = None
 
 
 @dataclass
@@ -265,7 +268,7 @@ class Scenario:
                 k: {"BACKEND": v.backend, "CONFIG": v.config} for k, v in self.layers.items()
             },
             "envs": {
-                k: {"requirements": list(v.requirements), "python": v.python}
+                k: {"requirements": list(v.requirements), "python": v.python, "source": v.source}
                 for k, v in self.envs.items()
             },
         }
@@ -339,8 +342,9 @@ def _check_layers(source: str, raw: Any) -> dict[str, CustomLayer]:
     return out
 
 
-def _check_envs(source: str, raw: Any) -> dict[str, CustomEnv]:
-    """``[envs.NAME]`` tables: ``requirements`` (a list of pins) or ``python`` (a path)."""
+def _check_envs(source: str, raw: Any, base: Path) -> dict[str, CustomEnv]:
+    """``[envs.NAME]`` tables: ``requirements`` (a list of pins) or ``python`` (a path),
+    and optionally ``source`` (a checkout; relative to ``base``, the scenario's folder)."""
     if not isinstance(raw, dict):
         raise UserError(f"{source}: envs must be a table of tables ([envs.NAME])")
     out = {}
@@ -348,15 +352,44 @@ def _check_envs(source: str, raw: Any) -> dict[str, CustomEnv]:
         where = f"{source}: envs.{name}"
         if name == "current":
             raise UserError(f"{where}: 'current' is chanbench's own; give yours another name")
-        if not isinstance(table, dict) or set(table) - {"requirements", "python"}:
-            raise UserError(f"{where}: give requirements (a list of pins) or python (a path)")
-        reqs, python = table.get("requirements", []), table.get("python")
+        if not isinstance(table, dict) or not table or set(table) - set(_ENV_KEYS):
+            raise UserError(
+                f"{where}: give requirements (a list of pins), python (a path) or source "
+                "(a checkout)"
+            )
+        reqs, python, tree = (table.get(key) for key in _ENV_KEYS)
+        reqs = reqs or []
         if not isinstance(reqs, list) or not all(isinstance(r, str) for r in reqs):
             raise UserError(f"{where}: requirements must be a list of strings")
-        if (python is None) == (not reqs) or (python is not None and not isinstance(python, str)):
+        for key, value in (("python", python), ("source", tree)):
+            if value is not None and not isinstance(value, str):
+                raise UserError(f"{where}: {key} must be a path (a string)")
+        if python is not None and reqs:
             raise UserError(f"{where}: give requirements or python, one of the two")
-        out[name] = CustomEnv(tuple(reqs), python)
+        if tree is not None:
+            tree = str((base / Path(tree).expanduser()).resolve())
+            if not Path(tree).is_dir():
+                raise UserError(f"{where}: source = {tree!r} is not a folder")
+        out[name] = CustomEnv(tuple(reqs), python, tree)
     return out
+
+
+_ENV_KEYS = ("requirements", "python", "source")
+
+
+def parse_env_option(text: str) -> tuple[str, dict[str, str]]:
+    """``--env NAME=PATH``: an interpreter (a file) or a checkout (a folder), as the
+    ``[envs.NAME]`` table it stands for; a relative path is from the current folder."""
+    name, sep, path = text.partition("=")
+    name, path = name.strip(), path.strip()
+    if not sep or not name or not path:
+        raise UserError(f"--env {text!r}: write NAME=PATH (an interpreter or a checkout)")
+    where = Path(path).expanduser().resolve()
+    if where.is_dir():
+        return name, {"source": str(where)}
+    if where.is_file():
+        return name, {"python": str(where)}
+    raise UserError(f"--env {name}: {path} is neither an interpreter nor a folder")
 
 
 def _check_matrix(
@@ -427,8 +460,11 @@ def parse_override(text: str) -> tuple[str, list[Any]]:
     return key, values
 
 
-def load(path: str | Path, overrides: Sequence[str] = ()) -> Scenario:
-    """Read, validate and return the scenario at ``path`` with ``--set`` overrides applied."""
+def load(
+    path: str | Path, overrides: Sequence[str] = (), env_options: Sequence[str] = ()
+) -> Scenario:
+    """Read, validate and return the scenario at ``path`` with ``--set`` overrides and
+    ``--env`` environments applied."""
     path = Path(path)
     source = str(path)
     try:
@@ -439,10 +475,17 @@ def load(path: str | Path, overrides: Sequence[str] = ()) -> Scenario:
         raise UserError(f"{source}: cannot read: {exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise UserError(f"{source}: not valid TOML: {exc}") from None
-    return from_dict(data, source, overrides)
+    return from_dict(data, source, overrides, env_options)
 
 
-def from_dict(data: Mapping[str, Any], source: str, overrides: Sequence[str] = ()) -> Scenario:
+def from_dict(
+    data: Mapping[str, Any],
+    source: str,
+    overrides: Sequence[str] = (),
+    env_options: Sequence[str] = (),
+) -> Scenario:
+    """The scenario in ``data``; ``--env`` options add environments (replacing one of
+    the same name) and, unless ``--set env=`` says otherwise, become the ``env`` key."""
     top_keys = ("name", "description", "matrix", "search", "layers", "envs")
     for key in data:
         if key not in top_keys:
@@ -454,8 +497,12 @@ def from_dict(data: Mapping[str, Any], source: str, overrides: Sequence[str] = (
     if not isinstance(raw_matrix, dict):
         raise UserError(f"{source}: matrix must be a table ([matrix])")
     layers = _check_layers(source, data.get("layers", {}))
-    envs = _check_envs(source, data.get("envs", {}))
+    envs = _check_envs(source, data.get("envs", {}), Path(source).parent)
+    given = dict(parse_env_option(text) for text in env_options)
+    envs.update(_check_envs("--env", given, Path.cwd()))
     matrix = _check_matrix(source, raw_matrix, list(layers), list(envs))
+    if given:
+        matrix["env"] = list(given)
     applied: dict[str, list[Any]] = {}
     for text in overrides:
         key, values = parse_override(text)

@@ -21,6 +21,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, ClassVar
 
+from bench.environment import git_info
 from bench.errors import ServerError
 from bench.processes import last_line, process_tree, start_process, stop_process
 from bench.site import (
@@ -132,10 +133,9 @@ class ServerProcess:
 
 
 class SiteServer(ServerProcess):
-    """A server of the chat site in ``consumers/`` with the given settings; subclasses
-    are the server kinds, registered in ``SERVERS``."""
+    """A server of the chat site in ``consumers/`` (or ``settings.site``) with the given
+    settings; subclasses are the server kinds, registered in ``SERVERS``."""
 
-    cwd = CONSUMERS_DIR
     # The distribution it needs (an extra of chanbench's: ``pip install chanbench[servers]``).
     package: ClassVar[str] = ""
 
@@ -149,9 +149,16 @@ class SiteServer(ServerProcess):
     ) -> None:
         super().__init__(host, port, log_path, python)
         self.settings = settings
+        self.cwd = settings.site
 
     def environ(self) -> dict[str, str]:
         return self.settings.environ()
+
+    def software(self) -> dict[str, Any]:
+        found = super().software()
+        if self.settings.site_dir:  # a source environment's own site, and its commit
+            found["site"] = {"path": self.settings.site_dir, **git_info(self.settings.site)}
+        return found
 
 
 APPLICATION = "mysite.asgi:application"

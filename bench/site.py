@@ -57,13 +57,19 @@ class ServerSettings:
     # A layer by dotted path (the scenario's [layers.NAME]), its CONFIG as JSON.
     layer_backend: str | None = None
     layer_config: str | None = None
+    # The site served: chanbench's consumers/, or a source environment's own.
+    site_dir: str | None = None
+
+    @property
+    def site(self) -> Path:
+        return Path(self.site_dir) if self.site_dir else CONSUMERS_DIR
 
     def environ(self) -> dict[str, str]:
         """The environment for the server process."""
         env = dict(os.environ)
         env.update(
             DJANGO_SETTINGS_MODULE="mysite.settings",
-            PYTHONPATH=with_path_first(CONSUMERS_DIR, env.get("PYTHONPATH")),
+            PYTHONPATH=with_path_first(self.site, env.get("PYTHONPATH")),
             CHANBENCH_LAYER=self.layer,
             CHANBENCH_LAYER_CAPACITY=str(self.capacity),
             CHANBENCH_LAYER_EXPIRY=str(self.expiry_s),
@@ -117,7 +123,7 @@ def migrate(settings: ServerSettings, log_path: Path, python: str = sys.executab
         try:
             done = subprocess.run(
                 [python, "manage.py", "migrate", "--noinput", "-v", "1"],
-                cwd=CONSUMERS_DIR,
+                cwd=settings.site,
                 env=settings.environ(),
                 stdout=log,
                 stderr=subprocess.STDOUT,

@@ -10,7 +10,7 @@ summary's verdicts come from ``summary``; the blocks are rendered by ``render``.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +26,7 @@ from bench.report.layout import (
     scenario_names,
 )
 from bench.report.summary import summary_items
+from bench.results import PointResult
 from bench.tables import LOST, ms, num
 
 
@@ -394,28 +395,33 @@ def version_blocks(source: Source) -> list[Block]:
     if env.get("redis_server"):
         rows.append(["redis-server", str(env["redis_server"])])
     blocks: list[Block] = [Table(["component", "version"], rows)]
-    # Points that ran the same software share one table; old files have none.
-    by_software: dict[str, tuple[dict[str, Any], list[str]]] = {}
+    # Points that ran the same versions share one table; old files have none.
+    by_versions: dict[str, list[PointResult]] = {}
     for point in source.run.points:
         if point.software:
-            key = repr(sorted(point.software.items()))
-            by_software.setdefault(key, (point.software, []))[1].append(point.label)
-    for software, labels in by_software.values():
+            by_versions.setdefault(repr(sorted(point.versions().items())), []).append(point)
+    for points in by_versions.values():
+        labels = [p.label for p in points]
         which = "every point" if len(labels) == len(source.run.points) else ", ".join(labels)
         blocks.append(Paragraph(f"The server's own interpreter reported ({which}):"))
-        blocks.append(Table(["component", "version"], _flat_rows(software)))
+        rows = [[name, version] for name, version in points[0].versions().items()]
+        interpreters = _unique((p.software or {}).get("executable") for p in points)
+        rows += [["interpreter", str(e)] for e in interpreters if e]
+        blocks.append(Table(["component", "version"], rows))
+        envs = _unique(str(p.params.get("env", "current")) for p in points)
+        if len(envs) > 1:
+            blocks.append(
+                Paragraph(
+                    f"Environments {', '.join(envs)} resolved to the same versions: what "
+                    "tells them apart is not these packages."
+                )
+            )
     return blocks
 
 
-def _flat_rows(software: dict[str, Any]) -> list[list[str]]:
-    """``{"python": "3.11", "packages": {"django": "5.2"}}`` as rows python, django."""
-    rows = []
-    for key, value in software.items():
-        if isinstance(value, dict):
-            rows += _flat_rows(value)
-        else:
-            rows.append([key, "-" if value is None else str(value)])
-    return rows
+def _unique(items: Iterable[Any]) -> list[Any]:
+    """``items`` without repeats, in their order."""
+    return list(dict.fromkeys(items))
 
 
 def warning_items(source: Source) -> list[str]:

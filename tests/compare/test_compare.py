@@ -308,6 +308,8 @@ def test_different_package_versions_are_refused(tmp_path, capsys):
     code, _, err = run_compare(tmp_path, capsys, base, new)
     assert code == 2
     assert "channels 4.3.2 vs 9.9.9, redis 8.1.0 vs missing" in err
+    assert "as environments ([envs.NAME] or --env NAME=PATH)" in err
+    assert "--between env=A,B" in err and err.count("\n") == 1
 
 
 @pytest.mark.parametrize("text", ["abc", "-5%", "nan"])
@@ -478,3 +480,49 @@ def test_between_refuses_what_it_cannot_compare(tmp_path, capsys, args, words):
     assert main(["compare", path, *args]) == 2
     out, err = capsys.readouterr()
     assert out == "" and err.count("\n") == 1 and words in err
+
+
+def with_envs(result: dict, software: dict[str, dict]) -> dict:
+    """Each point twice, once per environment, with the software its server reported."""
+    out = copy.deepcopy(result)
+    points = []
+    for env, found in software.items():
+        for point in copy.deepcopy(result["points"]):
+            point["params"]["env"] = env
+            point["label"] += f" env={env}"
+            point["software"] = found
+            points.append(point)
+    out["points"] = points
+    return out
+
+
+def software(channels: str, executable: str) -> dict:
+    return {
+        "python": "3.11.7",
+        "executable": executable,
+        "packages": {"channels": channels, "daphne": "4.2.1"},
+    }
+
+
+def test_between_environments_names_the_versions_that_differ(tmp_path, capsys):
+    result = with_envs(
+        with_repeats(real_result(), 5),
+        {"old": software("4.1.0", "/envs/a/bin/python"), "new": software("4.3.2", "/b")},
+    )
+    path = write(tmp_path, "run.json", result)
+    main(["compare", path, "--between", "env=old,new"])
+    assert "the servers ran different versions: channels 4.1.0 -> 4.3.2" in capsys.readouterr().out
+
+
+def test_two_environments_that_resolved_alike_are_said_to(tmp_path, capsys):
+    """Two interpreters, the same versions: said so; one interpreter: nothing to say."""
+    same = {"a": software("4.3.2", "/envs/a/bin/python"), "b": software("4.3.2", "/b")}
+    path = write(tmp_path, "run.json", with_envs(with_repeats(real_result(), 5), same))
+    main(["compare", path, "--between", "env=a,b"])
+    out = capsys.readouterr().out
+    assert "the servers ran the same versions from two interpreters (python 3.11.7, " in out
+    assert "channels 4.3.2, daphne 4.2.1): what differs between them is not these" in out
+    one = {"a": software("4.3.2", "/py"), "b": software("4.3.2", "/py")}
+    path = write(tmp_path, "one.json", with_envs(with_repeats(real_result(), 5), one))
+    main(["compare", path, "--between", "env=a,b"])
+    assert "the servers ran" not in capsys.readouterr().out

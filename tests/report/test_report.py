@@ -317,6 +317,28 @@ def test_versions_show_the_software_each_server_reported():
     )
 
 
+def test_environments_that_resolved_alike_share_one_table_and_are_said_to():
+    """Issue 12: two virtualenvs with the same versions are one table, both interpreters
+    listed, and the report says the packages are not what tells them apart."""
+    result = json.loads(REAL.read_text())
+    for i, point in enumerate(result["points"]):
+        env = "ab"[i % 2]
+        point["params"]["env"] = env
+        point["software"] = {
+            "python": "3.11.7",
+            "executable": f"/envs/{env}/bin/python",
+            "packages": {"channels": "4.3.2"},
+        }
+    readme = render.markdown(document.version_blocks(source(result)))
+    assert "reported (every point):" in readme
+    assert "| interpreter | /envs/a/bin/python |\n| interpreter | /envs/b/bin/python |" in readme
+    assert "Environments a, b resolved to the same versions" in readme
+    for point in result["points"][1::2]:
+        point["software"]["packages"]["channels"] = "4.1.0"
+    readme = render.markdown(document.version_blocks(source(result)))
+    assert "resolved to the same versions" not in readme
+
+
 # --- Issue 9: loss in the percentiles, closed-loop latency, which percentile ----------------
 
 

@@ -1,9 +1,13 @@
 """Environments end to end: the server runs from each one's interpreter (pins installed
-from the package index into a cached virtualenv), repeats alternate across them, one that
-cannot be built fails its points alone, and compare works within the run."""
+from the package index into a cached virtualenv, with uv, or with venv and pip), repeats
+alternate across them, one that cannot be built fails its points alone, compare works
+within the run, and a source tree is installed and its site served."""
 
 import json
 import os
+import shutil
+import sys
+from pathlib import Path
 
 import pytest
 from helpers import run_matrix
@@ -58,7 +62,66 @@ repeats = 2
     assert "[env=old]" in capsys.readouterr().out
 
 
-@pytest.mark.timeout(60)
+CONSUMERS = Path(__file__).resolve().parents[2] / "consumers"
+
+
+def _source_tree(root: Path) -> Path:
+    """A checkout of the kind a CI gate's base is: a package (its pyproject.toml) that
+    holds a copy of the chat site, whose ASGI module imports the package and writes down
+    which file was served."""
+    tree = root / "base"
+    shutil.copytree(CONSUMERS, tree / "consumers", ignore=shutil.ignore_patterns("__pycache__"))
+    (tree / "pyproject.toml").write_text(
+        '[project]\nname = "chanbench-probe"\nversion = "0.1"\n'
+        '[tool.setuptools]\npy-modules = ["chanbench_probe"]\n'
+        '[build-system]\nrequires = ["setuptools>=61"]\n'
+        'build-backend = "setuptools.build_meta"\n'
+    )
+    (tree / "chanbench_probe.py").write_text("SERVED = 'probe'\n")
+    with (tree / "consumers" / "mysite" / "asgi.py").open("a") as asgi:
+        asgi.write(
+            "\nimport chanbench_probe  # noqa: E402\n"
+            "with open(os.environ['CHANBENCH_PROBE_MARK'], 'a') as _mark:\n"
+            "    _mark.write(chanbench_probe.SERVED + ' ' + __file__ + '\\n')\n"
+        )
+    return tree
+
+
+@pytest.mark.timeout(420)
+def test_a_source_tree_is_installed_and_its_site_served(tmp_path, monkeypatch):
+    """``--env base=PATH``: the tree is installed (editable, with venv and pip here) and
+    its own consumers/ is what the server imports; chanbench's own serves ``current``."""
+    monkeypatch.setenv("CHANBENCH_ENV_CACHE", str(tmp_path / "envs"))
+    monkeypatch.setenv("CHANBENCH_ENV_INSTALLER", "pip")
+    mark = tmp_path / "served.txt"
+    monkeypatch.setenv("CHANBENCH_PROBE_MARK", str(mark))
+    tree = _source_tree(tmp_path)
+    matrix = 'consumer = "async"\nclients = 2\nwarmup_s = 0.2\nduration_s = 0.5\nrepeats = 1\n'
+    code, result = run_matrix(tmp_path, matrix, "--env", f"base={tree}")
+    assert code == 0
+    (point,) = result["points"]
+    assert point["params"]["env"] == "base"
+    assert point["software"]["site"]["path"] == str(tree / "consumers")
+    assert point["software"]["executable"].startswith(str(tmp_path / "envs"))
+    assert result["scenario"]["envs"]["base"]["source"] == str(tree)
+    served = set(mark.read_text().splitlines())
+    assert served == {f"probe {tree / 'consumers' / 'mysite' / 'asgi.py'}"}
+
+
+def test_an_environment_is_keyed_by_what_its_tree_declares(tmp_path):
+    """Editing a tree's code keeps its environment (installed editable); editing what it
+    declares it needs builds a new one."""
+    tree = _source_tree(tmp_path)
+    env = CustomEnv(source=str(tree))
+    key = environments.env_key(env)
+    (tree / "chanbench_probe.py").write_text("SERVED = 'edited'\n")
+    assert environments.env_key(env) == key
+    with (tree / "pyproject.toml").open("a") as pyproject:
+        pyproject.write("# a new dependency\n")
+    assert environments.env_key(env) != key
+    assert environments.env_key(CustomEnv(("channels==4.2.0",), source=str(tree))) != key
+
+
 def test_a_cached_environment_is_reused(tmp_path):
     """The second use of the same pins installs nothing: the cache folder is ready."""
     env = CustomEnv(tuple(OLD))
@@ -67,15 +130,28 @@ def test_a_cached_environment_is_reused(tmp_path):
     (folder / "bin" / "python").write_text("")
     (folder / environments.READY).write_text("[]")
     log = tmp_path / "env.log"
-    python = environments.python_for("old", env, log, root=tmp_path)
-    assert python == str(folder / "bin" / "python")
+    built = environments.ready("old", env, log, root=tmp_path)
+    assert built == environments.Built(str(folder / "bin" / "python"))
     assert not log.exists()  # no venv, no pip
 
 
 def test_an_interpreter_by_path_is_checked(tmp_path):
     with pytest.raises(environments.EnvError) as exc:
-        environments.python_for("mine", CustomEnv(python=str(tmp_path / "nope")), tmp_path / "l")
+        environments.ready("mine", CustomEnv(python=str(tmp_path / "nope")), tmp_path / "l")
     assert "is not an executable file" in str(exc.value)
-    assert environments.python_for(
-        "mine", CustomEnv(python=os.path.realpath("/bin/sh")), tmp_path / "l"
-    ) == os.path.realpath("/bin/sh")
+    sh = os.path.realpath("/bin/sh")
+    assert environments.ready("mine", CustomEnv(python=sh), tmp_path / "l").python == sh
+
+
+def test_a_tree_that_is_neither_package_nor_site_is_one_line(tmp_path):
+    with pytest.raises(environments.EnvError) as exc:
+        environments.ready("base", CustomEnv(source=str(tmp_path)), tmp_path / "l")
+    assert "is neither a package" in str(exc.value) and "\n" not in str(exc.value)
+
+
+def test_the_installer_is_uv_where_installed_unless_pip_is_asked(monkeypatch):
+    monkeypatch.delenv("CHANBENCH_ENV_INSTALLER", raising=False)
+    beside = Path(sys.executable).with_name("uv")
+    assert environments.installer() == (shutil.which("uv") or str(beside))
+    monkeypatch.setenv("CHANBENCH_ENV_INSTALLER", "pip")
+    assert environments.installer() is None
