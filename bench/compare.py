@@ -78,6 +78,8 @@ NOT_MATCHED = ("repeats",)
 
 EXIT_OK = 0
 EXIT_REGRESSION = 1
+# Nothing worse, but a point the base has no measurement of: the gate cannot vouch for it.
+EXIT_UNJUDGED = 2
 
 
 def parse_threshold(text: str) -> float:
@@ -314,9 +316,16 @@ class Comparison:
         ]
         return stats.geometric_mean(ratios), len(ratios)
 
+    def unjudged(self) -> list[str]:
+        """The points whose base has no successful repeat (a failed point, or a site
+        that cannot serve the scenario): nothing to hold the new side against."""
+        return [c.point for c in self.changes if c.metric == "delivered_per_s" and not c.base]
+
     @property
     def exit_code(self) -> int:
-        return EXIT_REGRESSION if self.regressions() else EXIT_OK
+        if self.regressions():
+            return EXIT_REGRESSION
+        return EXIT_UNJUDGED if self.unjudged() else EXIT_OK
 
 
 def _labels(points: Sequence[PointResult]) -> list[str]:

@@ -177,6 +177,11 @@ def summary_lines(comparison: Comparison) -> list[str]:
             f" worse by {comparison.fail_threshold:.0%} (loss: "
             f"{100 * comparison.loss_threshold:.2g} points) or more: {worst}"
         )
+    elif comparison.unjudged():
+        lines.append(
+            f"NOT JUDGED: base has no measurement of {', '.join(comparison.unjudged())} "
+            "(its repeats failed; see base's reasons): nothing to compare new with"
+        )
     else:
         lines.append(
             f"no regression past {comparison.fail_threshold:.0%} (loss: "

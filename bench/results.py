@@ -435,13 +435,21 @@ class PointResult(Record):
         versions = {"python": str(found.get("python"))} if "python" in found else {}
         packages = (found.get("packages") or {}).items()
         versions |= {k: "-" if v is None else str(v) for k, v in packages}
-        commit = (found.get("site") or {}).get("commit")
-        if commit:
-            versions["site commit"] = str(commit)
+        site = found.get("site") or {}
+        if site.get("commit"):
+            versions["site commit"] = site["commit"] + (" (dirty)" if site.get("dirty") else "")
         return versions
 
     def medians(self) -> dict[str, float | None]:
         return {metric: self.median(metric) for metric in METRICS}
+
+    def version_changes(self, other: PointResult) -> list[str]:
+        """``channels 4.1.0 -> 4.2.0``: what ``other``'s server ran that this one's did not."""
+        was, now = self.versions(), other.versions()
+        names = dict.fromkeys([*was, *now])
+        return [
+            f"{k} {was.get(k, '-')} -> {now.get(k, '-')}" for k in names if was.get(k) != now.get(k)
+        ]
 
 
 @dataclass

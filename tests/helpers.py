@@ -1,5 +1,6 @@
 """What several test folders share: the tiny scenario, the one-line error check, the
-headless Chromium options, and scaling a result's repeats to a known verdict.
+headless Chromium options, and a result's repeats scaled to a known verdict, multiplied,
+or measured in several environments.
 
 Importable as ``helpers`` from every test module: ``tests/`` has no ``__init__.py``, so
 pytest's (default, "prepend") import mode puts ``tests/`` on ``sys.path`` when it loads
@@ -9,6 +10,7 @@ nothing starts a process; Selenium is imported only by ``chromium_options``.
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -118,3 +120,35 @@ def run_matrix(tmp_path: Path, matrix: str, *args: str, head: str = "") -> tuple
     code = main(["run", str(path), "--results-dir", str(results), "--no-calibrate", *args])
     (file,) = sorted(results.glob("*.json"))
     return code, json.loads(file.read_text())
+
+
+def with_repeats(result: dict, count: int) -> dict:
+    """Each point with ``count`` ok repeats: the real ones cycled, each copy nudged by
+    0.1% so that no two values tie."""
+    from bench.results import METRICS
+
+    out = copy.deepcopy(result)
+    for point in out["points"]:
+        real = [r for r in point["repeats"] if r["status"] == "ok"]
+        reps = []
+        for i in range(count):
+            rep = copy.deepcopy(real[i % len(real)])
+            rep["repeat"] = i
+            scale_repeat(rep, dict.fromkeys(METRICS, 1 + 0.001 * i))
+            reps.append(rep)
+        point["repeats"] = reps
+    return out
+
+
+def with_envs(result: dict, software: dict[str, dict]) -> dict:
+    """Each point twice, once per environment, with the software its server reported."""
+    out = copy.deepcopy(result)
+    points = []
+    for env, found in software.items():
+        for point in copy.deepcopy(result["points"]):
+            point["params"]["env"] = env
+            point["label"] += f" env={env}"
+            point["software"] = found
+            points.append(point)
+    out["points"] = points
+    return out

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bench import significance, stats
-from bench.report import deployments, workloads
+from bench.report import deployments, environments, workloads
 from bench.report.layout import (
     MAX_LOADS_DRAWN,
     Chart,
@@ -94,6 +94,8 @@ def document(lay: Layout, charts: Sequence[Chart]) -> tuple[str, list[Block]]:
         section("Deployments: which configuration to pick", deployment_blocks)
     if any(workloads.neighbour_table(s.run) for s in sources):
         section("Neighbours: does one consumer's work stall the others?", neighbour_blocks)
+    if any(environments.table(s.run) for s in sources):
+        section("Environments: which release changed what", environment_blocks)
     section("Methodology", lambda s: [Items(methodology_items(s))])
     section("Versions", version_blocks)
     blocks.append(Heading(2, "Charts"))
@@ -181,6 +183,18 @@ def neighbour_blocks(source: Source) -> list[Block]:
     if table is None:
         return [Paragraph("No point with neighbours.")]
     return [Table(*table), Paragraph(workloads.NEIGHBOUR_CAPTION)]
+
+
+def environment_blocks(source: Source) -> list[Block]:
+    table = environments.table(source.run)
+    if table is None:
+        return [Paragraph("One environment: nothing to set against it.")]
+    answer = environments.answer(source.run)
+    return [
+        *([Paragraph(answer)] if answer else []),
+        Table(*table),
+        Paragraph(environments.CAPTION),
+    ]
 
 
 # Which percentile the table shows (the charts' captions say theirs).

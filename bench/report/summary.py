@@ -117,11 +117,14 @@ def judge_pair(sync: PointResult, async_: PointResult) -> tuple[str, significanc
     )
 
 
-def verdict_word(judgement: significance.Judgement) -> str:
-    """``async wins``, ``sync wins``, ``uncertain``, ``not significant``, or why not judged."""
+def verdict_word(
+    judgement: significance.Judgement, better: str = "async wins", worse: str = "sync wins"
+) -> str:
+    """``async wins`` (``better``), ``sync wins`` (``worse``), ``uncertain``, ``not
+    significant``, or why not judged."""
     return {
-        significance.BETTER: "async wins",
-        significance.WORSE: "sync wins",
+        significance.BETTER: better,
+        significance.WORSE: worse,
         significance.UNCERTAIN: "uncertain",
         significance.NOT_JUDGED: "not judged (loss)",
         significance.FAILED: "no data",

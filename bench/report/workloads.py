@@ -64,17 +64,17 @@ SQLITE_NOTE = (
 )
 
 
-def _key(params: dict[str, Any], skip: Callable[[str], bool]) -> tuple[Any, ...]:
+def params_key(params: dict[str, Any], skip: Callable[[str], bool]) -> tuple[Any, ...]:
     """The params but those ``skip`` names, hashable: points equal in everything else."""
     return tuple((k, repr(v)) for k, v in sorted(params.items()) if not skip(k))
 
 
 def _load(params: dict[str, Any]) -> tuple[Any, ...]:
-    return _key(params, NOT_LOAD.__contains__)
+    return params_key(params, NOT_LOAD.__contains__)
 
 
 def _without_neighbours(params: dict[str, Any]) -> tuple[Any, ...]:
-    return _key(params, lambda k: k.startswith("neighbour"))
+    return params_key(params, lambda k: k.startswith("neighbour"))
 
 
 def _load_name(point: PointResult, varying: list[str]) -> str:
@@ -84,7 +84,8 @@ def _load_name(point: PointResult, varying: list[str]) -> str:
     return ", ".join(parts)
 
 
-def _cpu(point: PointResult) -> str:
+def cpu_split(point: PointResult) -> str:
+    """``86 + 20``: the event loop's thread's CPU and every other thread's, % of a core."""
     loop, other = point.median("loop_cpu_percent"), point.median("other_threads_cpu_percent")
     if loop is None or other is None:
         return num(point.median("cpu_percent"), ".0f")
@@ -132,8 +133,8 @@ def workload_table(run: Run) -> tuple[list[str], list[list[str]]] | None:
                     num(p99, ".2f", "x"),
                     verdict_word(judgement),
                     f"{num(sync.median('threads'))} / {num(async_.median('threads'))}",
-                    _cpu(sync),
-                    _cpu(async_),
+                    cpu_split(sync),
+                    cpu_split(async_),
                     f"{_database_cpu(sync)} / {_database_cpu(async_)}",
                 ]
             )
@@ -202,12 +203,7 @@ def neighbour_table(run: Run) -> tuple[list[str], list[list[str]]] | None:
             losses,
             threshold=significance.DEFAULT_THRESHOLD,
         )
-        word = {
-            significance.BETTER: "better",
-            significance.WORSE: "worse",
-            significance.UNCERTAIN: "uncertain",
-            significance.NOT_JUDGED: "not judged (loss)",
-        }.get(judgement.verdict, "not significant")
+        word = verdict_word(judgement, "better", "worse")
         own = [r.neighbour for r in point.ok_repeats() if r.neighbour is not None]
         sent = stats.median([n.sent_per_s for n in own])
         delivered = stats.median([n.delivered_per_s for n in own])

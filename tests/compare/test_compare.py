@@ -11,11 +11,10 @@ import os
 from pathlib import Path
 
 import pytest
-from helpers import scale_repeat
+from helpers import scale_repeat, with_envs, with_repeats
 
 from bench import compare, schema
 from bench.cli import main
-from bench.results import METRICS
 
 DATA_DIR = Path(__file__).resolve().parents[1] / "data"
 REAL = DATA_DIR / "quick_small.json"
@@ -24,22 +23,6 @@ GOLDEN = DATA_DIR / "compare_golden.txt"
 
 def real_result() -> dict:
     return json.loads(REAL.read_text())
-
-
-def with_repeats(result: dict, count: int) -> dict:
-    """Each point with ``count`` ok repeats: the real ones cycled, each copy nudged by
-    0.1% so that no two values tie."""
-    out = copy.deepcopy(result)
-    for point in out["points"]:
-        real = [r for r in point["repeats"] if r["status"] == "ok"]
-        reps = []
-        for i in range(count):
-            rep = copy.deepcopy(real[i % len(real)])
-            rep["repeat"] = i
-            scale_repeat(rep, dict.fromkeys(METRICS, 1 + 0.001 * i))
-            reps.append(rep)
-        point["repeats"] = reps
-    return out
 
 
 def open_loop(result: dict) -> dict:
@@ -253,6 +236,19 @@ def test_a_point_that_failed_in_new_is_a_regression(tmp_path, capsys):
     code, out, _ = run_compare(tmp_path, capsys, base, new)
     assert code == 1
     assert "FAILED (fails)" in out
+
+
+def test_a_point_that_failed_in_base_cannot_pass_the_gate(tmp_path, capsys):
+    """A base that cannot serve the scenario (an older site) measured nothing to hold
+    new against: exit 2, not a pass; a regression elsewhere still exits 1."""
+    new = with_repeats(real_result(), 6)
+    base = copy.deepcopy(new)
+    base["points"][0]["repeats"] = [{"repeat": 0, "status": "failed", "reason": "HTTP 500"}]
+    code, out, _ = run_compare(tmp_path, capsys, base, new)
+    assert code == 2
+    assert "NOT JUDGED: base has no measurement of sync clients=10 (its repeats failed" in out
+    code, out, _ = run_compare(tmp_path, capsys, base, scaled(new, delivered_per_s=0.5))
+    assert code == 1 and "REGRESSION:" in out
 
 
 def test_points_match_by_params_but_repeats(tmp_path, capsys):
@@ -480,20 +476,6 @@ def test_between_refuses_what_it_cannot_compare(tmp_path, capsys, args, words):
     assert main(["compare", path, *args]) == 2
     out, err = capsys.readouterr()
     assert out == "" and err.count("\n") == 1 and words in err
-
-
-def with_envs(result: dict, software: dict[str, dict]) -> dict:
-    """Each point twice, once per environment, with the software its server reported."""
-    out = copy.deepcopy(result)
-    points = []
-    for env, found in software.items():
-        for point in copy.deepcopy(result["points"]):
-            point["params"]["env"] = env
-            point["label"] += f" env={env}"
-            point["software"] = found
-            points.append(point)
-    out["points"] = points
-    return out
 
 
 def software(channels: str, executable: str) -> dict:

@@ -1,0 +1,125 @@
+"""Environments: which release changed what.
+
+A run whose ``env`` key names several Python environments (Channels, Daphne or asgiref
+releases, or a base and a change) measured them interleaved. Here each environment is
+set against the one before it in the scenario's order, point by point (the same consumer
+at the same load), with the verdict ``chanbench compare --between env=A,B`` would give,
+the CPU that explains it, and the versions that differ between the two servers.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+from bench import significance, stats
+from bench.report.summary import judge_pair, verdict_word
+from bench.report.workloads import cpu_split, params_key
+from bench.results import PointResult, Run, varying_keys
+from bench.tables import num
+
+HEADERS = [
+    "point",
+    "from -> to",
+    "msg/s from -> to",
+    "ratio",
+    "p99 ms from -> to",
+    "verdict",
+    "CPU from: loop + other",
+    "CPU to: loop + other",
+    "what changed",
+]
+
+CAPTION = (
+    "Each environment against the one before it in the scenario's env list, at the same "
+    "consumer and load; medians over repeats, repeats interleaved across environments. "
+    "The verdict is chanbench compare's rule (throughput in closed loop, p99 in open loop: "
+    "10% and a Mann-Whitney U test at p < 0.05), not corrected for the number of steps; "
+    "chanbench compare RESULT --between env=A,B corrects over its own tests. CPU is % of "
+    "one core: the event loop's thread plus every other thread (asgiref's thread-sensitive "
+    "executor runs every sync_to_async hop). What changed: the versions each server's "
+    "interpreter reported."
+)
+
+
+def _env_order(run: Run) -> list[str]:
+    """The environments in the scenario's order (the order they were listed in)."""
+    listed = [str(v) for v in (run.scenario.get("matrix") or {}).get("env") or []]
+    seen = [str(p.params.get("env", "current")) for p in run.points]
+    return list(dict.fromkeys([*listed, *seen]))
+
+
+def steps(run: Run) -> list[tuple[PointResult, PointResult, significance.Judgement]]:
+    """(before, after, verdict) for each point and the same point one environment on."""
+    order = _env_order(run)
+    if len(order) < 2:
+        return []
+    by_env: dict[str, dict[tuple[Any, ...], PointResult]] = {}
+    for point in run.points:
+        key = params_key(point.params, lambda k: k in ("env", "repeats"))
+        by_env.setdefault(str(point.params.get("env", "current")), {})[key] = point
+    found = []
+    for before_env, after_env in itertools.pairwise(order):
+        before, after = by_env.get(before_env, {}), by_env.get(after_env, {})
+        for key, point in before.items():
+            if key in after:
+                _, judgement = judge_pair(point, after[key])
+                found.append((point, after[key], judgement))
+    return found
+
+
+def _point_name(point: PointResult, run: Run) -> str:
+    """The consumer, and the params beside env that vary in the run."""
+    varying = varying_keys([p.params for p in run.points], exclude=("env", "consumer"))
+    return " ".join(
+        [str(point.params.get("consumer")), *(f"{k}={point.params[k]}" for k in varying)]
+    )
+
+
+def table(run: Run) -> tuple[list[str], list[list[str]]] | None:
+    """The rows of the environments table, or None for a run of one environment."""
+    rows = []
+    for before, after, judgement in steps(run):
+        p = judgement.p
+        rows.append(
+            [
+                _point_name(before, run),
+                f"{before.params.get('env')} -> {after.params.get('env')}",
+                f"{num(before.median('delivered_per_s'))} -> "
+                f"{num(after.median('delivered_per_s'))}",
+                _ratio(before, after),
+                f"{num(before.median('p99_ms'), '.1f')} -> {num(after.median('p99_ms'), '.1f')}",
+                verdict_word(judgement, "better", "worse")
+                + (f" (p = {p:.3f})" if p is not None else ""),
+                cpu_split(before),
+                cpu_split(after),
+                ", ".join(before.version_changes(after)) or "no version",
+            ]
+        )
+    return (HEADERS, rows) if rows else None
+
+
+def answer(run: Run) -> str | None:
+    """Per point (consumer and load), the steps with a verdict of better or worse, or
+    that none had one."""
+    found = steps(run)
+    if not found:
+        return None
+    said = []
+    for name in dict.fromkeys(_point_name(b, run) for b, _, _ in found):
+        moved = [
+            f"{b.params.get('env')} -> {a.params.get('env')} {verdict_word(j, 'better', 'worse')} "
+            f"({_ratio(b, a)} the messages/s)"
+            for b, a, j in found
+            if _point_name(b, run) == name
+            and j.verdict in (significance.BETTER, significance.WORSE)
+        ]
+        said.append(f"{name}: " + ("; ".join(moved) if moved else "no step better or worse"))
+    return "Steps with a verdict: " + ". ".join(said) + "."
+
+
+def _ratio(before: PointResult, after: PointResult) -> str:
+    """``0.46x``: what ``after`` delivered per second over what ``before`` did."""
+    return num(
+        stats.ratio(after.median("delivered_per_s"), before.median("delivered_per_s")), ".2f", "x"
+    )
