@@ -15,6 +15,7 @@ others run.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -128,9 +129,19 @@ def ready(name: str, env: CustomEnv, log_path: Path, root: Path | None = None) -
     built = Built(str(folder / "bin" / "python"), site)
     if (folder / READY).is_file():
         return built
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with folder.with_name(f"{folder.name}.lock").open("w") as lock:
+        # Another run building the same environment: wait for it, then reuse its work.
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (folder / READY).is_file():
+            _build(name, env, folder, log_path)
+    return built
+
+
+def _build(name: str, env: CustomEnv, folder: Path, log_path: Path) -> None:
+    """Install ``env`` into a fresh virtualenv and move it to ``folder`` whole."""
     building = folder.with_name(f"{folder.name}.building-{os.getpid()}")
     shutil.rmtree(building, ignore_errors=True)
-    building.parent.mkdir(parents=True, exist_ok=True)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     tree = ["-e", env.source] if env.source and installable(Path(env.source)) else []
     packages = [*SITE_REQUIREMENTS, *env.requirements, *tree]
@@ -159,7 +170,6 @@ def ready(name: str, env: CustomEnv, log_path: Path, root: Path | None = None) -
     os.replace(building, folder)
     asked = {"requirements": sorted(env.requirements), "source": env.source}
     (folder / READY).write_text(json.dumps(asked))
-    return built
 
 
 def build_all(

@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -133,6 +134,31 @@ def test_a_cached_environment_is_reused(tmp_path):
     built = environments.ready("old", env, log, root=tmp_path)
     assert built == environments.Built(str(folder / "bin" / "python"))
     assert not log.exists()  # no venv, no pip
+
+
+def test_two_runs_needing_one_environment_build_it_once(tmp_path, monkeypatch):
+    """The second waits for the first's build (a lock beside the cache folder) and reuses
+    it. The install is a stand-in that makes the interpreter's file and counts itself."""
+    count = tmp_path / "installs"
+    make = (
+        "import os, sys, time; os.makedirs(sys.argv[1] + '/bin'); "
+        "open(sys.argv[1] + '/bin/python', 'w').close(); "
+        "open(sys.argv[2], 'a').write('x'); time.sleep(0.3)"
+    )
+    monkeypatch.setattr(
+        environments,
+        "_install_steps",
+        lambda folder, packages: [[sys.executable, "-c", make, str(folder), str(count)]],
+    )
+    env = CustomEnv(tuple(OLD))
+
+    def build(i: int) -> environments.Built:
+        return environments.ready("old", env, tmp_path / f"log{i}", root=tmp_path / "envs")
+
+    with ThreadPoolExecutor(2) as pool:
+        first, second = pool.map(build, range(2))
+    assert first == second and Path(first.python).is_file()
+    assert count.read_text() == "x"
 
 
 def test_an_interpreter_by_path_is_checked(tmp_path):
