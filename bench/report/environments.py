@@ -44,7 +44,8 @@ CAPTION = (
 
 def _env_order(run: Run) -> list[str]:
     """The environments in the scenario's order (the order they were listed in)."""
-    listed = [str(v) for v in (run.scenario.get("matrix") or {}).get("env") or []]
+    listed = (run.scenario.get("matrix") or {}).get("env") or []
+    listed = [str(v) for v in ([listed] if isinstance(listed, str) else listed)]
     seen = [str(p.params.get("env", "current")) for p in run.points]
     return list(dict.fromkeys([*listed, *seen]))
 
