@@ -36,6 +36,17 @@ drain_quiet_s = 0.3
 repeats = 1
 """
 
+# The load of the end-to-end runs that check what a server delivers, matrix lines to add
+# under a point's own keys: 4 clients in 2 rooms, open loop, 5 messages/s each, 1 s.
+TINY_OPEN_LOAD = """clients = 4
+rooms = 2
+mode = "open"
+rate = 5.0
+warmup_s = 0.3
+duration_s = 1.0
+drain_quiet_s = 0.3
+"""
+
 
 def one_error_line(capsys: pytest.CaptureFixture[str]) -> str:
     """What the command printed to stderr, checked to be one ``chanbench: error:`` line."""

@@ -4,7 +4,7 @@ Daphne or Uvicorn workers share one port and their rooms over Redis."""
 import json
 
 import pytest
-from helpers import run_matrix
+from helpers import TINY_OPEN_LOAD, run_matrix
 
 from bench.servers import SERVERS
 
@@ -16,14 +16,8 @@ def test_every_server_serves_both_consumers_and_is_watched_whole(tmp_path):
         f"""server = {json.dumps(list(SERVERS))}
 consumer = ["sync", "async"]
 loop = "uvloop"
-clients = 4
-rooms = 2
-mode = "open"
-rate = 5.0
-warmup_s = 0.3
-duration_s = 1.0
-drain_quiet_s = 0.3
-""",
+"""
+        + TINY_OPEN_LOAD,
     )
     assert code == 0
     seen = set()

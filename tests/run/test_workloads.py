@@ -5,7 +5,7 @@ import json
 from pathlib import Path
 
 import pytest
-from helpers import run_matrix
+from helpers import TINY_OPEN_LOAD, run_matrix
 
 from bench.site import DATABASE_WORKLOADS, WORKLOADS
 
@@ -32,14 +32,8 @@ def test_every_workload_delivers_every_message_and_writes_every_row(tmp_path, mo
 workload = {json.dumps(list(WORKLOADS))}
 work_ms = 2.0
 work_us = 200.0
-clients = 4
-rooms = 2
-mode = "open"
-rate = 5.0
-warmup_s = 0.3
-duration_s = 1.0
-drain_quiet_s = 0.3
-""",
+"""
+        + TINY_OPEN_LOAD,
     )
     assert code == 0
     assert result["environment"]["database_servers"]["postgres"].startswith("1")
@@ -107,14 +101,8 @@ def test_neighbours_load_the_server_and_stay_out_of_the_books(tmp_path, monkeypa
 neighbour = "sync/orm"
 neighbour_clients = 10
 neighbour_rate = 5.0
-clients = 4
-rooms = 2
-mode = "open"
-rate = 5.0
-warmup_s = 0.3
-duration_s = 1.0
-drain_quiet_s = 0.3
-""",
+"""
+        + TINY_OPEN_LOAD,
     )
     assert code == 0
     (point,) = result["points"]
@@ -138,14 +126,8 @@ def test_sqlite_keeps_every_row_too(tmp_path):
         """consumer = ["sync", "async"]
 workload = "orm"
 database = "sqlite"
-clients = 4
-rooms = 2
-mode = "open"
-rate = 5.0
-warmup_s = 0.3
-duration_s = 1.0
-drain_quiet_s = 0.3
-""",
+"""
+        + TINY_OPEN_LOAD,
     )
     assert code == 0
     assert "postgres" not in result["environment"]["database_servers"]
