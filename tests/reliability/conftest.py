@@ -47,6 +47,16 @@ def write_scenario(tmp_path: Path, text: str, name: str = "scenario.toml") -> Pa
     return path
 
 
+def url_given(monkeypatch: pytest.MonkeyPatch, how: str, variable: str, url: str) -> list[str]:
+    """A service's URL given as ``how`` says: in ``variable`` (``env``), or as its
+    ``--option`` (``option``, the variable unset); the command-line arguments to add."""
+    if how == "env":
+        monkeypatch.setenv(variable, url)
+        return []
+    monkeypatch.delenv(variable, raising=False)
+    return [f"--{variable.lower().replace('_', '-')}", url]
+
+
 def result_files(results_dir: Path) -> list[Path]:
     return sorted(results_dir.glob("*.json")) if results_dir.is_dir() else []
 

@@ -9,19 +9,14 @@ from helpers import one_error_line
 from bench.cli import main
 from bench.processes import free_port
 
-from .conftest import result_files, scenario_text, write_scenario
+from .conftest import result_files, scenario_text, url_given, write_scenario
 from .test_faults_during_run import assert_nothing_left, finished_result, kill_during_first_point
 
 
 @pytest.mark.parametrize("how", ["env", "option"])
 def test_unreachable_database_url(tmp_path, capsys, monkeypatch, nothing_started, how):
     url = f"postgresql://chanbench:s3cret@127.0.0.1:{free_port()}/chanbench"
-    args = []
-    if how == "env":
-        monkeypatch.setenv("DATABASE_URL", url)
-    else:
-        monkeypatch.delenv("DATABASE_URL", raising=False)
-        args = ["--database-url", url]
+    args = url_given(monkeypatch, how, "DATABASE_URL", url)
     path = write_scenario(tmp_path, scenario_text(workload="orm"))
     results = tmp_path / "results"
     assert main(["run", str(path), "--results-dir", str(results), *args]) == 2

@@ -13,7 +13,7 @@ from helpers import one_error_line
 from bench.cli import main
 from bench.processes import free_port
 
-from .conftest import only_result, result_files, scenario_text, write_scenario
+from .conftest import only_result, result_files, scenario_text, url_given, write_scenario
 
 
 def test_serve_on_a_taken_port(capsys, nothing_started):
@@ -29,12 +29,7 @@ def test_serve_on_a_taken_port(capsys, nothing_started):
 @pytest.mark.parametrize("how", ["env", "option"])
 def test_unreachable_redis_url(tmp_path, capsys, monkeypatch, nothing_started, how):
     url = f"redis://127.0.0.1:{free_port()}/0"
-    args = []
-    if how == "env":
-        monkeypatch.setenv("REDIS_URL", url)
-    else:
-        monkeypatch.delenv("REDIS_URL", raising=False)
-        args = ["--redis-url", url]
+    args = url_given(monkeypatch, how, "REDIS_URL", url)
     path = write_scenario(tmp_path, scenario_text(layer="redis"))
     results = tmp_path / "results"
     assert main(["run", str(path), "--results-dir", str(results), *args]) == 2
