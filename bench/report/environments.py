@@ -10,6 +10,7 @@ the CPU that explains it, and the versions that differ between the two servers.
 from __future__ import annotations
 
 import itertools
+from dataclasses import dataclass
 from typing import Any
 
 from bench import significance, stats
@@ -50,11 +51,23 @@ def _env_order(run: Run) -> list[str]:
     return list(dict.fromkeys([*listed, *seen]))
 
 
-def steps(run: Run) -> list[tuple[PointResult, PointResult, significance.Judgement]]:
-    """(before, after, verdict) for each point and the same point one environment on."""
+@dataclass(frozen=True)
+class Step:
+    """One point (``name``: its consumer and the params beside env that vary) measured
+    in one environment (``before``) and the next (``after``), and the verdict."""
+
+    name: str
+    before: PointResult
+    after: PointResult
+    judgement: significance.Judgement
+
+
+def steps(run: Run) -> list[Step]:
+    """Each point against the same point one environment on, in the scenario's order."""
     order = _env_order(run)
     if len(order) < 2:
         return []
+    varying = varying_keys([p.params for p in run.points], exclude=("env", "consumer"))
     by_env: dict[str, dict[tuple[Any, ...], PointResult]] = {}
     for point in run.points:
         key = params_key(point.params, lambda k: k in ("env", "repeats"))
@@ -64,33 +77,30 @@ def steps(run: Run) -> list[tuple[PointResult, PointResult, significance.Judgeme
         before, after = by_env.get(before_env, {}), by_env.get(after_env, {})
         for key, point in before.items():
             if key in after:
-                _, judgement = judge_pair(point, after[key])
-                found.append((point, after[key], judgement))
+                name = " ".join(
+                    [
+                        str(point.params.get("consumer")),
+                        *(f"{k}={point.params[k]}" for k in varying),
+                    ]
+                )
+                found.append(Step(name, point, after[key], judge_pair(point, after[key])[1]))
     return found
-
-
-def _point_name(point: PointResult, run: Run) -> str:
-    """The consumer, and the params beside env that vary in the run."""
-    varying = varying_keys([p.params for p in run.points], exclude=("env", "consumer"))
-    return " ".join(
-        [str(point.params.get("consumer")), *(f"{k}={point.params[k]}" for k in varying)]
-    )
 
 
 def table(run: Run) -> tuple[list[str], list[list[str]]] | None:
     """The rows of the environments table, or None for a run of one environment."""
     rows = []
-    for before, after, judgement in steps(run):
-        p = judgement.p
+    for step in steps(run):
+        before, after, p = step.before, step.after, step.judgement.p
         rows.append(
             [
-                _point_name(before, run),
+                step.name,
                 f"{before.params.get('env')} -> {after.params.get('env')}",
                 f"{num(before.median('delivered_per_s'))} -> "
                 f"{num(after.median('delivered_per_s'))}",
                 _ratio(before, after),
                 f"{num(before.median('p99_ms'), '.1f')} -> {num(after.median('p99_ms'), '.1f')}",
-                verdict_word(judgement, "better", "worse")
+                verdict_word(step.judgement, "better", "worse")
                 + (f" (p = {p:.3f})" if p is not None else ""),
                 cpu_split(before),
                 cpu_split(after),
@@ -106,16 +116,18 @@ def answer(run: Run) -> str | None:
     found = steps(run)
     if not found:
         return None
-    said = []
-    for name in dict.fromkeys(_point_name(b, run) for b, _, _ in found):
-        moved = [
-            f"{b.params.get('env')} -> {a.params.get('env')} {verdict_word(j, 'better', 'worse')} "
-            f"({_ratio(b, a)} the messages/s)"
-            for b, a, j in found
-            if _point_name(b, run) == name
-            and j.verdict in (significance.BETTER, significance.WORSE)
-        ]
-        said.append(f"{name}: " + ("; ".join(moved) if moved else "no step better or worse"))
+    moved: dict[str, list[str]] = {step.name: [] for step in found}
+    for step in found:
+        if step.judgement.verdict in (significance.BETTER, significance.WORSE):
+            moved[step.name].append(
+                f"{step.before.params.get('env')} -> {step.after.params.get('env')} "
+                f"{verdict_word(step.judgement, 'better', 'worse')} "
+                f"({_ratio(step.before, step.after)} the messages/s)"
+            )
+    said = [
+        f"{name}: " + ("; ".join(m) if m else "no step better or worse")
+        for name, m in moved.items()
+    ]
     return "Steps with a verdict: " + ". ".join(said) + "."
 
 
