@@ -16,13 +16,16 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import TextIO, cast
 
-from bench import __version__, environment, preflight, runner, store, tables
+from bench import __version__
+from bench.deploy.processes import check_port_free
+from bench.deploy.servers import SERVERS, server_for
+from bench.deploy.site import CONSUMERS, LAYERS, LOOPS, ServerSettings, netloc
 from bench.errors import UserError
-from bench.processes import check_port_free
 from bench.redact import RedactingWriter, redact
+from bench.report import tables
+from bench.results import environment, store
+from bench.run import preflight, runner
 from bench.scenario import load as load_scenario
-from bench.servers import SERVERS, server_for
-from bench.site import CONSUMERS, LAYERS, LOOPS, ServerSettings, netloc
 
 EXIT_INTERRUPTED = 130
 
@@ -83,7 +86,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         log_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="chanbench-serve-")))
         redis_url = args.redis_url or os.environ.get("REDIS_URL")
         if args.layer != "memory":
-            from bench.redis_server import redis_for
+            from bench.deploy.redis_server import redis_for
 
             redis_url = stack.enter_context(redis_for(redis_url, log_dir / "redis.log")).url
         settings = ServerSettings(
@@ -251,7 +254,8 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     """Compare two results point by point; exit 1 on a regression past the threshold."""
-    from bench import compare, compare_output
+    from bench.judge import compare
+    from bench.report import comparison as compare_output
 
     if args.between:
         if args.new is not None:
@@ -284,7 +288,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 def add_reading_commands(sub: argparse._SubParsersAction) -> None:
     """``report`` and ``compare``: the commands that read results rather than make them."""
-    from bench.compare import DEFAULT_LOSS_THRESHOLD, DEFAULT_THRESHOLD, parse_threshold
+    from bench.judge.compare import DEFAULT_LOSS_THRESHOLD, DEFAULT_THRESHOLD, parse_threshold
 
     report = sub.add_parser("report", help="charts and a README from result files")
     report.add_argument(

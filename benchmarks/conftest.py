@@ -30,7 +30,8 @@ if str(CONSUMERS_DIR) not in sys.path:
 os.environ["DJANGO_SETTINGS_MODULE"] = "mysite.settings"
 django.setup()
 
-from bench import preflight, redis_server, runner  # noqa: E402
+from bench.deploy import redis_server  # noqa: E402
+from bench.run import preflight, runner  # noqa: E402
 from bench.scenario import Point, Scenario  # noqa: E402
 from bench.scenario import load as load_scenario  # noqa: E402
 

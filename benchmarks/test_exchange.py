@@ -18,9 +18,9 @@ from typing import Any
 import pytest
 from websockets.asyncio.client import connect
 
-from bench.processes import free_port
-from bench.servers import DaphneServer
-from bench.site import ServerSettings, origin, ws_url
+from bench.deploy.processes import free_port
+from bench.deploy.servers import DaphneServer
+from bench.deploy.site import ServerSettings, origin, ws_url
 
 CLIENTS = 10
 MESSAGES = 20

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench import runner
+from bench.run import runner
 from bench.scenario import Point
 
 

@@ -26,7 +26,7 @@ django.setup()
 
 from mysite.layers import channel_layer_settings  # noqa: E402
 
-from bench.redis_server import flush, redis_for  # noqa: E402
+from bench.deploy.redis_server import flush, redis_for  # noqa: E402
 
 TESTS_DIR = REPO_DIR / "tests"
 # Each folder of tests is one kind, a pytest marker: ``pytest -m unit`` runs the pure

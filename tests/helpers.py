@@ -90,7 +90,7 @@ def scale_repeat(rep: dict, factors: dict[str, float]) -> None:
 
     A stored value is scaled once, by its first metric, however many metrics read it
     (``p99_ms`` and ``p99_delivered_ms`` both read ``latency_ms.p99``)."""
-    from bench.results import METRICS
+    from bench.results.metrics import METRICS
 
     scaled: set[tuple[str, ...]] = set()
     for metric, factor in factors.items():
@@ -136,7 +136,7 @@ def run_matrix(tmp_path: Path, matrix: str, *args: str, head: str = "") -> tuple
 def with_repeats(result: dict, count: int) -> dict:
     """Each point with ``count`` ok repeats: the real ones cycled, each copy nudged by
     0.1% so that no two values tie."""
-    from bench.results import METRICS
+    from bench.results.metrics import METRICS
 
     out = copy.deepcopy(result)
     for point in out["points"]:

@@ -32,10 +32,10 @@ from array import array
 
 import numpy as np
 
-from bench import stats
+from bench.judge import stats
 from bench.loadgen import protocol
 from bench.loadgen.protocol import MEASURED, WARMUP, Token
-from bench.results import Counts, RoomTally
+from bench.results.model import Counts, RoomTally
 
 # Bytes of a fresh (receiver, sender) bitmap: the first 512 sequence numbers.
 BITMAP_BYTES = 64

@@ -27,13 +27,13 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
 
+from bench.deploy.processes import die_with_parent, raise_open_file_limit
 from bench.loadgen.clients import ChatClient, DeflateClient, PicowsClient, connect_all
 from bench.loadgen.ledger import DeliveryLedger
 from bench.loadgen.link import CONNECT, CONNECTED, ERROR, PROGRESS, RESULT, START, RunnerLink
 from bench.loadgen.pacing import ClosedLoop, OpenLoop, Pacer, sleep_until
-from bench.processes import die_with_parent, raise_open_file_limit
-from bench.record import Record
-from bench.results import WorkerResult
+from bench.results.model import WorkerResult
+from bench.results.record import Record
 
 # How often a worker reports its counters to the runner, for the progress line.
 PROGRESS_INTERVAL_S = 0.5

@@ -21,9 +21,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from bench import store
 from bench.report import document, layout, render
 from bench.report.layout import Chart, Source
+from bench.results import store
 
 __all__ = [
     "REPORTS_DIR",

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bench import stats
-from bench.results import PointResult, Run
-from bench.tables import num
+from bench.judge import stats
+from bench.report.tables import num
+from bench.results.model import PointResult, Run
 
 # Two configurations this close (relative) are not told apart by one search.
 TIE = 0.10

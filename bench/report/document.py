@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bench import significance, stats
+from bench.judge import significance, stats
 from bench.report import deployments, environments, workloads
 from bench.report.layout import (
     MAX_LOADS_DRAWN,
@@ -26,8 +26,8 @@ from bench.report.layout import (
     scenario_names,
 )
 from bench.report.summary import summary_items
-from bench.results import PointResult
-from bench.tables import LOST, ms, num
+from bench.report.tables import LOST, ms, num
+from bench.results.model import PointResult
 
 
 @dataclass(frozen=True)

@@ -13,11 +13,11 @@ import itertools
 from dataclasses import dataclass
 from typing import Any
 
-from bench import significance, stats
+from bench.judge import significance, stats
 from bench.report.summary import judge_pair, verdict_word
+from bench.report.tables import num
 from bench.report.workloads import cpu_split, params_key
-from bench.results import PointResult, Run, varying_keys
-from bench.tables import num
+from bench.results.model import PointResult, Run, varying_keys
 
 HEADERS = [
     "point",

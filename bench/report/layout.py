@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench import results, stats
-from bench.results import PointResult, Run
+from bench.judge import stats
+from bench.results import model as results
+from bench.results.model import PointResult, Run
 
 # Keys that draw separate lines rather than an axis.
 LINE_KEYS = ("consumer", "layer")

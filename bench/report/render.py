@@ -10,7 +10,7 @@ from __future__ import annotations
 import html
 from collections.abc import Sequence
 
-from bench import tables
+from bench.report import tables
 from bench.report.document import Block, Code, Figure, Heading, Items, Paragraph, Table
 
 HTML_STYLE = """

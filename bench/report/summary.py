@@ -10,10 +10,11 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from bench import significance, stats
+from bench.judge import significance, stats
 from bench.report.layout import Extra, Layout, Source, sort_key
-from bench.results import METRICS, PointResult
-from bench.tables import LOST, ms, num
+from bench.report.tables import LOST, ms, num
+from bench.results.metrics import METRICS
+from bench.results.model import PointResult
 
 
 def summary_items(lay: Layout, source: Source) -> list[str]:

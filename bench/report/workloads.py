@@ -13,10 +13,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from bench import significance, stats
+from bench.judge import significance, stats
 from bench.report.summary import judge_pair, verdict_word
-from bench.results import PointResult, Run
-from bench.tables import ms, num
+from bench.report.tables import ms, num
+from bench.results.model import PointResult, Run
 
 # An async-native twin is measured against the sync consumer of the workload it rewrites.
 BASE = {"orm-native": "orm", "orm-acreate": "orm", "blocking-native": "blocking"}

@@ -1,7 +1,7 @@
 """The flags that say a repeat's numbers describe the client, not the server."""
 
-from bench.flags import client_warnings
-from bench.results import ClientSummary, MonitorSummary, Repeat, RepeatCounts
+from bench.results.model import ClientSummary, MonitorSummary, Repeat, RepeatCounts
+from bench.run.flags import client_warnings
 
 
 def repeat(client_cpu_percent):

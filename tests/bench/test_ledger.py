@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench import stats
+from bench.judge import stats
 from bench.loadgen.ledger import DeliveryLedger
 from bench.loadgen.protocol import MEASURED, WARMUP, encode
 

@@ -7,7 +7,8 @@ import time
 
 import pytest
 
-from bench.monitor import (
+from bench.deploy.processes import process_tree, stop_process
+from bench.run.monitor import (
     CLOCK_TICKS,
     PAGE_BYTES,
     ProcessMonitor,
@@ -15,7 +16,6 @@ from bench.monitor import (
     parse_schedstat,
     parse_stat,
 )
-from bench.processes import process_tree, stop_process
 
 # A stat line whose command name holds spaces and a closing parenthesis, as a thread
 # named by its program may; fields as proc(5) numbers them.

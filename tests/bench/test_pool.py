@@ -1,6 +1,6 @@
 """How the client pool splits clients over worker processes."""
 
-from bench.pool import plan_workers
+from bench.loadgen.pool import plan_workers
 from bench.scenario import Point
 
 
@@ -28,7 +28,7 @@ def test_a_plan_crosses_the_process_boundary_as_json():
 
 
 def test_interleaved_points_alternate_their_order_repeat_by_repeat():
-    from bench.runner import measuring_order
+    from bench.run.runner import measuring_order
 
     step = ["sync", "async"]
     orders = [measuring_order(step, repeat) for repeat in range(4)]

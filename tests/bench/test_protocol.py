@@ -8,7 +8,7 @@ import pytest
 
 from bench.loadgen import WorkerPlan, protocol
 from bench.loadgen.link import pack, unpack
-from bench.results import Counts, RoomTally, WorkerResult
+from bench.results.model import Counts, RoomTally, WorkerResult
 
 
 def test_encode_writes_the_tutorial_frame_with_the_token_as_text():

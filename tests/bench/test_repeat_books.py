@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bench import stats
-from bench.results import Counts, Repeat, RoomTally, WorkerResult
+from bench.judge import stats
+from bench.results.model import Counts, Repeat, RoomTally, WorkerResult
 
 MS_US = 1000  # the tallies count µs from the window's start
 

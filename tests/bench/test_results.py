@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from bench import stats
-from bench.results import (
+from bench.judge import stats
+from bench.results.model import (
     Counts,
     PointResult,
     Repeat,
@@ -16,7 +16,8 @@ from bench.results import (
     WorkerResult,
     varying_keys,
 )
-from bench.schema import SCHEMA_VERSION, from_file_json
+from bench.results.schema import SCHEMA_VERSION
+from bench.results.store import from_json
 
 REPO = Path(__file__).resolve().parents[2]
 REFERENCE = REPO / "results" / "2026-11-24" / "20261124-185815_quick_a686f7f5.json"
@@ -105,7 +106,7 @@ def test_point_medians_skip_failed_repeats():
 def test_the_reference_result_reads_as_the_current_schema():
     raw = json.loads(REFERENCE.read_text())
     assert raw["schema_version"] == 1
-    run = from_file_json(json.loads(REFERENCE.read_text()))
+    run = from_json(json.loads(REFERENCE.read_text()))
     assert run.schema_version == SCHEMA_VERSION == 2
     assert len(run.points) == len(raw["points"])
     for point, old in zip(run.points, raw["points"], strict=True):
@@ -127,7 +128,7 @@ def test_the_reference_result_reads_as_the_current_schema():
 
 
 def test_a_run_survives_a_json_round_trip():
-    run = from_file_json(json.loads(REFERENCE.read_text()))
+    run = from_json(json.loads(REFERENCE.read_text()))
     text = json.dumps(run.to_json())
     again = Run.from_json(json.loads(text))
     assert again == run
@@ -135,7 +136,7 @@ def test_a_run_survives_a_json_round_trip():
 
 
 def test_version_1_fault_consumers_become_the_fault_key():
-    run = from_file_json(
+    run = from_json(
         {
             "schema_version": 1,
             "scenario": {"matrix": {"consumer": ["stall", "async"]}},
@@ -170,7 +171,7 @@ def test_varying_keys_ignore_repeats_and_excluded_keys():
 
 
 def test_each_shape_of_load_has_its_own_calibration():
-    from bench.results import Calibration
+    from bench.results.model import Calibration
 
     small = Calibration(params={"clients": 10, "clients_per_room": 10}, deliveries_per_s=5e4)
     big = Calibration(params={"clients": 100, "clients_per_room": 10}, deliveries_per_s=1.5e5)

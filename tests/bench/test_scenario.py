@@ -125,7 +125,7 @@ def test_run_name_tells_overridden_runs_apart(tmp_path):
 
 
 def test_result_file_name_carries_the_run_name(tmp_path):
-    from bench import store
+    from bench.results import store
 
     first = store.new_path("quick+clients=10,20+target", "abcdef1234", tmp_path)
     assert first.name.endswith("_quick+clients=10,20+target_abcdef12.json")

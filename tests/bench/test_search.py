@@ -2,10 +2,10 @@
 
 import numpy as np
 
-from bench import stats
-from bench.results import PointResult, Repeat, RepeatCounts
+from bench.judge import stats
+from bench.results.model import PointResult, Repeat, RepeatCounts
+from bench.run.search import SaturationSearch
 from bench.scenario import Point, Search
-from bench.search import SaturationSearch
 
 BOUNDS = Search(p99_ms=100.0, loss=0.001)
 

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from bench import significance, stats
+from bench.judge import significance, stats
 
 
 def test_histogram_round_trip_and_merge():

@@ -22,9 +22,9 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import WebDriverWait
 
-from bench.processes import free_port
-from bench.servers import DaphneServer
-from bench.site import CONSUMERS, ServerSettings
+from bench.deploy.processes import free_port
+from bench.deploy.servers import DaphneServer
+from bench.deploy.site import CONSUMERS, ServerSettings
 
 HOST = "127.0.0.1"
 # Bounded waits: generous for a loaded 2-core machine, never a measure of speed.

@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 from helpers import scale_repeat, with_envs, with_repeats
 
-from bench import compare, schema
 from bench.cli import main
+from bench.judge import compare
+from bench.results import store
 
 DATA_DIR = Path(__file__).resolve().parents[1] / "data"
 REAL = DATA_DIR / "quick_small.json"
@@ -196,7 +197,7 @@ def test_loss_gate_is_an_absolute_difference(tmp_path, capsys):
 
 
 def from_json(result: dict):
-    return schema.from_file_json(copy.deepcopy(result))
+    return store.from_json(copy.deepcopy(result))
 
 
 def lossy(result: dict, loss: float) -> dict:

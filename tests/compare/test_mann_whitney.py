@@ -1,4 +1,4 @@
-"""The Mann-Whitney U test in ``bench.stats``, against values worked out by hand.
+"""The Mann-Whitney U test in ``bench.judge.stats``, against values worked out by hand.
 
 Each expected p counts, out of the C(n+m, n) equally likely ways to split the pooled
 values, the splits whose U is at least as far from n*m/2 as the observed one.
@@ -8,7 +8,7 @@ import math
 
 import pytest
 
-from bench import significance
+from bench.judge import significance
 
 
 def test_complete_separation_three_against_three():

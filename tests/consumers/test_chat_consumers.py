@@ -23,7 +23,7 @@ from django.conf import settings
 from django.test import override_settings
 from mysite.asgi import application
 
-from bench.site import CONSUMERS, LAYERS
+from bench.deploy.site import CONSUMERS, LAYERS
 
 # Bounded waits: generous for a loaded 2-core machine, never a measure of speed.
 TIMEOUT_S = 5.0

@@ -18,10 +18,10 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from bench.processes import free_port
-from bench.redis_server import flush
-from bench.servers import DaphneServer
-from bench.site import CONSUMERS, LAYERS, ServerSettings, origin, ws_url
+from bench.deploy.processes import free_port
+from bench.deploy.redis_server import flush
+from bench.deploy.servers import DaphneServer
+from bench.deploy.site import CONSUMERS, LAYERS, ServerSettings, origin, ws_url
 
 HOST = "127.0.0.1"
 # Bounded waits: generous for a loaded 2-core machine, never a measure of speed.

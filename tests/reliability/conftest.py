@@ -80,7 +80,7 @@ class Proc:
     @property
     def kind(self) -> str:
         """What the harness started: daphne, redis, client worker, or other."""
-        if "-m bench.supervise" in self.cmdline:
+        if "-m bench.deploy.supervise" in self.cmdline:
             return "daphne"  # several Daphne workers' supervisor: the server's root
         if "-m daphne" in self.cmdline and "--fd" in self.cmdline:
             return "daphne worker"
@@ -90,7 +90,7 @@ class Proc:
             return "redis"
         if "spawn_main" in self.cmdline:
             return "client"
-        if "bench.reference_server" in self.cmdline:
+        if "bench.deploy.reference_server" in self.cmdline:
             return "reference"
         if "bin/postgres " in self.cmdline:
             return "postgres"
@@ -289,7 +289,8 @@ def nothing_started(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     def refuse(*args: Any, **kwargs: Any) -> Any:
         raise AssertionError(f"a process was started: {args[:1]}")
 
-    from bench import postgres_server, redis_server, runner, servers
+    from bench.deploy import postgres_server, redis_server, servers
+    from bench.run import runner
 
     monkeypatch.setattr(servers, "start_process", refuse)
     monkeypatch.setattr(redis_server, "start_process", refuse)

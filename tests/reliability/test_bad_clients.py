@@ -26,10 +26,10 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
 from bench.cli import main
-from bench.processes import free_port
-from bench.redis_server import flush
-from bench.servers import DaphneServer
-from bench.site import CONSUMERS, LAYERS, ServerSettings, origin, ws_url
+from bench.deploy.processes import free_port
+from bench.deploy.redis_server import flush
+from bench.deploy.servers import DaphneServer
+from bench.deploy.site import CONSUMERS, LAYERS, ServerSettings, origin, ws_url
 
 from .conftest import only_result, scenario_text, write_scenario
 

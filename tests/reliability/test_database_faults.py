@@ -7,7 +7,7 @@ import pytest
 from helpers import one_error_line
 
 from bench.cli import main
-from bench.processes import free_port
+from bench.deploy.processes import free_port
 
 from .conftest import result_files, scenario_text, url_given, write_scenario
 from .test_faults_during_run import assert_nothing_left, finished_result, kill_during_first_point

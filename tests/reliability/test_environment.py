@@ -11,7 +11,7 @@ import pytest
 from helpers import one_error_line
 
 from bench.cli import main
-from bench.processes import free_port
+from bench.deploy.processes import free_port
 
 from .conftest import only_result, result_files, scenario_text, url_given, write_scenario
 

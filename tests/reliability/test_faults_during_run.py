@@ -19,8 +19,8 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake
 from websockets.sync.client import connect
 from websockets.typing import Origin
 
+from bench.deploy.site import origin, ws_url
 from bench.loadgen.protocol import MEASURED, decode
-from bench.site import origin, ws_url
 
 from .conftest import ChanbenchProcess, Proc, is_alive, kill_proc, result_files, scenario_text
 

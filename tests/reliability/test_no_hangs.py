@@ -12,12 +12,12 @@ from types import SimpleNamespace
 import pytest
 
 from bench.cli import main
+from bench.deploy.processes import free_port
+from bench.deploy.servers import ServerProcess
 from bench.errors import PointFailed, ServerError
 from bench.loadgen import CONNECT_TIMEOUT_S
 from bench.loadgen.link import pack
-from bench.pool import WorkerPool
-from bench.processes import free_port
-from bench.servers import ServerProcess
+from bench.loadgen.pool import WorkerPool
 
 from .conftest import only_result, scenario_text, write_scenario
 

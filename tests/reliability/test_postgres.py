@@ -18,10 +18,10 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from bench import postgres_server
+from bench.deploy import postgres_server
+from bench.deploy.postgres_server import count_rows, database_for, execute, private_postgres
+from bench.deploy.processes import free_port
 from bench.errors import ServerError, UserError
-from bench.postgres_server import count_rows, database_for, execute, private_postgres
-from bench.processes import free_port
 
 from .conftest import REPO_DIR, Proc, is_alive, kill_proc, read_proc
 
@@ -133,7 +133,7 @@ def test_password_never_shows_in_the_error(tmp_path, url):
 CHILD = """
 import sys, time
 from pathlib import Path
-from bench.postgres_server import database_for
+from bench.deploy.postgres_server import database_for
 with database_for(None, Path(sys.argv[1]), Path(sys.argv[2])) as db:
     print(db.pid, flush=True)
     time.sleep(120)

@@ -15,10 +15,10 @@ from dataclasses import replace
 
 import pytest
 
-from bench import store
 from bench.cli import main
 from bench.errors import UserError
-from bench.results import PointResult, Run
+from bench.results import store
+from bench.results.model import PointResult, Run
 
 GOOD = {"schema_version": store.SCHEMA_VERSION, "points": [{"id": "x", "repeats": []}]}
 GOOD_RUN = Run.from_json(GOOD)

@@ -8,9 +8,9 @@ from pathlib import Path
 
 from helpers import raw, scale_repeat
 
-from bench import schema
 from bench.report import deployments, document, render
 from bench.report.layout import Source, layout
+from bench.results import store
 
 REAL = Path(__file__).resolve().parents[1] / "data" / "quick_small.json"
 
@@ -45,7 +45,7 @@ def searched() -> dict:
 
 def test_configurations_rank_by_what_they_sustained():
     result = searched()
-    ranks = deployments.ranking(schema.from_file_json(copy.deepcopy(result)))
+    ranks = deployments.ranking(store.from_json(copy.deepcopy(result)))
     (async_,) = ranks.values()
     assert [e.configuration for e in async_] == ["server=uvicorn", "server=daphne"]
     assert [e.rate for e in async_] == [10.0, 5.0]
@@ -60,10 +60,10 @@ def test_configurations_rank_by_what_they_sustained():
 
 
 def test_the_report_has_the_ranking_only_for_a_search():
-    run = schema.from_file_json(searched())
+    run = store.from_json(searched())
     _, blocks = document.document(layout([Source("", run)]), [])
     text = render.markdown(blocks)
     assert "## Deployments: which configuration to pick" in text
     assert "| 1 | async | server=uvicorn | 10 |" in text
-    plain = schema.from_file_json(json.loads(REAL.read_text()))
+    plain = store.from_json(json.loads(REAL.read_text()))
     assert deployments.ranking(plain) is None

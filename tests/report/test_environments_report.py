@@ -6,9 +6,9 @@ from pathlib import Path
 
 from helpers import scale_repeat, with_envs, with_repeats
 
-from bench import schema
 from bench.report import document, environments, render
 from bench.report.layout import Source, layout
+from bench.results import store
 
 REAL = Path(__file__).resolve().parents[1] / "data" / "quick_small.json"
 
@@ -35,7 +35,7 @@ def releases() -> dict:
 
 
 def test_each_environment_is_set_against_the_one_before_it():
-    run = schema.from_file_json(releases())
+    run = store.from_json(releases())
     headers, rows = environments.table(run)
     assert headers == environments.HEADERS
     by_step = {(r[0], r[1]): r for r in rows}
@@ -54,7 +54,7 @@ def test_each_environment_is_set_against_the_one_before_it():
 
 def test_the_section_is_in_the_report_only_with_several_environments():
     def markdown(result: dict) -> str:
-        _, blocks = document.document(layout([Source("", schema.from_file_json(result))]), [])
+        _, blocks = document.document(layout([Source("", store.from_json(result))]), [])
         return render.markdown(blocks)
 
     assert "## Environments: which release changed what" in markdown(releases())

@@ -9,12 +9,14 @@ from pathlib import Path
 import pytest
 from helpers import raw, scale_repeat
 
-from bench import report, results, schema, store, tables
+from bench import report
 from bench.cli import main
-from bench.report import document, render
+from bench.report import document, render, tables
 from bench.report.charts import phase_offset_s
 from bench.report.layout import Source, layout
 from bench.report.summary import summary_items
+from bench.results import model as results
+from bench.results import store
 
 REAL = Path(__file__).resolve().parents[1] / "data" / "quick_small.json"
 CHARTS = (
@@ -183,7 +185,7 @@ def synthetic(key: str, values: list, search: bool = False) -> dict:
 
 def source(result: dict, label: str = "") -> Source:
     """A result dict (version 1, as in the file) as the typed run a report reads."""
-    return Source(label, schema.from_file_json(copy.deepcopy(result)))
+    return Source(label, store.from_json(copy.deepcopy(result)))
 
 
 def test_x_axis_is_the_key_that_varies():
@@ -440,5 +442,5 @@ def test_each_table_and_chart_says_which_percentile(real_report):
     assert (
         "merged histogram of all repeats" in (real_report / "spectrum_clients-10.svg").read_text()
     )
-    table = tables.run_table(schema.from_file_json(json.loads(REAL.read_text())))
+    table = tables.run_table(store.from_json(json.loads(REAL.read_text())))
     assert "p50, p99: median over repeats of each repeat's percentile" in table

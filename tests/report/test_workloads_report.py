@@ -9,15 +9,15 @@ from pathlib import Path
 import pytest
 from helpers import raw, scale_repeat
 
-from bench import schema
 from bench.report import document, render, workloads
 from bench.report.layout import Source, layout
+from bench.results import store
 
 REAL = Path(__file__).resolve().parents[1] / "data" / "quick_small.json"
 
 
 def run_of(result: dict):
-    return schema.from_file_json(copy.deepcopy(result))
+    return store.from_json(copy.deepcopy(result))
 
 
 def median_of(point: dict, *path: str) -> float:

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from helpers import run_matrix
 
-from bench import environments
 from bench.cli import main
+from bench.deploy import environments
 from bench.scenario import CustomEnv
 
 OLD = ["channels==4.1.0", "daphne==4.1.2"]

@@ -8,11 +8,12 @@ from pathlib import Path
 import pytest
 from helpers import TINY
 
-from bench import runner, servers
 from bench.cli import main
-from bench.processes import free_port
+from bench.deploy import servers
+from bench.deploy.processes import free_port
+from bench.deploy.site import ServerSettings
+from bench.run import runner
 from bench.scenario import Point
-from bench.site import ServerSettings
 
 
 def run_cli(tmp_path: Path, scenario: str, *args: str) -> tuple[int, dict]:

@@ -6,8 +6,8 @@ import pytest
 from helpers import TINY
 
 from bench.cli import main
-from bench.processes import free_port, start_process, stop_process
-from bench.redis_server import find_redis_server, ping
+from bench.deploy.processes import free_port, start_process, stop_process
+from bench.deploy.redis_server import find_redis_server, ping
 
 PASSWORD = "s3cret-Pa55"
 

@@ -6,7 +6,7 @@ import json
 import pytest
 from helpers import TINY_OPEN_LOAD, run_matrix
 
-from bench.servers import SERVERS
+from bench.deploy.servers import SERVERS
 
 
 @pytest.mark.timeout(240)

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from helpers import TINY_OPEN_LOAD, run_matrix
 
-from bench.site import DATABASE_WORKLOADS, WORKLOADS
+from bench.deploy.site import DATABASE_WORKLOADS, WORKLOADS
 
 CONSUMERS_DIR = Path(__file__).resolve().parents[2] / "consumers"
 

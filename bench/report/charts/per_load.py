@@ -8,7 +8,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 from matplotlib.ticker import FixedLocator, NullLocator
 
-from bench import stats
+from bench.judge import stats
 from bench.report.charts.style import (
     MERGED_NOTE,
     Styler,
@@ -20,7 +20,7 @@ from bench.report.charts.style import (
     slug,
 )
 from bench.report.layout import Chart, Layout, scenario_names
-from bench.results import PointResult, Repeat
+from bench.results.model import PointResult, Repeat
 
 # HdrHistogram's percentile-spectrum axis: 1/(1-p), so each extra nine gets equal room;
 # 20 levels per nine draw a smooth curve up to 99.9999%.

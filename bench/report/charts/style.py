@@ -16,9 +16,9 @@ import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
-from bench import store
 from bench.report.layout import Line, consumer_order
-from bench.tables import LOST
+from bench.report.tables import LOST
+from bench.results import store
 
 # 640x400 pixels at 100 dpi: legible on a page, small enough to keep beside results.
 DPI = 100

@@ -22,7 +22,7 @@ from bench.report.charts.style import (
     save,
 )
 from bench.report.layout import X_LABELS, Chart, Layout, median_range, param_values, scenario_names
-from bench.tables import LOST
+from bench.report.tables import LOST
 
 MAX_LEGEND_LINES = 12
 

@@ -15,11 +15,11 @@ from contextlib import ExitStack, closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import postgres_server
+from bench.deploy import postgres_server
+from bench.deploy.site import ServerSettings, migrate
 from bench.errors import PointFailed, ServerError
 from bench.redact import redact
 from bench.scenario import Point
-from bench.site import ServerSettings, migrate
 
 TABLE = "chat_message"
 

@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench import redis_server
-from bench.database import Database, databases_for
+from bench.deploy import redis_server
+from bench.deploy.database import Database, databases_for
+from bench.deploy.redis_server import RedisService
 from bench.errors import PointFailed, ServerError
-from bench.redis_server import RedisService
 from bench.scenario import CustomLayer, Point
 
 

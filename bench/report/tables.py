@@ -6,8 +6,8 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from bench import stats
-from bench.results import PointResult, Run, varying_keys
+from bench.judge import stats
+from bench.results.model import PointResult, Run, varying_keys
 
 
 def render(headers: Sequence[str], rows: Sequence[Sequence[str]], markdown: bool = False) -> str:

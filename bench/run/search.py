@@ -20,9 +20,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from bench.results import PointResult, Repeat
+from bench.report.tables import LOST
+from bench.results.model import PointResult, Repeat
 from bench.scenario import Point, Search
-from bench.tables import LOST
 
 
 @dataclass

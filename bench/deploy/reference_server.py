@@ -5,7 +5,7 @@ every member of that room) and forwards frames verbatim, on uvloop with picows, 
 faster than the clients: a run against it measures the load generator's ceiling. It is
 also the floor for the server side: what plain Python websockets do on this machine.
 
-Run as ``python -m bench.reference_server --host 127.0.0.1 --port N``.
+Run as ``python -m bench.deploy.reference_server --host 127.0.0.1 --port N``.
 """
 
 from __future__ import annotations

@@ -6,11 +6,11 @@ from __future__ import annotations
 import importlib.util
 from collections.abc import Mapping, Sequence
 
+from bench.deploy.processes import raise_open_file_limit
+from bench.deploy.servers import SERVERS
 from bench.errors import UserError
-from bench.pool import plan_workers
-from bench.processes import raise_open_file_limit
+from bench.loadgen.pool import plan_workers
 from bench.scenario import CustomLayer, Point
-from bench.servers import SERVERS
 
 # Open files a process needs besides its clients' sockets: Daphne starts with about 12,
 # a client process with about 17 (Python, uvloop, numpy, its pipe); four times that.

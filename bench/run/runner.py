@@ -19,19 +19,18 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TextIO, TypeVar
 
-from bench import environment, store
-from bench.environments import Built, build_all
+from bench.deploy.environments import Built, build_all
+from bench.deploy.processes import free_port, last_line
+from bench.deploy.servers import ReferenceServer, ServerProcess, server_for
+from bench.deploy.services import Services, services_for
+from bench.deploy.site import ServerSettings, origin, ws_url
 from bench.errors import PointFailed, ServerError, UserError
-from bench.flags import client_warnings
 from bench.loadgen import CONNECT_TIMEOUT_S
 from bench.loadgen.link import CONNECT, CONNECTED, RESULT, START
-from bench.monitor import ProcessMonitor
-from bench.pool import WorkerPool, exit_description, plan_neighbours, plan_workers
-from bench.preflight import check_layers, check_limits
-from bench.processes import free_port, last_line
-from bench.progress import Progress, summary_line
+from bench.loadgen.pool import WorkerPool, exit_description, plan_neighbours, plan_workers
 from bench.redact import redact
-from bench.results import (
+from bench.results import environment, store
+from bench.results.model import (
     Calibration,
     DatabaseTally,
     NeighbourSummary,
@@ -41,11 +40,12 @@ from bench.results import (
     WorkerResult,
     load_shape,
 )
+from bench.run.flags import client_warnings
+from bench.run.monitor import ProcessMonitor
+from bench.run.preflight import check_layers, check_limits
+from bench.run.progress import Progress, summary_line
+from bench.run.search import SaturationSearch
 from bench.scenario import INTERLEAVED, Point, Scenario
-from bench.search import SaturationSearch
-from bench.servers import ReferenceServer, ServerProcess, server_for
-from bench.services import Services, services_for
-from bench.site import ServerSettings, origin, ws_url
 
 HOST = "127.0.0.1"
 # A worker process starts (imports uvloop, picows, numpy) in well under 2 s.

@@ -4,7 +4,7 @@ compression declined)."""
 
 from __future__ import annotations
 
-from bench.results import Repeat
+from bench.results.model import Repeat
 
 # A client process above this share of one core describes the client, not the server.
 CLIENT_SATURATED_CPU = 0.90

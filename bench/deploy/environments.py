@@ -27,8 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
+from bench.deploy.processes import last_line
 from bench.errors import UserError
-from bench.processes import last_line
 from bench.scenario import CustomEnv
 
 # What the chat site imports; a pin in the environment's requirements wins.

@@ -12,10 +12,10 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.deploy.processes import last_line
 from bench.errors import ServerError
-from bench.processes import last_line
 
-CONSUMERS_DIR = Path(__file__).resolve().parent.parent / "consumers"
+CONSUMERS_DIR = Path(__file__).resolve().parents[2] / "consumers"
 # What runs: the tutorial's two consumer flavours.
 CONSUMERS = ("sync", "async")
 # What it does (routes /ws/<flavour>/<workload>/<room>/, consumers/chat/routing.py): the

@@ -42,11 +42,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench import significance, stats
 from bench.errors import UserError
-from bench.results import METRICS, PointResult, Run, varying_keys
-from bench.significance import DEFAULT_THRESHOLD
-from bench.tables import ms
+from bench.judge import significance, stats
+from bench.judge.significance import DEFAULT_THRESHOLD
+from bench.report.tables import ms
+from bench.results.metrics import METRICS
+from bench.results.model import PointResult, Run, varying_keys
 
 COMPARED = ("delivered_per_s", "p50_ms", "p99_ms", "threads", "cpu_percent", "loss_ratio")
 GATED = ("delivered_per_s", "p50_ms", "p99_ms", "loss_ratio")

@@ -24,7 +24,7 @@ PACKAGES = (
     "redis",
     "hdrhistogram",
 )
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 
 def cpu_model() -> str:

@@ -4,7 +4,7 @@ command with the socket's descriptor in place of ``{fd}``, and stop them all whe
 to, or as soon as one of them exits (its exit is the repeat's failure, not a quieter
 server). It runs under the server's interpreter, with this checkout on its path.
 
-Usage: python -m bench.supervise --host H --port P --workers N -- COMMAND... {fd} ...
+Usage: python -m bench.deploy.supervise --host H --port P --workers N -- COMMAND... {fd} ...
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 
-from bench.processes import die_with_parent
+from bench.deploy.processes import die_with_parent
 
 
 def main(argv: list[str] | None = None) -> int:

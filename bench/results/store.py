@@ -3,7 +3,7 @@
 A result is one JSON file per run, never overwritten, written atomically (a temporary
 file renamed over the target) after every repeat, so an interrupted or crashed run keeps
 what it measured. ``atomic_path`` is the one atomic writer: reports use it too. The
-shape of a result, and its schema history, live in ``bench.results``.
+shape of a result, and its schema history, live in ``bench.results.model``.
 """
 
 from __future__ import annotations
@@ -16,13 +16,14 @@ import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from bench.errors import UserError
 from bench.redact import redact
-from bench.results import Run
-from bench.schema import SCHEMA_VERSION, from_file_json
+from bench.results.model import Run
+from bench.results.schema import SCHEMA_VERSION, migrate
 
-RESULTS_DIR = Path(__file__).resolve().parent.parent / "results"
+RESULTS_DIR = Path(__file__).resolve().parents[2] / "results"
 
 
 # A file name keeps this much of the run's name (the scenario and its overrides).
@@ -97,7 +98,7 @@ def read(path: str | Path) -> Run:
     if not data.get("points"):
         raise UserError(f"{path}: the result has no points (the run measured nothing)")
     try:
-        return from_file_json(data)
+        return from_json(data)
     except (TypeError, ValueError, KeyError, AttributeError) as exc:
         raise UserError(f"{path}: not a readable chanbench result: {exc}") from None
 
@@ -108,3 +109,8 @@ def newest(results_dir: Path = RESULTS_DIR) -> Path:
     if not files:
         raise UserError(f"no result files in {results_dir}; run `chanbench run` first")
     return files[-1]
+
+
+def from_json(data: dict[str, Any]) -> Run:
+    """A result file's JSON, of any version this chanbench reads, as a ``Run``."""
+    return Run.from_json(migrate(data))

@@ -7,15 +7,15 @@ from __future__ import annotations
 import math
 import textwrap
 
-from bench import significance
-from bench.compare import (
+from bench.judge import significance
+from bench.judge.compare import (
     FORMATS,
     LATENCIES,
     NAMES,
     Change,
     Comparison,
 )
-from bench.tables import LOST, ms, num, render
+from bench.report.tables import LOST, ms, num, render
 
 
 def _value(metric: str, value: float | None) -> str:

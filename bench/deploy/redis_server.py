@@ -17,8 +17,8 @@ from pathlib import Path
 
 import redis
 
+from bench.deploy.processes import free_port, start_process, stop_process, wait_until_answers
 from bench.errors import ServerError, UserError
-from bench.processes import free_port, start_process, stop_process, wait_until_answers
 
 # A private redis-server answers PING within milliseconds; 10 s covers a loaded machine.
 READY_TIMEOUT_S = 10.0

@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.processes import established_connections, process_tree
-from bench.results import MachineSummary, MonitorSummary, ProcessSummary
+from bench.deploy.processes import established_connections, process_tree
+from bench.results.model import MachineSummary, MonitorSummary, ProcessSummary
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")

@@ -21,10 +21,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, ClassVar
 
-from bench.environment import git_info
-from bench.errors import ServerError
-from bench.processes import last_line, process_tree, start_process, stop_process
-from bench.site import (
+from bench.deploy.processes import last_line, process_tree, start_process, stop_process
+from bench.deploy.site import (
     CONSUMERS_DIR,
     ServerSettings,
     netloc,
@@ -32,6 +30,8 @@ from bench.site import (
     with_path_first,
     ws_url,
 )
+from bench.errors import ServerError
+from bench.results.environment import git_info
 
 # What a server's interpreter is asked about: the stack under test.
 SOFTWARE = ("django", "channels", "channels-redis", "daphne", "asgiref", "twisted", "redis")
@@ -173,7 +173,7 @@ _DAPHNE_ON_UVLOOP = (
 
 class DaphneServer(SiteServer):
     """Daphne, the server the tutorial uses (``daphne mysite.asgi:application``). Several
-    workers are Daphne processes on one listening socket that ``bench.supervise`` binds
+    workers are Daphne processes on one listening socket that ``bench.deploy.supervise`` binds
     and passes to each (``--fd``), as Daphne's docs describe for process managers."""
 
     name = "daphne"
@@ -191,7 +191,7 @@ class DaphneServer(SiteServer):
         return [
             self.python,
             "-m",
-            "bench.supervise",
+            "bench.deploy.supervise",
             "--host",
             self.host,
             "--port",
@@ -207,7 +207,7 @@ class DaphneServer(SiteServer):
 
     def environ(self) -> dict[str, str]:
         env = super().environ()
-        if self.settings.workers > 1:  # bench.supervise, from this checkout
+        if self.settings.workers > 1:  # bench.deploy.supervise, from this checkout
             env["PYTHONPATH"] = with_path_first(CONSUMERS_DIR.parent, env.get("PYTHONPATH"))
         return env
 
@@ -375,7 +375,8 @@ def _software(python: str, pythonpath: str | None) -> dict[str, Any]:
 
 
 class ReferenceServer(ServerProcess):
-    """The minimal broadcast server of ``bench.reference_server`` (no Django, no Channels)."""
+    """The minimal broadcast server of ``bench.deploy.reference_server`` (no Django, no
+    Channels)."""
 
     name = "reference server"
 
@@ -383,7 +384,7 @@ class ReferenceServer(ServerProcess):
         return [
             self.python,
             "-m",
-            "bench.reference_server",
+            "bench.deploy.reference_server",
             "--host",
             self.host,
             "--port",

@@ -30,14 +30,14 @@ from pathlib import Path
 from types import ModuleType
 from typing import IO, TYPE_CHECKING, Any
 
-from bench.errors import ServerError, UserError
-from bench.processes import (
+from bench.deploy.processes import (
     free_port,
     last_line,
     start_process,
     stop_process,
     wait_until_answers,
 )
+from bench.errors import ServerError, UserError
 from bench.redact import redact
 
 if TYPE_CHECKING:

@@ -2,10 +2,10 @@
 
 A run holds points; a point holds repeats; a repeat is merged from its client workers'
 results. Every record is a dataclass with the same ``to_json`` / ``from_json`` pair
-(``bench.record``), so the shape of a result file is written down once, here. Counters are
+(``bench.results.record``), so the shape of a result file is written down once, here. Counters are
 declared once (``Counts``) and merged by one function.
 
-The schema's history and the migrations of older files live in ``bench.schema``.
+The schema's history and the migrations of older files live in ``bench.results.schema``.
 """
 
 from __future__ import annotations
@@ -17,9 +17,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from bench import stats
-from bench.record import Record
-from bench.schema import SCHEMA_VERSION
+from bench.judge import stats
+from bench.results.metrics import METRICS, walk
+from bench.results.record import Record
+from bench.results.schema import SCHEMA_VERSION
 
 # --- What one client worker process measured --------------------------------------------
 
@@ -270,7 +271,7 @@ class Repeat(Record):
         spec = METRICS[metric]
         if spec.percentile is not None:
             return self.latency_with_loss_ms(spec.percentile)
-        value = _walk(self, spec.path)
+        value = walk(self, spec.path)
         numeric = isinstance(value, int | float) and not isinstance(value, bool)
         return float(value) if numeric and math.isfinite(value) else None
 
@@ -353,48 +354,6 @@ def _lateness_summary_ms(hist: Any) -> dict[str, float | None]:
         return {}
     summary = stats.latency_summary_ms(hist)
     return {key: summary[key] for key in ("p50", "p99", "max", "count")}
-
-
-# --- Metrics: what is read from each repeat, and which way is better ---------------------
-
-
-@dataclass(frozen=True)
-class Metric:
-    name: str
-    path: tuple[str, ...]
-    higher_is_better: bool
-    # A latency percentile counted over every expected delivery (``Repeat.value``): a
-    # lost message is +inf. ``path`` is then the stored, delivered-only figure.
-    percentile: float | None = None
-
-
-METRICS: dict[str, Metric] = {
-    m.name: m
-    for m in (
-        Metric("delivered_per_s", ("throughput", "delivered_per_s"), True),
-        Metric("sent_per_s", ("throughput", "sent_per_s"), True),
-        Metric("p50_ms", ("latency_ms", "p50"), False, 50.0),
-        Metric("p99_ms", ("latency_ms", "p99"), False, 99.0),
-        Metric("p99_9_ms", ("latency_ms", "p99_9"), False, 99.9),
-        Metric("p50_delivered_ms", ("latency_ms", "p50"), False),
-        Metric("p99_delivered_ms", ("latency_ms", "p99"), False),
-        Metric("p99_9_delivered_ms", ("latency_ms", "p99_9"), False),
-        Metric("threads", ("server", "threads_max"), False),
-        Metric("cpu_percent", ("server", "cpu_mean_percent"), False),
-        Metric("loop_cpu_percent", ("server", "event_loop_cpu_percent"), False),
-        Metric("other_threads_cpu_percent", ("server", "other_threads_cpu_percent"), False),
-        Metric("loss_ratio", ("loss_ratio",), False),
-        Metric("rss_peak_bytes", ("server", "rss_peak_bytes"), False),
-        Metric("database_cpu_percent", ("services", "database", "cpu_mean_percent"), False),
-        Metric("lost_writes", ("database", "lost_writes"), False),
-    )
-}
-
-
-def _walk(value: Any, path: Sequence[str]) -> Any:
-    for key in path:
-        value = value.get(key) if isinstance(value, dict) else getattr(value, key, None)
-    return value
 
 
 # --- A point, and the run --------------------------------------------------------------

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from typing import Any, TextIO
 
-from bench.results import Repeat
+from bench.results.model import Repeat
 
 # Rates are worked out over at least this long, so the line does not flicker.
 MIN_INTERVAL_S = 0.4

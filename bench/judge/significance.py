@@ -10,7 +10,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from bench.stats import LOSS_BOUND, loss_bound_reason, median
+from bench.judge.stats import LOSS_BOUND, loss_bound_reason, median
 
 # --- Significance: the Mann-Whitney U test, exact for the few repeats a run has ----------
 #

@@ -34,10 +34,7 @@ Schema history (``SCHEMA_VERSION``), as pyperf keeps it:
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from bench.results import Run
+from typing import Any
 
 SCHEMA_VERSION = 2
 
@@ -77,12 +74,10 @@ def update_to_2(data: dict[str, Any]) -> dict[str, Any]:
 MIGRATIONS = {1: update_to_2}
 
 
-def from_file_json(data: dict[str, Any]) -> Run:
-    """A result file's JSON, of any version this chanbench reads, as a ``Run``."""
-    from bench.results import Run  # the model imports this module
-
+def migrate(data: dict[str, Any]) -> dict[str, Any]:
+    """A result file's JSON, of any version this chanbench reads, as today's version."""
     version = data["schema_version"]
     while version < SCHEMA_VERSION:
         data = MIGRATIONS[version](data)
         version = data["schema_version"]
-    return Run.from_json(data)
+    return data

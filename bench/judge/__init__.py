@@ -1,0 +1,1 @@
+"""Judging results: statistics, significance, and run-against-run comparison."""

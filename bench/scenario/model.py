@@ -1,0 +1,278 @@
+"""Scenarios: TOML files that name a matrix of points to measure.
+
+A scenario file has a ``name``, a ``description``, a ``[matrix]`` table whose values are
+one value or a list of values (lists are crossed into points), and optionally a
+``[search]`` table that turns it into a saturation search over ``rate``. Every key can be
+overridden from the command line with ``--set key=v1,v2``.
+
+A point's keys say three things apart: what runs (``consumer``: the tutorial's sync or
+async flavour), what it does (``workload`` and the load the clients put on it) and where
+it runs (``server``, ``layer`` and their settings). A new server, workload or environment
+is a new key or value here, never a special case in the runner.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any
+
+from bench.deploy.servers import SERVERS
+from bench.deploy.site import (
+    CONSUMERS,
+    DATABASE_WORKLOADS,
+    DATABASES,
+    FAULTS,
+    LAYERS,
+    LOOPS,
+    WORKLOADS,
+)
+
+MODES = ("closed", "open")
+ARRIVALS = ("constant", "poisson")
+
+
+@dataclass(frozen=True)
+class Point:
+    """One configuration to measure: what runs, what it does, where it runs."""
+
+    # What runs: the consumer flavour.
+    consumer: str = "async"
+    # What it does: the workload (site.WORKLOADS) and its size: blocking's call in ms,
+    # cpu's work per message in µs of CPU; where the orm workloads write (the private
+    # PostgreSQL or DATABASE_URL, or SQLite), Django's CONN_MAX_AGE (0: closed after every
+    # handler, Django's default; seconds: kept), the orm-native consumer's pool size.
+    workload: str = "chat"
+    work_ms: float = 10.0
+    work_us: float = 1000.0
+    database: str = "postgres"
+    conn_max_age: int = 0
+    db_pool_size: int = 10
+    # Unmeasured neighbours in the same server: neighbour_clients more clients on another
+    # route ("sync/orm": flavour/workload), open loop at neighbour_rate messages/s each, in
+    # rooms of their own (does a sync consumer's work stall the async ones?).
+    neighbour: str = "none"
+    neighbour_clients: int = 10
+    neighbour_rate: float = 10.0
+    # The clients' load on it.
+    clients: int = 10
+    # Rooms the clients are spread over, round-robin; clients_per_room, when set, wins.
+    rooms: int = 1
+    clients_per_room: int = 0
+    mode: str = "closed"
+    # Messages per second per client, open loop only.
+    rate: float = 10.0
+    arrival: str = "constant"
+    message_bytes: int = 64
+    warmup_s: float = 1.0
+    duration_s: float = 5.0
+    repeats: int = 1
+    # Where it runs: the server kind, the channel layer and their settings: the layer's
+    # per-channel capacity (Channels' default is 100) and how fast clients connect. (No
+    # thread-pool key: the sync consumer and the async one's sync_to_async hops both run
+    # on asgiref's one thread-sensitive executor, which ASGI_THREADS does not size.)
+    server: str = "daphne"
+    # The server's event loop, and its worker processes (rooms span them on Redis only).
+    loop: str = "asyncio"
+    workers: int = 1
+    layer: str = "memory"
+    capacity: int = 100
+    connect_rate: float = 0.0
+    # Load generator: client processes (0: one per 5,000 clients) and permessage-deflate.
+    client_processes: int = 0
+    compression: bool = False
+    monitor_hz: float = 10.0
+    # The drain ends when nothing has arrived for drain_quiet_s, or after drain_max_s.
+    drain_quiet_s: float = 1.0
+    drain_max_s: float = 10.0
+    # Testing the harness: a fault injected into the async consumer (consumers/chat/faults.py).
+    fault: str = "none"
+    # The Python environment the server runs from: chanbench's own, or an [envs.NAME].
+    env: str = "current"
+
+    @property
+    def route(self) -> str:
+        """The consumer's route: its flavour, or the fault that wraps the async one."""
+        return self.consumer if self.fault == "none" else self.fault
+
+    @property
+    def neighbour_route(self) -> tuple[str, str] | None:
+        """The neighbours' (flavour, workload), or None."""
+        if self.neighbour == "none":
+            return None
+        flavour, _, workload = self.neighbour.partition("/")
+        return flavour, workload
+
+    @property
+    def writes(self) -> bool:
+        """Whether the measured clients' messages are saved to the database."""
+        return self.workload in DATABASE_WORKLOADS
+
+    @property
+    def neighbours_write(self) -> bool:
+        route = self.neighbour_route
+        return route is not None and route[1] in DATABASE_WORKLOADS
+
+    @property
+    def needs_database(self) -> bool:
+        return self.writes or self.neighbours_write
+
+    @property
+    def room_count(self) -> int:
+        if self.clients_per_room:
+            return max(1, math.ceil(self.clients / self.clients_per_room))
+        return self.rooms
+
+    def params(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def label(self, keys: Sequence[str]) -> str:
+        """A short name from the keys that vary in the scenario, e.g. ``async clients=10``."""
+        parts = [self.route]
+        parts += [f"{key}={getattr(self, key)}" for key in keys if key not in ("consumer", "fault")]
+        return " ".join(parts)
+
+
+PARAMS: dict[str, type] = {f.name: type(f.default) for f in fields(Point)}
+# Keys whose values are measured repeat by repeat in turn rather than one after another,
+# so that drift on a shared machine hits every value alike.
+INTERLEAVED = ("consumer", "env")
+ALLOWED: dict[str, tuple[str, ...]] = {
+    "consumer": CONSUMERS,
+    "workload": WORKLOADS,
+    "database": DATABASES,
+    "env": ("current",),
+    "loop": LOOPS,
+    "neighbour": ("none", *(f"{c}/{w}" for c in CONSUMERS for w in WORKLOADS)),
+    "server": tuple(SERVERS),
+    "fault": FAULTS,
+    "layer": LAYERS,
+    "mode": MODES,
+    "arrival": ARRIVALS,
+}
+# (minimum, whether the minimum itself is allowed) for numeric keys.
+MINIMUM: dict[str, tuple[float, bool]] = {
+    "clients": (1, True),
+    "work_ms": (0, True),
+    "work_us": (0, True),
+    "conn_max_age": (0, True),
+    "db_pool_size": (1, True),
+    "workers": (1, True),
+    "neighbour_clients": (1, True),
+    "neighbour_rate": (0, False),
+    "rooms": (1, True),
+    "clients_per_room": (0, True),
+    "rate": (0, False),
+    "message_bytes": (0, True),
+    "warmup_s": (0, True),
+    "duration_s": (0, False),
+    "repeats": (1, True),
+    "capacity": (1, True),
+    "connect_rate": (0, True),
+    "client_processes": (0, True),
+    "monitor_hz": (0, True),
+    "drain_quiet_s": (0, False),
+    "drain_max_s": (0, False),
+}
+
+
+@dataclass(frozen=True)
+class Search:
+    """A saturation search: step ``rate`` up until p99 latency or loss passes a bound."""
+
+    p99_ms: float = 100.0
+    loss: float = 0.001
+
+
+@dataclass(frozen=True)
+class CustomLayer:
+    """A channel layer by its dotted path (``[layers.NAME]``: ``BACKEND`` and ``CONFIG``),
+    its CONFIG naming the services it needs: ``"{database}"`` (the run's PostgreSQL, as
+    Django's ``DATABASES`` entry), ``{database_url}``, ``{redis_url}``."""
+
+    backend: str
+    config: Any = field(default_factory=dict)
+
+    @property
+    def config_json(self) -> str:
+        return json.dumps(self.config)
+
+    @property
+    def uses_database(self) -> bool:
+        return "{database" in self.config_json
+
+    @property
+    def uses_redis(self) -> bool:
+        return "{redis_url}" in self.config_json
+
+    @property
+    def app(self) -> str:
+        """Its top-level package: the Django app whose tables it may keep messages in."""
+        return self.backend.split(".")[0]
+
+
+@dataclass(frozen=True)
+class CustomEnv:
+    """A Python environment for the server (``[envs.NAME]``): requirement pins installed
+    over what the site needs (``requirements``), or an existing interpreter (``python``);
+    with ``source``, a checkout installed into it (editable), whose ``consumers/`` site,
+    if it has one, is the one served."""
+
+    requirements: tuple[str, ...] = ()
+    python: str | None = None
+    source: str | None = None
+
+
+@dataclass
+class Scenario:
+    name: str
+    description: str
+    matrix: dict[str, list[Any]]
+    path: str | None = None
+    search: Search | None = None
+    overrides: dict[str, list[Any]] = field(default_factory=dict)
+    layers: dict[str, CustomLayer] = field(default_factory=dict)
+    envs: dict[str, CustomEnv] = field(default_factory=dict)
+
+    def varying(self) -> list[str]:
+        """The keys with more than one value, in matrix order."""
+        return [key for key, values in self.matrix.items() if len(values) > 1]
+
+    def points(self) -> list[Point]:
+        """The matrix crossed into points; the interleaved keys vary fastest, so that
+        sync and async at the same load are measured next to each other."""
+        keys = [k for k in self.matrix if k not in INTERLEAVED]
+        keys += [k for k in INTERLEAVED if k in self.matrix]
+        points = []
+        for values in itertools.product(*(self.matrix[key] for key in keys)):
+            point = replace(Point(), **dict(zip(keys, values, strict=True)))
+            points.append(point)
+        return points
+
+    def run_name(self, target: str | None = None) -> str:
+        """What a result file is named after: the scenario, and what the command line
+        changed, so that two different runs of one file are never confused."""
+        parts = [self.name, *(f"{k}={','.join(map(str, v))}" for k, v in self.overrides.items())]
+        if target:
+            parts.append("target")
+        return "+".join(parts)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "description": self.description,
+            "path": self.path,
+            "matrix": self.matrix,
+            "overrides": self.overrides,
+            "search": asdict(self.search) if self.search else None,
+            "layers": {
+                k: {"BACKEND": v.backend, "CONFIG": v.config} for k, v in self.layers.items()
+            },
+            "envs": {
+                k: {"requirements": list(v.requirements), "python": v.python, "source": v.source}
+                for k, v in self.envs.items()
+            },
+        }
