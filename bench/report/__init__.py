@@ -1,16 +1,23 @@
-"""Reports: charts, ``index.html`` and ``README.md`` from result files.
+"""Reports: charts, ``index.html`` and ``README.md`` from result files, and the words of a
+comparison.
 
 One job per module, in the order the data flows:
 
-- ``layout``: the result files (``Source``, each a ``results.Run``), what varies between
-  their points, the x axis and the lines; no matplotlib.
-- ``charts``: the PNG and SVG charts drawn from the layout; the only module that imports
+- ``layout``: the result files (``Source``, each a ``bench.results.model.Run``), what varies
+  between their points, the x axis and the lines; no matplotlib.
+- ``charts``: the PNG and SVG charts drawn from the layout; the only package that imports
   matplotlib, and only ``write_charts`` / ``write_report`` import it.
 - ``summary``: who wins at each load, sync or async: ``significance.judge``'s verdict, the
   rule ``chanbench compare`` uses, with the ratios behind it.
-- ``document``: the report's text as blocks (summary, results table, caveats,
-  methodology, versions, warnings, reproduce).
+- ``workloads``, ``deployments``, ``environments``: the tables and answers of the sections
+  a run has when it varies the workload, searches deployments or sets environments apart.
+- ``blocks``: the report's vocabulary (headings, paragraphs, tables, figures...).
+- ``document``: the report's text as blocks, section by section (summary, results table,
+  caveats, and the sections above when the run has them); ``provenance`` adds how the run
+  was made (methodology, versions, warnings, reproduce).
 - ``render``: the blocks as Markdown and as HTML.
+- ``tables``: plain-text and Markdown tables and number formats, shared by all of these.
+- ``comparison``: ``chanbench compare``'s verdicts in words (terminal, Markdown, legend).
 
 ``write_report`` runs them in that order; ``chanbench compare`` calls ``write_charts`` to
 overlay two runs.

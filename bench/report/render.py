@@ -11,7 +11,7 @@ import html
 from collections.abc import Sequence
 
 from bench.report import tables
-from bench.report.document import Block, Code, Figure, Heading, Items, Paragraph, Table
+from bench.report.blocks import Block, Code, Figure, Heading, Items, Paragraph, Table
 
 HTML_STYLE = """
 body { font-family: system-ui, sans-serif; max-width: 60rem; margin: 2rem auto;

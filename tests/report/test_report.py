@@ -11,7 +11,7 @@ from helpers import raw, scale_repeat
 
 from bench import report
 from bench.cli import main
-from bench.report import document, render, tables
+from bench.report import document, provenance, render, tables
 from bench.report.charts import phase_offset_s
 from bench.report.layout import Source, layout
 from bench.report.summary import summary_items
@@ -306,7 +306,7 @@ def test_versions_show_the_software_each_server_reported():
     for point in result["points"]:
         point["software"] = {"python": "3.12.1", "packages": {"daphne": "4.2.3", "uvloop": None}}
     result["points"][0]["software"] = {"python": "3.13.0"}
-    readme = render.markdown(document.version_blocks(source(result)))
+    readme = render.markdown(provenance.version_blocks(source(result)))
     # The runner's own packages first, then one table per distinct server software.
     assert "| channels | 4.3.2 |" in readme
     assert "reported (sync clients=10):\n\n| component | version |" in readme
@@ -315,7 +315,7 @@ def test_versions_show_the_software_each_server_reported():
     assert "| python | 3.12.1 |\n| daphne | 4.2.3 |\n| uvloop | - |" in readme
     # Version 1 files have no software: the runner's table alone.
     assert "reported" not in render.markdown(
-        document.version_blocks(source(json.loads(REAL.read_text())))
+        provenance.version_blocks(source(json.loads(REAL.read_text())))
     )
 
 
@@ -331,13 +331,13 @@ def test_environments_that_resolved_alike_share_one_table_and_are_said_to():
             "executable": f"/envs/{env}/bin/python",
             "packages": {"channels": "4.3.2"},
         }
-    readme = render.markdown(document.version_blocks(source(result)))
+    readme = render.markdown(provenance.version_blocks(source(result)))
     assert "reported (every point):" in readme
     assert "| interpreter | /envs/a/bin/python |\n| interpreter | /envs/b/bin/python |" in readme
     assert "Environments a, b resolved to the same versions" in readme
     for point in result["points"][1::2]:
         point["software"]["packages"]["channels"] = "4.1.0"
-    readme = render.markdown(document.version_blocks(source(result)))
+    readme = render.markdown(provenance.version_blocks(source(result)))
     assert "resolved to the same versions" not in readme
 
 
