@@ -33,16 +33,13 @@ doing more work would read as a regression.
 
 from __future__ import annotations
 
-import argparse
-import dataclasses
 import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from bench.errors import UserError
+from bench.errors import ExitCode, UserError
 from bench.judge import significance, stats
 from bench.judge.significance import DEFAULT_THRESHOLD
 from bench.report.tables import ms
@@ -76,25 +73,6 @@ DEFAULT_LOSS_THRESHOLD = 0.001
 # Two results must come from the same machine to be compared.
 MACHINE_KEYS = ("host", "cpu_model", "cpu_count")
 NOT_MATCHED = ("repeats",)
-
-EXIT_OK = 0
-EXIT_REGRESSION = 1
-# Nothing worse, but a point the base has no measurement of: the gate cannot vouch for it.
-EXIT_UNJUDGED = 2
-
-
-def parse_threshold(text: str) -> float:
-    """``10%`` or ``0.1`` as a fraction of the base; for argparse's ``type=``."""
-    raw = text.strip()
-    try:
-        value = float(raw[:-1]) / 100 if raw.endswith("%") else float(raw)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"{text!r}: write a percentage such as 10% or a fraction such as 0.1"
-        ) from None
-    if not math.isfinite(value) or value < 0:
-        raise argparse.ArgumentTypeError(f"{text!r}: must be a percentage of 0% or more")
-    return value
 
 
 def incompatibility(base: Run, new: Run) -> str | None:
@@ -323,10 +301,11 @@ class Comparison:
         return [c.point for c in self.changes if c.metric == "delivered_per_s" and not c.base]
 
     @property
-    def exit_code(self) -> int:
+    def exit_code(self) -> ExitCode:
+        """A regression first; else, a point the gate cannot vouch for."""
         if self.regressions():
-            return EXIT_REGRESSION
-        return EXIT_UNJUDGED if self.unjudged() else EXIT_OK
+            return ExitCode.REGRESSION
+        return ExitCode.NOT_JUDGED if self.unjudged() else ExitCode.OK
 
 
 def _labels(points: Sequence[PointResult]) -> list[str]:
@@ -445,46 +424,3 @@ def version_notes(base: Run, new: Run) -> list[str]:
         f"the servers ran the same versions from two interpreters ({same}): what differs "
         "between them is not these packages"
     ]
-
-
-def parse_between(text: str) -> tuple[str, str, str]:
-    """``key=A,B`` (or ``key=A,key=B``) from ``--between``: the key and its two values."""
-    key, sep, rest = text.partition("=")
-    values = [v.strip().removeprefix(f"{key.strip()}=") for v in rest.split(",")]
-    if not sep or not key.strip() or len(values) != 2 or not all(values):
-        raise UserError(
-            f"--between {text!r}: give a key and two of its values, e.g. consumer=sync,async"
-        )
-    return key.strip(), values[0], values[1]
-
-
-def split_between(run: Run, key: str, base: str, new: str) -> tuple[Run, Run]:
-    """The points of one result whose ``key`` is ``base`` and those where it is ``new``,
-    each a run of its own without ``key`` in its params, so ``compare`` pairs them by
-    everything else: two values of any key measured inside one run, interleaved, with
-    the same verdicts and exit codes as two runs."""
-    values = {str(p.params.get(key)) for p in run.points}
-    missing = [v for v in (base, new) if v not in values]
-    if key not in {k for p in run.points for k in p.params} or missing:
-        raise UserError(
-            f"--between {key}={base},{new}: the result has no point with {key} = "
-            f"{', '.join(missing) or base}; its values are {', '.join(sorted(values))}"
-        )
-
-    def side(value: str) -> Run:
-        points = [
-            dataclasses.replace(p, params={k: v for k, v in p.params.items() if k != key})
-            for p in run.points
-            if str(p.params.get(key)) == value
-        ]
-        return dataclasses.replace(run, points=points)
-
-    return side(base), side(new)
-
-
-def write_charts(base: Run, new: Run, out_dir: Path) -> list[str]:
-    """Base and new overlaid on every report chart; returns the chart names."""
-    from bench import report  # matplotlib only when charts are asked for
-
-    charts = report.write_charts([report.Source("base", base), report.Source("new", new)], out_dir)
-    return [c.name for c in charts]

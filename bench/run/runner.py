@@ -24,7 +24,7 @@ from bench.deploy.processes import free_port, last_line
 from bench.deploy.servers import ReferenceServer, ServerProcess, server_for
 from bench.deploy.services import Services, services_for
 from bench.deploy.site import ServerSettings, origin, ws_url
-from bench.errors import PointFailed, ServerError, UserError
+from bench.errors import ExitCode, PointFailed, ServerError, UserError
 from bench.loadgen import CONNECT_TIMEOUT_S
 from bench.loadgen.link import CONNECT, CONNECTED, RESULT, START
 from bench.loadgen.pool import WorkerPool, exit_description, plan_neighbours, plan_workers
@@ -54,7 +54,6 @@ WORKER_START_TIMEOUT_S = 20.0
 START_DELAY_S = 0.3
 # Beyond its phases, how long a repeat may take to report before it is failed.
 RESULT_GRACE_S = 30.0
-EXIT_POINT_FAILED = 3
 
 
 @dataclass
@@ -333,7 +332,7 @@ def run(ctx: RunContext, calibrate_first: bool = True) -> int:
     result.target = redact(ctx.target) if ctx.target else None
     result.command = ctx.command
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
-    exit_code = 0
+    exit_code: int = ExitCode.OK
     finished = False
     try:
         with ExitStack() as stack:
@@ -352,7 +351,7 @@ def run(ctx: RunContext, calibrate_first: bool = True) -> int:
             finished = True
     except KeyboardInterrupt:
         ctx.out.write("\nchanbench: interrupted; the points measured so far are saved\n")
-        exit_code = 130
+        exit_code = ExitCode.INTERRUPTED
     except UserError as exc:
         result.error = str(exc)
         raise
@@ -422,7 +421,7 @@ def _run_points(ctx: RunContext, points: list[Point]) -> int:
             for point, rec in records:
                 search.record(point, rec)
             result.saturation = search.to_json()
-    return EXIT_POINT_FAILED if failed else 0
+    return ExitCode.POINT_FAILED if failed else ExitCode.OK
 
 
 def _raise_interrupt(signum: int, frame: Any) -> None:

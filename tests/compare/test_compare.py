@@ -14,6 +14,7 @@ import pytest
 from helpers import scale_repeat, with_envs, with_repeats
 
 from bench.cli import main
+from bench.cli.read import parse_threshold
 from bench.judge import compare
 from bench.results import store
 
@@ -241,12 +242,13 @@ def test_a_point_that_failed_in_new_is_a_regression(tmp_path, capsys):
 
 def test_a_point_that_failed_in_base_cannot_pass_the_gate(tmp_path, capsys):
     """A base that cannot serve the scenario (an older site) measured nothing to hold
-    new against: exit 2, not a pass; a regression elsewhere still exits 1."""
+    new against: exit 4 (not judged), neither a pass nor bad input (2); a regression
+    elsewhere still exits 1."""
     new = with_repeats(real_result(), 6)
     base = copy.deepcopy(new)
     base["points"][0]["repeats"] = [{"repeat": 0, "status": "failed", "reason": "HTTP 500"}]
     code, out, _ = run_compare(tmp_path, capsys, base, new)
-    assert code == 2
+    assert code == 4
     assert "NOT JUDGED: base has no measurement of sync clients=10 (its repeats failed" in out
     code, out, _ = run_compare(tmp_path, capsys, base, scaled(new, delivered_per_s=0.5))
     assert code == 1 and "REGRESSION:" in out
@@ -318,9 +320,9 @@ def test_bad_threshold_is_a_usage_error(capsys, text):
 
 
 def test_threshold_accepts_percent_and_fraction():
-    assert compare.parse_threshold("10%") == pytest.approx(0.10)
-    assert compare.parse_threshold("0.25") == pytest.approx(0.25)
-    assert compare.parse_threshold(" 5 %".replace(" ", "")) == pytest.approx(0.05)
+    assert parse_threshold("10%") == pytest.approx(0.10)
+    assert parse_threshold("0.25") == pytest.approx(0.25)
+    assert parse_threshold(" 5 %".replace(" ", "")) == pytest.approx(0.05)
 
 
 def test_markdown_for_ci_comments(tmp_path, capsys):

@@ -1,0 +1,70 @@
+"""The ``chanbench`` command: one subcommand per job, one handler each.
+
+``serve`` serves the chat site; ``run`` and ``calibrate`` measure (``run``); ``report``
+and ``compare`` read results (``read``). Every outcome has its own exit code
+(``bench.errors.ExitCode``, listed by ``--help``): an expected failure (``UserError``)
+prints one line and exits 2, Ctrl-C exits 130.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import signal
+import sys
+import textwrap
+import threading
+from collections.abc import Callable, Sequence
+
+from bench import __version__
+from bench.cli import read, run, serve
+from bench.errors import ExitCode, UserError
+from bench.redact import redact
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def exit_codes_epilog() -> str:
+    """``--help``'s list of exit codes, from ``ExitCode``: one place declares them."""
+    lines = [
+        textwrap.fill(
+            code.meaning, width=88, initial_indent=f"  {int(code):>3}  ", subsequent_indent=" " * 7
+        )
+        for code in ExitCode
+    ]
+    return "exit codes:\n" + "\n".join(lines)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="chanbench",
+        description="Benchmark Django Channels consumers: sync vs async, measured for real.",
+        epilog=exit_codes_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"chanbench {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    serve.add_command(sub)
+    run.add_commands(sub)
+    read.add_commands(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parser.parse_args(argv)
+    args.command_line = shlex.join(["chanbench", *argv])
+    handler: Handler = args.handler
+    if threading.current_thread() is threading.main_thread():
+        # Started in the background by a shell, we inherit SIGINT ignored: take it back,
+        # so that Ctrl-C (or kill -INT) always stops what we started.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        return handler(args)
+    except UserError as exc:
+        print(f"chanbench: error: {redact(str(exc))}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("chanbench: interrupted", file=sys.stderr)
+        return ExitCode.INTERRUPTED

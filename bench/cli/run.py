@@ -1,0 +1,166 @@
+"""``chanbench run`` and ``calibrate``: the commands that measure and write results."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import TextIO, cast
+
+from bench.redact import RedactingWriter, redact
+from bench.report import tables
+from bench.results import environment, store
+from bench.run import preflight, runner
+from bench.scenario import load as load_scenario
+
+
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    """The ``run`` and ``calibrate`` subcommands and their options."""
+    run = sub.add_parser("run", help="run a scenario: sync vs async, measured")
+    add_run_options(run)
+    run.add_argument(
+        "--target",
+        default=None,
+        metavar="WS_URL",
+        help="drive an already running server (ws://host:port, or a URL with {room})",
+    )
+    run.add_argument(
+        "--server-pid",
+        type=int,
+        default=None,
+        help="with --target: monitor this process's threads, CPU and memory",
+    )
+    run.add_argument(
+        "--no-calibrate",
+        action="store_true",
+        help="skip measuring the load generator's ceiling first",
+    )
+    run.add_argument(
+        "--no-report",
+        action="store_true",
+        help="do not write the HTML report and charts beside the result",
+    )
+    run.set_defaults(handler=cmd_run)
+
+    calibrate = sub.add_parser("calibrate", help="measure the load generator's ceiling")
+    add_run_options(calibrate)
+    calibrate.set_defaults(handler=cmd_calibrate)
+
+
+DEFAULT_SCENARIO = Path(__file__).resolve().parents[2] / "scenarios" / "quick.toml"
+
+
+def add_run_options(parser: argparse.ArgumentParser) -> None:
+    """Options shared by ``run`` and ``calibrate``: the scenario and where results go."""
+    parser.add_argument(
+        "scenario",
+        nargs="?",
+        default=str(DEFAULT_SCENARIO),
+        help="scenario TOML file (default: scenarios/quick.toml)",
+    )
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=V1,V2",
+        help="override a matrix key, e.g. clients=10,100",
+    )
+    parser.add_argument(
+        "--env",
+        dest="env_options",
+        action="append",
+        default=[],
+        metavar="NAME=PATH",
+        help="run the server from a checkout (a folder: installed, its consumers/ served) "
+        "or an interpreter; repeat it to interleave environments (--env base=../main "
+        "--env change=.), which become the env key",
+    )
+    parser.add_argument(
+        "--results-dir", type=Path, default=None, help="where result files go (default: results/)"
+    )
+    parser.add_argument(
+        "--redis-url",
+        default=None,
+        help="Redis for the Redis layers (default: $REDIS_URL, else a private one)",
+    )
+    parser.add_argument(
+        "--database-url",
+        default=None,
+        help="PostgreSQL for the orm workloads, a database for chanbench alone: its "
+        "chat_message table is emptied before every repeat (default: $DATABASE_URL, "
+        "else a private one)",
+    )
+
+
+def _run_context(args: argparse.Namespace) -> runner.RunContext:
+    import os
+
+    scenario = load_scenario(args.scenario, args.overrides, args.env_options)
+    results_dir = args.results_dir or store.RESULTS_DIR
+    target = getattr(args, "target", None)
+    path = store.new_path(scenario.run_name(target), environment.git_info()["commit"], results_dir)
+    return runner.RunContext(
+        scenario=scenario,
+        path=path,
+        log_dir=run_dir(path) / "logs",
+        out=cast(TextIO, RedactingWriter(sys.stdout)),
+        target=target,
+        server_pid=getattr(args, "server_pid", None),
+        redis_url=args.redis_url or os.environ.get("REDIS_URL"),
+        database_url=args.database_url or os.environ.get("DATABASE_URL"),
+        command=args.command_line,
+    )
+
+
+def run_dir(result_path: Path) -> Path:
+    """The folder beside a result file that holds its logs and its report."""
+    return result_path.with_suffix("")
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Run a scenario against both consumers; print the table; save the result and,
+    beside it, the report."""
+    if args.target:
+        preflight.check_target(args.target)
+    ctx = _run_context(args)
+    code = runner.run(ctx, calibrate_first=not args.no_calibrate)
+    result = ctx.run
+    if result.points:
+        print()
+        print(tables.run_table(result))
+        for line in tables.saturation_lines(result):
+            print(line)
+        for calibration in result.calibrations:
+            if calibration.deliveries_per_s:
+                params = calibration.params
+                print(
+                    f"\nload generator ceiling (reference server, {params.get('clients')} "
+                    f"clients, closed loop): {calibration.deliveries_per_s:,.0f} deliveries/s"
+                )
+        warnings = [f"{p.label}: {w}" for p in result.points for r in p.repeats for w in r.warnings]
+        for line in dict.fromkeys(warnings):
+            print(redact(f"warning: {line}"))
+    print(f"\nresult: {ctx.path}")
+    if result.points and not args.no_report:
+        from bench import report
+
+        index = report.write_report(
+            [report.Source(ctx.path.stem, result, ctx.path)], run_dir(ctx.path) / "report"
+        )
+        print(f"report: {index}")
+    return code
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    """Measure the load generator's ceiling against the reference broadcast server."""
+    ctx = _run_context(args)
+    biggest = max(ctx.scenario.points(), key=lambda p: p.clients)
+    calibration = runner.calibrate(ctx, biggest)
+    print(
+        f"load generator ceiling: {calibration.deliveries_per_s or 0:,.0f} deliveries/s, "
+        f"{calibration.sent_per_s or 0:,.0f} sends/s "
+        f"({biggest.clients} clients, {biggest.room_count} rooms, "
+        f"client CPU {calibration.client_cpu_percent}%)"
+    )
+    return 0

@@ -1,0 +1,28 @@
+"""Each outcome has its own exit code, and ``--help`` lists every one."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from bench.cli import main
+from bench.errors import ExitCode, UserError
+
+
+def test_bad_input_and_not_judged_differ():
+    """CI must tell "you typed it wrong" from "the gate could not vouch"."""
+    assert UserError("x").exit_code == ExitCode.USER_ERROR == 2
+    assert len({int(code) for code in ExitCode}) == len(ExitCode.__members__)
+    assert ExitCode.NOT_JUDGED not in (ExitCode.USER_ERROR, ExitCode.REGRESSION)
+
+
+def test_help_lists_every_exit_code_once(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["--help"])
+    assert info.value.code == 0
+    out = capsys.readouterr().out
+    listed = out[out.index("exit codes:") :]
+    for code in ExitCode:
+        assert len(re.findall(rf"^\s+{int(code)}\s", listed, re.MULTILINE)) == 1, code
+        assert code.meaning[:30] in " ".join(listed.split()), code
