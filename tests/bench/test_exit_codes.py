@@ -1,13 +1,16 @@
-"""Each outcome has its own exit code, and ``--help`` lists every one."""
+"""Each outcome has its own exit code, and ``--help`` and the README list every one."""
 
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
 from bench.cli import main
 from bench.errors import ExitCode, UserError
+
+README = Path(__file__).resolve().parents[2] / "README.md"
 
 
 def test_bad_input_and_not_judged_differ():
@@ -26,3 +29,8 @@ def test_help_lists_every_exit_code_once(capsys):
     for code in ExitCode:
         assert len(re.findall(rf"^\s+{int(code)}\s", listed, re.MULTILINE)) == 1, code
         assert code.meaning[:30] in " ".join(listed.split()), code
+
+
+def test_readme_table_lists_every_exit_code_once():
+    rows = re.findall(r"^\| `?(\d+)`? \|", README.read_text(), re.MULTILINE)
+    assert sorted(map(int, rows)) == sorted(int(code) for code in ExitCode)
