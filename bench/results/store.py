@@ -2,8 +2,10 @@
 
 A result is one JSON file per run, never overwritten, written atomically (a temporary
 file renamed over the target) after every repeat, so an interrupted or crashed run keeps
-what it measured. ``atomic_path`` is the one atomic writer: reports use it too. The
-shape of a result, and its schema history, live in ``bench.results.model``.
+what it measured. ``atomic_path`` is the one atomic writer: reports use it too.
+``read`` checks a file and ``from_json`` migrates it to the current schema
+(``bench.results.schema``, which keeps the history and imports nothing of the model)
+before ``bench.results.model`` reads it: the model never sees an older shape.
 """
 
 from __future__ import annotations
