@@ -12,35 +12,23 @@ import argparse
 import shlex
 import signal
 import sys
-import textwrap
 import threading
 from collections.abc import Callable, Sequence
 
 from bench import __version__
-from bench.cli import read, run, serve
+from bench.cli import exits, read, run, serve
 from bench.errors import ExitCode, UserError
 from bench.redact import redact
 
 Handler = Callable[[argparse.Namespace], int]
 
 
-def exit_codes_epilog() -> str:
-    """``--help``'s list of exit codes, from ``ExitCode``: one place declares them."""
-    lines = [
-        textwrap.fill(
-            code.meaning, width=88, initial_indent=f"  {int(code):>3}  ", subsequent_indent=" " * 7
-        )
-        for code in ExitCode
-    ]
-    return "exit codes:\n" + "\n".join(lines)
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="chanbench",
         description="Benchmark Django Channels consumers: sync vs async, measured for real.",
-        epilog=exit_codes_epilog(),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=exits.epilog(),
+        formatter_class=exits.FORMATTER,
     )
     parser.add_argument("--version", action="version", version=f"chanbench {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")

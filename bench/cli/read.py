@@ -8,7 +8,8 @@ import dataclasses
 import math
 from pathlib import Path
 
-from bench.errors import UserError
+from bench.cli import exits
+from bench.errors import ExitCode, UserError
 from bench.results import store
 from bench.results.model import Run
 
@@ -34,7 +35,14 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     )
     report.set_defaults(handler=cmd_report)
 
-    compare = sub.add_parser("compare", help="compare two results; exit 1 on a regression")
+    compare = sub.add_parser(
+        "compare",
+        help="compare two results; exit 1 on a regression",
+        epilog=exits.epilog(
+            [ExitCode.OK, ExitCode.REGRESSION, ExitCode.USER_ERROR, ExitCode.NOT_JUDGED]
+        ),
+        formatter_class=exits.FORMATTER,
+    )
     compare.add_argument("base", metavar="BASE.json")
     compare.add_argument("new", metavar="NEW.json", nargs="?")
     compare.add_argument(

@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 from typing import TextIO, cast
 
+from bench.cli import exits
+from bench.errors import ExitCode
 from bench.redact import RedactingWriter, redact
 from bench.report import tables
 from bench.results import environment, store
@@ -16,7 +18,14 @@ from bench.scenario import load as load_scenario
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
     """The ``run`` and ``calibrate`` subcommands and their options."""
-    run = sub.add_parser("run", help="run a scenario: sync vs async, measured")
+    run = sub.add_parser(
+        "run",
+        help="run a scenario: sync vs async, measured",
+        epilog=exits.epilog(
+            [ExitCode.OK, ExitCode.USER_ERROR, ExitCode.POINT_FAILED, ExitCode.INTERRUPTED]
+        ),
+        formatter_class=exits.FORMATTER,
+    )
     add_run_options(run)
     run.add_argument(
         "--target",

@@ -34,3 +34,18 @@ def test_help_lists_every_exit_code_once(capsys):
 def test_readme_table_lists_every_exit_code_once():
     rows = re.findall(r"^\| `?(\d+)`? \|", README.read_text(), re.MULTILINE)
     assert sorted(map(int, rows)) == sorted(int(code) for code in ExitCode)
+
+
+@pytest.mark.parametrize(
+    ("command", "has", "lacks"),
+    [
+        ("compare", ExitCode.NOT_JUDGED, ExitCode.POINT_FAILED),
+        ("run", ExitCode.POINT_FAILED, ExitCode.NOT_JUDGED),
+    ],
+)
+def test_subcommand_help_lists_its_own_exit_codes(capsys, command, has, lacks):
+    with pytest.raises(SystemExit):
+        main([command, "--help"])
+    listed = capsys.readouterr().out.split("exit codes:")[1]
+    assert re.search(rf"^\s+{int(has)}\s", listed, re.MULTILINE)
+    assert not re.search(rf"^\s+{int(lacks)}\s", listed, re.MULTILINE)
