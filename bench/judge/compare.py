@@ -101,20 +101,20 @@ def incompatibility(base: Run, new: Run) -> str | None:
     """Why ``base`` and ``new`` should not be compared, in one line, or None."""
     eb, en = base.environment, new.environment
     diffs = [
-        f"{key} {eb.get(key)!r} vs {en.get(key)!r}"
+        f"{key} {getattr(eb, key)!r} vs {getattr(en, key)!r}"
         for key in MACHINE_KEYS
-        if eb.get(key) != en.get(key)
+        if getattr(eb, key) != getattr(en, key)
     ]
     if diffs:
         return f"base and new ran on different machines ({', '.join(diffs)})"
-    pb, pn = eb.get("packages") or {}, en.get("packages") or {}
+    pb, pn = eb.packages, en.packages
     diffs = [
         f"{name} {pb.get(name, 'missing')} vs {pn.get(name, 'missing')}"
         for name in sorted(set(pb) | set(pn))
         if pb.get(name) != pn.get(name)
     ]
-    if eb.get("python") != en.get("python"):
-        diffs.insert(0, f"python {eb.get('python')} vs {en.get('python')}")
+    if eb.python != en.python:
+        diffs.insert(0, f"python {eb.python} vs {en.python}")
     if diffs:
         return f"base and new ran with different versions ({', '.join(diffs)})"
     return None
@@ -438,7 +438,7 @@ def version_notes(base: Run, new: Run) -> list[str]:
     ]
     if diffs:
         return [f"the servers ran different versions: {', '.join(diffs)}"]
-    if len({(p.software or {}).get("executable") for p in found}) == 1:
+    if len({p.software.executable for p in found if p.software}) == 1:
         return []  # one interpreter: nothing to say
     same = ", ".join(f"{k} {v}" for k, v in was.items())
     return [

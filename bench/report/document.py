@@ -70,7 +70,7 @@ def document(lay: Layout, charts: Sequence[Chart]) -> tuple[str, list[Block]]:
     sources = lay.sources
     multi = lay.multi_source
     first_env = sources[0].run.environment
-    title = f"chanbench report: {scenario_names(sources)}, {_when(first_env.get('started_at'))}"
+    title = f"chanbench report: {scenario_names(sources)}, {_when(first_env.started_at)}"
     files = [
         f"{s.label + ': ' if multi else ''}{s.path.name if s.path else '(in memory)'}"
         for s in sources
@@ -268,7 +268,7 @@ def caveat_items(source: Source) -> list[str]:
         )
     if not run.target:
         items.append(
-            f"Clients and server ran on the same machine ({env.get('cpu_count', '?')} "
+            f"Clients and server ran on the same machine ({env.cpu_count or '?'} "
             "CPUs): the load generator competes with the server for CPU, so absolute "
             "rates are this machine's, and ratios are the portable part."
         )
@@ -306,7 +306,7 @@ def caveat_items(source: Source) -> list[str]:
         )
     if run.partial:
         items.append("The run was interrupted: points or repeats are missing.")
-    if (env.get("git") or {}).get("dirty"):
+    if env.git.dirty:
         items.append(
             "The working tree had uncommitted changes: the commit alone does not "
             "reproduce this run."
@@ -381,33 +381,32 @@ def methodology_items(source: Source) -> list[str]:
         "follows from throughput by Little's law), on p99 in open loop, and there only when "
         f"neither consumer lost more than {stats.LOSS_BOUND:.1%} in any repeat."
     )
-    cpu = f"{env.get('cpu_model', '?')} x {env.get('cpu_count', '?')}"
+    cpu = f"{env.cpu_model or '?'} x {env.cpu_count or '?'}"
     items.append(
-        f"Machine: {env.get('host', '?')}, {cpu}, {env.get('os', '?')}, "
-        f"Python {env.get('python', '?')}" + (f"; target {run.target}" if run.target else "")
+        f"Machine: {env.host or '?'}, {cpu}, {env.os or '?'}, "
+        f"Python {env.python or '?'}" + (f"; target {run.target}" if run.target else "")
     )
-    items.append(f"Started {_when(env.get('started_at'))}, finished {_when(run.finished_at)}.")
+    items.append(f"Started {_when(env.started_at)}, finished {_when(run.finished_at)}.")
     return items
 
 
 def version_blocks(source: Source) -> list[Block]:
     """The runner's versions, then what each server's own interpreter reported."""
     env = source.run.environment
-    git = env.get("git") or {}
+    git = env.git
     rows = [
         ["chanbench", str(source.run.tool.get("version", "?"))],
         [
             "git commit",
-            f"{git.get('commit') or 'none'}"
-            + (" (dirty: uncommitted changes)" if git.get("dirty") else ""),
+            f"{git.commit or 'none'}" + (" (dirty: uncommitted changes)" if git.dirty else ""),
         ],
-        ["python", f"{env.get('python', '?')} ({env.get('python_implementation', '?')})"],
-        ["os", str(env.get("os", "?"))],
-        ["cpu", f"{env.get('cpu_model', '?')} x {env.get('cpu_count', '?')}"],
+        ["python", f"{env.python or '?'} ({env.python_implementation or '?'})"],
+        ["os", env.os or "?"],
+        ["cpu", f"{env.cpu_model or '?'} x {env.cpu_count or '?'}"],
     ]
-    rows += [[name, str(version)] for name, version in (env.get("packages") or {}).items()]
-    if env.get("redis_server"):
-        rows.append(["redis-server", str(env["redis_server"])])
+    rows += [[name, str(version)] for name, version in env.packages.items()]
+    if env.redis_server:
+        rows.append(["redis-server", env.redis_server])
     blocks: list[Block] = [Table(["component", "version"], rows)]
     # Points that ran the same versions share one table; old files have none.
     by_versions: dict[str, list[PointResult]] = {}
@@ -419,7 +418,7 @@ def version_blocks(source: Source) -> list[Block]:
         which = "every point" if len(labels) == len(source.run.points) else ", ".join(labels)
         blocks.append(Paragraph(f"The server's own interpreter reported ({which}):"))
         rows = [[name, version] for name, version in points[0].versions().items()]
-        interpreters = _unique((p.software or {}).get("executable") for p in points)
+        interpreters = _unique(p.software.executable for p in points if p.software)
         rows += [["interpreter", str(e)] for e in interpreters if e]
         blocks.append(Table(["component", "version"], rows))
         envs = _unique(str(p.params.get("env", "current")) for p in points)
@@ -460,9 +459,9 @@ def warning_items(source: Source) -> list[str]:
 
 
 def reproduce_blocks(source: Source) -> list[Block]:
-    git = source.run.environment.get("git") or {}
-    text = f"At git commit {git.get('commit') or '(no git)'}"
-    text += (" plus uncommitted changes" if git.get("dirty") else "") + ", run:"
+    git = source.run.environment.git
+    text = f"At git commit {git.commit or '(no git)'}"
+    text += (" plus uncommitted changes" if git.dirty else "") + ", run:"
     return [Paragraph(text), Code(source.run.command or "(the command was not recorded)")]
 
 
