@@ -108,7 +108,7 @@ def _run_context(args: argparse.Namespace) -> runner.RunContext:
     scenario = load_scenario(args.scenario, args.overrides, args.env_options)
     results_dir = args.results_dir or store.RESULTS_DIR
     target = getattr(args, "target", None)
-    path = store.new_path(scenario.run_name(target), environment.git_info()["commit"], results_dir)
+    path = store.new_path(scenario.run_name(target), environment.git_info().commit, results_dir)
     return runner.RunContext(
         scenario=scenario,
         path=path,

@@ -10,8 +10,17 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from bench.deploy.processes import check_port_free
-from bench.deploy.servers import SERVERS, server_for
-from bench.deploy.site import CONSUMERS, LAYERS, LOOPS, ServerSettings, netloc
+from bench.deploy.servers import DEFAULT_SERVER, SERVERS, server_for
+from bench.deploy.site import (
+    CONSUMERS,
+    DEFAULT_CAPACITY,
+    DEFAULT_LAYER,
+    DEFAULT_LOOP,
+    LAYERS,
+    LOOPS,
+    ServerSettings,
+    netloc,
+)
 from bench.errors import UserError
 from bench.run import preflight
 
@@ -39,11 +48,11 @@ def add_server_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--server",
         choices=tuple(SERVERS),
-        default="daphne",
-        help="server kind (default: daphne)",
+        default=DEFAULT_SERVER,
+        help=f"server kind (default: {DEFAULT_SERVER})",
     )
     group.add_argument(
-        "--loop", choices=LOOPS, default="asyncio", help="event loop (default: asyncio)"
+        "--loop", choices=LOOPS, default=DEFAULT_LOOP, help=f"event loop (default: {DEFAULT_LOOP})"
     )
     group.add_argument(
         "--workers",
@@ -54,14 +63,14 @@ def add_server_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--layer",
         choices=LAYERS,
-        default="memory",
-        help="channel layer (default: memory, which needs no service)",
+        default=DEFAULT_LAYER,
+        help=f"channel layer (default: {DEFAULT_LAYER}, which needs no service)",
     )
     group.add_argument(
         "--capacity",
         type=int,
-        default=100,
-        help="layer capacity per channel; messages past it are dropped (default 100)",
+        default=DEFAULT_CAPACITY,
+        help=f"layer capacity per channel; past it messages drop (default {DEFAULT_CAPACITY})",
     )
     group.add_argument(
         "--redis-url",

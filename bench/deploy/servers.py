@@ -1,25 +1,23 @@
 """The servers under test, from a registry: each kind is a class that knows its command
-line, its process tree, its limits and the versions of what it runs.
+line, its process tree, its limits and the packages it needs (``bench.deploy.software``:
+their versions are recorded, environments install them, the pre-flight checks look for
+them).
 
-Daphne serves the chat site in ``consumers/`` today; another server is one more class in
-``SERVERS``, and the runner, the monitor and the report never name a kind. Readiness is
-a real websocket handshake on the route under test, not an open port or a sleep;
-everything a server prints goes to a log file kept with the results. Versions are read
-from the server's own interpreter, which will differ from the harness's once a scenario
-names environments.
+Another server is one more class in ``SERVERS``, and the runner, the monitor and the
+report never name a kind. Readiness is a real websocket handshake on the route under
+test, not an open port or a sleep; everything a server prints goes to a log file kept
+with the results.
 """
 
 from __future__ import annotations
 
-import functools
-import json
 import os
 import subprocess
 import sys
 import time
 from pathlib import Path
 from types import TracebackType
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from bench.deploy.processes import last_line, process_tree, start_process, stop_process
 from bench.deploy.site import (
@@ -30,11 +28,10 @@ from bench.deploy.site import (
     with_path_first,
     ws_url,
 )
+from bench.deploy.software import STACK, Package, software
 from bench.errors import ServerError
-from bench.results.environment import git_info
+from bench.results.environment import Site, Software, git_info
 
-# What a server's interpreter is asked about: the stack under test.
-SOFTWARE = ("django", "channels", "channels-redis", "daphne", "asgiref", "twisted", "redis")
 # Django and Channels import in about a second; a loaded 2-core machine may need more.
 READY_TIMEOUT_S = 30.0
 READY_ROOM = "chanbench_ready"
@@ -46,6 +43,8 @@ class ServerProcess:
     name = "server"
     # The largest websocket message the server accepts (None: no limit we know of).
     max_message_bytes: ClassVar[int | None] = None
+    # What it needs installed besides the harness's own; their versions are recorded.
+    packages: ClassVar[tuple[Package, ...]] = ()
 
     def __init__(self, host: str, port: int, log_path: Path, python: str = sys.executable) -> None:
         self.host = host
@@ -71,9 +70,13 @@ class ServerProcess:
         """The server's whole process tree (a supervisor and its workers), main first."""
         return process_tree(self.pid)
 
-    def software(self) -> dict[str, Any]:
+    def recorded(self) -> tuple[str, ...]:
+        """The distributions whose versions a point records."""
+        return tuple(p.name for p in self.packages)
+
+    def software(self) -> Software:
         """Python and package versions, as the server's own interpreter sees them."""
-        return software(self.python, (self.environ() or {}).get("PYTHONPATH"))
+        return software(self.python, self.recorded(), (self.environ() or {}).get("PYTHONPATH"))
 
     def start(self) -> None:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -134,10 +137,9 @@ class ServerProcess:
 
 class SiteServer(ServerProcess):
     """A server of the chat site in ``consumers/`` (or ``settings.site``) with the given
-    settings; subclasses are the server kinds, registered in ``SERVERS``."""
-
-    # The distribution it needs (an extra of chanbench's: ``pip install chanbench[servers]``).
-    package: ClassVar[str] = ""
+    settings; subclasses are the server kinds, registered in ``SERVERS``. Each declares
+    its ``packages`` with the minimum pyproject.toml asks (Daphne in chanbench's own
+    dependencies, the others in its ``servers`` extra)."""
 
     def __init__(
         self,
@@ -154,10 +156,14 @@ class SiteServer(ServerProcess):
     def environ(self) -> dict[str, str]:
         return self.settings.environ()
 
-    def software(self) -> dict[str, Any]:
+    def recorded(self) -> tuple[str, ...]:
+        return (*STACK, *super().recorded())
+
+    def software(self) -> Software:
         found = super().software()
         if self.settings.site_dir:  # a source environment's own site, and its commit
-            found["site"] = {"path": self.settings.site_dir, **git_info(self.settings.site)}
+            git = git_info(self.settings.site)
+            found.site = Site(self.settings.site_dir, git.commit, git.dirty)
         return found
 
 
@@ -177,7 +183,10 @@ class DaphneServer(SiteServer):
     and passes to each (``--fd``), as Daphne's docs describe for process managers."""
 
     name = "daphne"
-    package = "daphne"
+    packages = (
+        Package("daphne", "daphne>=4.1", "daphne"),
+        Package("twisted", "twisted", "twisted"),
+    )
     # Daphne closes a websocket whose message is over 1 MiB (--websocket-max-message-size)
     # with code 1009.
     max_message_bytes = 1024 * 1024
@@ -217,7 +226,11 @@ class UvicornServer(SiteServer):
     scenario asks for compression (Uvicorn turns it on by default)."""
 
     name = "uvicorn"
-    package = "uvicorn"
+    # Its websocket protocol is the ``websockets`` package's (``--ws websockets``).
+    packages = (
+        Package("uvicorn", "uvicorn>=0.30", "uvicorn"),
+        Package("websockets", "websockets>=13", "websockets"),
+    )
     max_message_bytes = 1024 * 1024  # pinned to Daphne's, --ws-max-size
 
     def argv(self) -> list[str]:
@@ -248,7 +261,7 @@ class HypercornServer(SiteServer):
     """Hypercorn, its worker class being the loop (``-k asyncio`` or ``-k uvloop``)."""
 
     name = "hypercorn"
-    package = "hypercorn"
+    packages = (Package("hypercorn", "hypercorn>=0.17", "hypercorn"),)
     max_message_bytes = 16 * 1024 * 1024  # Hypercorn's default; no command-line option
 
     def argv(self) -> list[str]:
@@ -270,7 +283,7 @@ class GranianServer(SiteServer):
     """Granian (Rust) on its ASGI interface."""
 
     name = "granian"
-    package = "granian"
+    packages = (Package("granian", "granian>=2.0", "granian"),)
     max_message_bytes = None  # no limit that we know of
 
     def argv(self) -> list[str]:
@@ -297,7 +310,7 @@ class GunicornServer(SiteServer):
     """Gunicorn's own ASGI worker (``-k asgi``), not Uvicorn's worker class."""
 
     name = "gunicorn"
-    package = "gunicorn"
+    packages = (Package("gunicorn", "gunicorn>=24", "gunicorn"),)
     max_message_bytes = None
 
     def argv(self) -> list[str]:
@@ -321,6 +334,8 @@ SERVERS: dict[str, type[SiteServer]] = {
     cls.name: cls
     for cls in (DaphneServer, UvicornServer, HypercornServer, GranianServer, GunicornServer)
 }
+# The tutorial's server: a point's and ``chanbench serve``'s default.
+DEFAULT_SERVER = DaphneServer.name
 
 
 def server_for(
@@ -333,45 +348,6 @@ def server_for(
 ) -> SiteServer:
     """A server of ``kind`` (a key of ``SERVERS``) run by ``python``, not yet started."""
     return SERVERS[kind](settings, host, port, log_path, python)
-
-
-# Run by a server's interpreter: its Python and the versions of the stack it imports.
-_SOFTWARE_PROBE = """
-import json, platform, sys
-from importlib import metadata
-out = {"python": platform.python_version(), "executable": sys.executable, "packages": {}}
-for name in sys.argv[1:]:
-    try:
-        out["packages"][name] = metadata.version(name)
-    except metadata.PackageNotFoundError:
-        out["packages"][name] = None
-print(json.dumps(out))
-"""
-
-
-def software(python: str, pythonpath: str | None = None) -> dict[str, Any]:
-    """What ``python`` runs: its version and the versions of ``SOFTWARE`` (cached)."""
-    return dict(_software(python, pythonpath))
-
-
-@functools.cache
-def _software(python: str, pythonpath: str | None) -> dict[str, Any]:
-    env = dict(os.environ)
-    if pythonpath:
-        env["PYTHONPATH"] = pythonpath
-    try:
-        out = subprocess.run(
-            [python, "-c", _SOFTWARE_PROBE, *SOFTWARE],
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=True,
-            env=env,
-        )
-        data: dict[str, Any] = json.loads(out.stdout)
-    except (OSError, subprocess.SubprocessError, ValueError) as exc:
-        return {"error": f"{python}: {exc}"}
-    return data
 
 
 class ReferenceServer(ServerProcess):

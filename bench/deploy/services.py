@@ -12,12 +12,12 @@ from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from bench.deploy import redis_server
 from bench.deploy.database import Database, databases_for
 from bench.deploy.redis_server import RedisService
 from bench.errors import PointFailed, ServerError
+from bench.results.environment import Environment
 from bench.scenario import CustomLayer, Point
 
 
@@ -90,14 +90,12 @@ class Services:
                 "the channel layer lost its messages"
             ) from None
 
-    def versions(self) -> dict[str, Any]:
-        """What the environment records of them."""
-        out: dict[str, Any] = {}
+    def record_versions(self, into: Environment) -> None:
+        """Write their versions into the run's environment record."""
         if self.databases:
-            out["database_servers"] = {k: db.version for k, db in self.databases.items()}
+            into.database_servers = {k: db.version for k, db in self.databases.items()}
         if self.redis:
-            out["redis_server"] = redis_server.server_version(self.redis.url)
-        return out
+            into.redis_server = redis_server.server_version(self.redis.url)
 
 
 @contextmanager

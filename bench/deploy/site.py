@@ -31,14 +31,20 @@ DATABASES = ("postgres", "sqlite")
 FAULTS = ("none", "stall", "slow")
 LAYERS = ("memory", "redis", "redis-pubsub")
 LOOPS = ("asyncio", "uvloop")
+# Defaults written once for the scenario's Point, the server's settings and the
+# command's options: the layer that needs no service, Channels' own capacity per
+# channel, asyncio's own loop.
+DEFAULT_LAYER = "memory"
+DEFAULT_CAPACITY = 100
+DEFAULT_LOOP = "asyncio"
 
 
 @dataclass(frozen=True)
 class ServerSettings:
     """What the server process is started with; recorded with every result."""
 
-    layer: str = "memory"
-    capacity: int = 100
+    layer: str = DEFAULT_LAYER
+    capacity: int = DEFAULT_CAPACITY
     expiry_s: int = 60
     group_expiry_s: int = 86400
     redis_url: str | None = None
@@ -50,7 +56,7 @@ class ServerSettings:
     conn_max_age: int = 0
     db_pool_size: int = 10
     # How the server runs: its event loop and its worker processes (server.py's kinds).
-    loop: str = "asyncio"
+    loop: str = DEFAULT_LOOP
     workers: int = 1
     # Whether the server may accept permessage-deflate (only when the scenario offers it).
     compression: bool = False

@@ -42,32 +42,12 @@ from typing import Any
 from bench.errors import ExitCode, UserError
 from bench.judge import significance, stats
 from bench.judge.significance import DEFAULT_THRESHOLD
-from bench.report.tables import ms
 from bench.results.metrics import METRICS
 from bench.results.model import PointResult, Run, varying_keys
+from bench.results.units import ms
 
 COMPARED = ("delivered_per_s", "p50_ms", "p99_ms", "threads", "cpu_percent", "loss_ratio")
 GATED = ("delivered_per_s", "p50_ms", "p99_ms", "loss_ratio")
-# Judged within the loss bound only (``significance.judge_latency``).
-LATENCIES = ("p50_ms", "p99_ms")
-# Judged on the difference of the medians, not their ratio.
-ABSOLUTE = ("loss_ratio",)
-NAMES = {
-    "delivered_per_s": "delivered/s",
-    "p50_ms": "p50 ms",
-    "p99_ms": "p99 ms",
-    "threads": "threads",
-    "cpu_percent": "cpu %",
-    "loss_ratio": "loss",
-}
-FORMATS = {
-    "delivered_per_s": ",.0f",
-    "p50_ms": ".1f",
-    "p99_ms": ".1f",
-    "threads": ".0f",
-    "cpu_percent": ".0f",
-    "loss_ratio": ".2%",
-}
 # A loss change smaller than this (0.1 percentage points) is never better or worse.
 DEFAULT_LOSS_THRESHOLD = 0.001
 # Two results must come from the same machine to be compared.
@@ -79,20 +59,20 @@ def incompatibility(base: Run, new: Run) -> str | None:
     """Why ``base`` and ``new`` should not be compared, in one line, or None."""
     eb, en = base.environment, new.environment
     diffs = [
-        f"{key} {eb.get(key)!r} vs {en.get(key)!r}"
+        f"{key} {getattr(eb, key)!r} vs {getattr(en, key)!r}"
         for key in MACHINE_KEYS
-        if eb.get(key) != en.get(key)
+        if getattr(eb, key) != getattr(en, key)
     ]
     if diffs:
         return f"base and new ran on different machines ({', '.join(diffs)})"
-    pb, pn = eb.get("packages") or {}, en.get("packages") or {}
+    pb, pn = eb.packages, en.packages
     diffs = [
         f"{name} {pb.get(name, 'missing')} vs {pn.get(name, 'missing')}"
         for name in sorted(set(pb) | set(pn))
         if pb.get(name) != pn.get(name)
     ]
-    if eb.get("python") != en.get("python"):
-        diffs.insert(0, f"python {eb.get('python')} vs {en.get('python')}")
+    if eb.python != en.python:
+        diffs.insert(0, f"python {eb.python} vs {en.python}")
     if diffs:
         return f"base and new ran with different versions ({', '.join(diffs)})"
     return None
@@ -143,8 +123,9 @@ def _differing_params(a: PointResult, b: PointResult) -> list[str]:
 class Change:
     """One metric of one matched point, base against new.
 
-    ``threshold`` is relative, or absolute for the ``ABSOLUTE`` metrics (loss). ``losses``
-    holds each side's per-repeat loss ratios, for the latencies' loss bound; ``closed_loop``
+    ``threshold`` is relative, or absolute for the metrics judged on the difference
+    (loss). The metric's own rule judges it (``Metric.judge``). ``losses`` holds each
+    side's per-repeat loss ratios, for the latencies' loss bound; ``closed_loop``
     says the point ran closed loop, where latency is not gated. ``p_holm`` is set by
     ``compare`` on the gate's family (``in_family``)."""
 
@@ -169,30 +150,20 @@ class Change:
     def __post_init__(self) -> None:
         self.base_median = stats.median(self.base)
         self.new_median = stats.median(self.new)
-        if self.metric in LATENCIES:
-            judgement = significance.judge_latency(
-                self.base,
-                self.new,
-                self.losses,
-                threshold=self.threshold,
-                alpha=self.alpha,
-                loss_bound=self.loss_bound,
-            )
-        else:
-            judgement = significance.judge(
-                self.base,
-                self.new,
-                higher_is_better=METRICS[self.metric].higher_is_better,
-                threshold=self.threshold,
-                alpha=self.alpha,
-                absolute=self.absolute,
-            )
+        judgement = METRICS[self.metric].judge(
+            self.base,
+            self.new,
+            self.losses,
+            threshold=self.threshold,
+            alpha=self.alpha,
+            loss_bound=self.loss_bound,
+        )
         self.ratio, self.p, self.verdict = judgement.ratio, judgement.p, judgement.verdict
         self.difference, self.reason = judgement.difference, judgement.reason
 
     @property
     def absolute(self) -> bool:
-        return self.metric in ABSOLUTE
+        return METRICS[self.metric].absolute
 
     @property
     def change(self) -> float | None:
@@ -201,7 +172,8 @@ class Change:
     @property
     def gated(self) -> bool:
         """Whether this metric can fail the gate here: latency only in open loop."""
-        return self.metric in GATED and not (self.closed_loop and self.metric in LATENCIES)
+        latency = METRICS[self.metric].percentile is not None
+        return self.metric in GATED and not (self.closed_loop and latency)
 
     @property
     def size(self) -> float | None:
@@ -363,7 +335,7 @@ def compare(
             metric,
             b.values(metric),
             n.values(metric),
-            loss_threshold if metric in ABSOLUTE else threshold,
+            loss_threshold if METRICS[metric].absolute else threshold,
             losses={"base": b.values("loss_ratio"), "new": n.values("loss_ratio")},
             loss_bound=loss_bound,
             closed_loop=b.params.get("mode", "closed") == "closed",
@@ -417,7 +389,7 @@ def version_notes(base: Run, new: Run) -> list[str]:
     ]
     if diffs:
         return [f"the servers ran different versions: {', '.join(diffs)}"]
-    if len({(p.software or {}).get("executable") for p in found}) == 1:
+    if len({p.software.executable for p in found if p.software}) == 1:
         return []  # one interpreter: nothing to say
     same = ", ".join(f"{k} {v}" for k, v in was.items())
     return [

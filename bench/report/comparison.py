@@ -9,19 +9,12 @@ import textwrap
 
 from bench.judge import significance
 from bench.judge.compare import (
-    FORMATS,
-    LATENCIES,
-    NAMES,
     Change,
     Comparison,
 )
-from bench.report.tables import LOST, ms, num, render
-
-
-def _value(metric: str, value: float | None) -> str:
-    if metric in LATENCIES:
-        return ms(value, FORMATS[metric])
-    return num(value, FORMATS[metric])
+from bench.report.tables import render
+from bench.results.metrics import METRICS
+from bench.results.units import LOST
 
 
 def _ratio(change: Change) -> str:
@@ -68,9 +61,9 @@ def table(comparison: Comparison, markdown: bool = False) -> str:
     rows = [
         [
             c.point,
-            NAMES[c.metric],
-            _value(c.metric, c.base_median),
-            _value(c.metric, c.new_median),
+            METRICS[c.metric].label,
+            METRICS[c.metric].format(c.base_median),
+            METRICS[c.metric].format(c.new_median),
             _ratio(c),
             _pct(c),
             _p(c.p),
@@ -160,7 +153,7 @@ def summary_lines(comparison: Comparison) -> list[str]:
                 f"{len(demoted)} worse change{'s' if len(demoted) != 1 else ''} with p < "
                 f"{alpha:g} alone, not significant over the {len(family)} gated tests "
                 "(Holm-Bonferroni): "
-                + ", ".join(f"{c.point} {NAMES[c.metric]} (p {_p(c.p)})" for c in demoted)
+                + ", ".join(f"{c.point} {METRICS[c.metric].label} (p {_p(c.p)})" for c in demoted)
             )
     if comparison.only_base:
         lines.append(f"only in base (not compared): {', '.join(comparison.only_base)}")
@@ -171,7 +164,7 @@ def summary_lines(comparison: Comparison) -> list[str]:
         lines.append(f"warning: {comparison.forced}; compared anyway (--force)")
     regressions = comparison.regressions()
     if regressions:
-        worst = ", ".join(f"{c.point} {NAMES[c.metric]} {_pct(c)}" for c in regressions)
+        worst = ", ".join(f"{c.point} {METRICS[c.metric].label} {_pct(c)}" for c in regressions)
         lines.append(
             f"REGRESSION: {len(regressions)} change{'s' if len(regressions) != 1 else ''}"
             f" worse by {comparison.fail_threshold:.0%} (loss: "

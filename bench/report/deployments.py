@@ -15,8 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bench.judge import stats
-from bench.report.tables import num
 from bench.results.model import PointResult, Run
+from bench.results.units import num
 
 # Two configurations this close (relative) are not told apart by one search.
 TIE = 0.10

@@ -31,7 +31,8 @@ from bench.report.provenance import (
     when,
 )
 from bench.report.summary import summary_items
-from bench.report.tables import LOST, ms, num
+from bench.results.metrics import METRICS
+from bench.results.units import LOST
 
 
 def document(lay: Layout, charts: Sequence[Chart]) -> tuple[str, list[Block]]:
@@ -39,7 +40,7 @@ def document(lay: Layout, charts: Sequence[Chart]) -> tuple[str, list[Block]]:
     sources = lay.sources
     multi = lay.multi_source
     first_env = sources[0].run.environment
-    title = f"chanbench report: {scenario_names(sources)}, {when(first_env.get('started_at'))}"
+    title = f"chanbench report: {scenario_names(sources)}, {when(first_env.started_at)}"
     files = [
         f"{s.label + ': ' if multi else ''}{s.path.name if s.path else '(in memory)'}"
         for s in sources
@@ -180,44 +181,38 @@ def _lossy(source: Source) -> bool:
     return any((rep.loss_ratio or 0) > 0 for p in source.run.points for rep in p.ok_repeats())
 
 
+# The results table's metric columns after throughput and its range (the delivered-only
+# p99 when anything was lost).
+RESULT_COLUMNS = (
+    "p50_ms",
+    "p99_ms",
+    "p99_9_ms",
+    "p99_delivered_ms",
+    "threads",
+    "cpu_percent",
+    "loop_cpu_percent",
+    "other_threads_cpu_percent",
+    "loss_ratio",
+)
+
+
 def results_table(lay: Layout, source: Source) -> Table:
     """The points of ``source``; a delivered-only p99 column when anything was lost."""
     lossy = _lossy(source)
-    headers = [
-        "point",
-        "delivered/s",
-        "range",
-        "p50 ms",
-        "p99 ms",
-        "p99.9 ms",
-        *(["p99 ms, delivered only"] if lossy else []),
-        "threads",
-        "CPU %",
-        "loop CPU %",
-        "other threads CPU %",
-        "loss",
-        "repeats",
-    ]
+    columns = [METRICS[n] for n in RESULT_COLUMNS if lossy or n != "p99_delivered_ms"]
+    throughput = METRICS["delivered_per_s"]
+    headers = ["point", throughput.label, "range", *(m.label for m in columns), "repeats"]
     rows = []
     for line in (ln for ln in lay.lines if ln.source is source):
         for x, point in line.points:
-            m = point.medians()
-            rng = median_range(point, "delivered_per_s")
-            loss = None if m["loss_ratio"] is None else 100 * m["loss_ratio"]
+            medians = point.medians()
+            rng = median_range(point, throughput.name)
             rows.append(
                 [
                     f"{line.consumer} {line.layer} {lay.point_name(x, line.extra)}",
-                    num(m["delivered_per_s"]),
-                    "-" if rng is None else f"{rng[1]:,.0f}-{rng[2]:,.0f}",
-                    ms(m["p50_ms"], ".1f"),
-                    ms(m["p99_ms"], ".1f"),
-                    ms(m["p99_9_ms"], ".1f"),
-                    *([ms(m["p99_delivered_ms"], ".1f")] if lossy else []),
-                    num(m["threads"]),
-                    num(m["cpu_percent"]),
-                    num(m["loop_cpu_percent"]),
-                    num(m["other_threads_cpu_percent"]),
-                    num(loss, ".2f", "%"),
+                    throughput.format(medians[throughput.name]),
+                    "-" if rng is None else "-".join(map(throughput.format, rng[1:])),
+                    *(m.format(medians[m.name]) for m in columns),
                     f"{len(point.ok_repeats())}/{len(point.repeats)}",
                 ]
             )
@@ -237,7 +232,7 @@ def caveat_items(source: Source) -> list[str]:
         )
     if not run.target:
         items.append(
-            f"Clients and server ran on the same machine ({env.get('cpu_count', '?')} "
+            f"Clients and server ran on the same machine ({env.cpu_count or '?'} "
             "CPUs): the load generator competes with the server for CPU, so absolute "
             "rates are this machine's, and ratios are the portable part."
         )
@@ -275,7 +270,7 @@ def caveat_items(source: Source) -> list[str]:
         )
     if run.partial:
         items.append("The run was interrupted: points or repeats are missing.")
-    if (env.get("git") or {}).get("dirty"):
+    if env.git.dirty:
         items.append(
             "The working tree had uncommitted changes: the commit alone does not "
             "reproduce this run."

@@ -15,9 +15,9 @@ from typing import Any
 
 from bench.judge import significance, stats
 from bench.report.summary import judge_pair, verdict_word
-from bench.report.tables import num
 from bench.report.workloads import cpu_split, params_key
 from bench.results.model import PointResult, Run, varying_keys
+from bench.results.units import num
 
 HEADERS = [
     "point",

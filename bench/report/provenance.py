@@ -13,8 +13,8 @@ from typing import Any
 from bench.judge import significance, stats
 from bench.report.blocks import Block, Code, Paragraph, Table
 from bench.report.layout import Source, param_values
-from bench.report.tables import LOST
 from bench.results.model import PointResult
+from bench.results.units import LOST
 
 
 def methodology_items(source: Source) -> list[str]:
@@ -81,33 +81,32 @@ def methodology_items(source: Source) -> list[str]:
         "follows from throughput by Little's law), on p99 in open loop, and there only when "
         f"neither consumer lost more than {stats.LOSS_BOUND:.1%} in any repeat."
     )
-    cpu = f"{env.get('cpu_model', '?')} x {env.get('cpu_count', '?')}"
+    cpu = f"{env.cpu_model or '?'} x {env.cpu_count or '?'}"
     items.append(
-        f"Machine: {env.get('host', '?')}, {cpu}, {env.get('os', '?')}, "
-        f"Python {env.get('python', '?')}" + (f"; target {run.target}" if run.target else "")
+        f"Machine: {env.host or '?'}, {cpu}, {env.os or '?'}, "
+        f"Python {env.python or '?'}" + (f"; target {run.target}" if run.target else "")
     )
-    items.append(f"Started {when(env.get('started_at'))}, finished {when(run.finished_at)}.")
+    items.append(f"Started {when(env.started_at)}, finished {when(run.finished_at)}.")
     return items
 
 
 def version_blocks(source: Source) -> list[Block]:
     """The runner's versions, then what each server's own interpreter reported."""
     env = source.run.environment
-    git = env.get("git") or {}
+    git = env.git
     rows = [
         ["chanbench", str(source.run.tool.get("version", "?"))],
         [
             "git commit",
-            f"{git.get('commit') or 'none'}"
-            + (" (dirty: uncommitted changes)" if git.get("dirty") else ""),
+            f"{git.commit or 'none'}" + (" (dirty: uncommitted changes)" if git.dirty else ""),
         ],
-        ["python", f"{env.get('python', '?')} ({env.get('python_implementation', '?')})"],
-        ["os", str(env.get("os", "?"))],
-        ["cpu", f"{env.get('cpu_model', '?')} x {env.get('cpu_count', '?')}"],
+        ["python", f"{env.python or '?'} ({env.python_implementation or '?'})"],
+        ["os", env.os or "?"],
+        ["cpu", f"{env.cpu_model or '?'} x {env.cpu_count or '?'}"],
     ]
-    rows += [[name, str(version)] for name, version in (env.get("packages") or {}).items()]
-    if env.get("redis_server"):
-        rows.append(["redis-server", str(env["redis_server"])])
+    rows += [[name, str(version)] for name, version in env.packages.items()]
+    if env.redis_server:
+        rows.append(["redis-server", env.redis_server])
     blocks: list[Block] = [Table(["component", "version"], rows)]
     # Points that ran the same versions share one table; old files have none.
     by_versions: dict[str, list[PointResult]] = {}
@@ -119,7 +118,7 @@ def version_blocks(source: Source) -> list[Block]:
         which = "every point" if len(labels) == len(source.run.points) else ", ".join(labels)
         blocks.append(Paragraph(f"The server's own interpreter reported ({which}):"))
         rows = [[name, version] for name, version in points[0].versions().items()]
-        interpreters = _unique((p.software or {}).get("executable") for p in points)
+        interpreters = _unique(p.software.executable for p in points if p.software)
         rows += [["interpreter", str(e)] for e in interpreters if e]
         blocks.append(Table(["component", "version"], rows))
         envs = _unique(str(p.params.get("env", "current")) for p in points)
@@ -160,9 +159,9 @@ def warning_items(source: Source) -> list[str]:
 
 
 def reproduce_blocks(source: Source) -> list[Block]:
-    git = source.run.environment.get("git") or {}
-    text = f"At git commit {git.get('commit') or '(no git)'}"
-    text += (" plus uncommitted changes" if git.get("dirty") else "") + ", run:"
+    git = source.run.environment.git
+    text = f"At git commit {git.commit or '(no git)'}"
+    text += (" plus uncommitted changes" if git.dirty else "") + ", run:"
     return [Paragraph(text), Code(source.run.command or "(the command was not recorded)")]
 
 

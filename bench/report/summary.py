@@ -1,8 +1,9 @@
 """Who wins at each load, sync or async: the summary's sentences.
 
-The verdict is ``significance.judge``'s, with the threshold ``chanbench compare`` uses, sync as
-the base and async as the new side: a report never calls a difference real that a
-comparison would call noise, and says when the repeats are too few to tell.
+The verdict is the judged metric's own rule (``Metric.judge``), with the threshold
+``chanbench compare`` uses, sync as the base and async as the new side: a report never
+calls a difference real that a comparison would call noise, and says when the repeats
+are too few to tell.
 """
 
 from __future__ import annotations
@@ -12,9 +13,9 @@ from typing import Any
 
 from bench.judge import significance, stats
 from bench.report.layout import Extra, Layout, Source, sort_key
-from bench.report.tables import LOST, ms, num
 from bench.results.metrics import METRICS
 from bench.results.model import PointResult
+from bench.results.units import LOST, ms, num
 
 
 def summary_items(lay: Layout, source: Source) -> list[str]:
@@ -105,17 +106,10 @@ def pair_sentence(where: str, sync: PointResult, async_: PointResult) -> str:
 
 def judge_pair(sync: PointResult, async_: PointResult) -> tuple[str, significance.Judgement]:
     """The metric a sync/async pair is judged on (throughput in closed loop, p99 in open
-    loop), and ``significance.judge``'s verdict of async against sync on it."""
-    open_loop = sync.params.get("mode") == "open"
-    metric = "p99_ms" if open_loop else "delivered_per_s"
-    base, new = sync.values(metric), async_.values(metric)
-    threshold = significance.DEFAULT_THRESHOLD
-    if open_loop:
-        losses = {"sync": sync.values("loss_ratio"), "async": async_.values("loss_ratio")}
-        return metric, significance.judge_latency(base, new, losses, threshold=threshold)
-    return metric, significance.judge(
-        base, new, higher_is_better=METRICS[metric].higher_is_better, threshold=threshold
-    )
+    loop), and that metric's verdict of async against sync on it."""
+    metric = "p99_ms" if sync.params.get("mode") == "open" else "delivered_per_s"
+    losses = {"sync": sync.values("loss_ratio"), "async": async_.values("loss_ratio")}
+    return metric, METRICS[metric].judge(sync.values(metric), async_.values(metric), losses)
 
 
 def verdict_word(

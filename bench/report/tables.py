@@ -7,7 +7,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from bench.judge import stats
+from bench.results.metrics import METRICS
 from bench.results.model import PointResult, Run, varying_keys
+from bench.results.units import LOST, ms, num
 
 
 def render(headers: Sequence[str], rows: Sequence[Sequence[str]], markdown: bool = False) -> str:
@@ -30,20 +32,8 @@ def render(headers: Sequence[str], rows: Sequence[Sequence[str]], markdown: bool
     return "\n".join([fmt(headers), "  ".join("-" * w for w in widths), *map(fmt, rows)])
 
 
-def num(value: float | None, spec: str = ",.0f", suffix: str = "") -> str:
-    return "-" if value is None else f"{value:{spec}}{suffix}"
-
-
-# A latency percentile past the messages that arrived (``stats.percentile_with_loss``):
-# the one spelling in tables, reports, compare and the saturation search.
-LOST = ">drain (lost)"
-
-
-def ms(value: float | None, spec: str = ",.1f") -> str:
-    """A latency in ms: ``LOST`` when +inf (the percentile is a lost message)."""
-    if value is not None and math.isinf(value):
-        return LOST
-    return num(value, spec)
+# Each consumer's columns in ``run_table``, the first headed by the consumer.
+RUN_COLUMNS = ("delivered_per_s", "p50_ms", "p99_ms", "threads", "cpu_percent", "loss_ratio")
 
 
 def run_table(result: Run, markdown: bool = False) -> str:
@@ -61,7 +51,8 @@ def run_table(result: Run, markdown: bool = False) -> str:
     both = {"sync", "async"} <= set(consumers)
     headers = [", ".join(varying) or "point"]
     for consumer in consumers:
-        headers += [f"{consumer} msg/s", "p50 ms", "p99 ms", "thr", "cpu%", "loss"]
+        first, *rest = (METRICS[name] for name in RUN_COLUMNS)
+        headers += [f"{consumer} {first.unit}", *(m.label for m in rest)]
     if both:
         headers.append("async/sync")
     rows = []
@@ -70,17 +61,7 @@ def run_table(result: Run, markdown: bool = False) -> str:
         medians = {c: p.medians() for c, p in by_consumer.items()}
         for consumer in consumers:
             m = medians.get(consumer)
-            if m is None:
-                row += ["-"] * 6
-                continue
-            row += [
-                num(m["delivered_per_s"]),
-                ms(m["p50_ms"], ".1f"),
-                ms(m["p99_ms"], ".1f"),
-                num(m["threads"], ".0f"),
-                num(m["cpu_percent"], ".0f"),
-                num(None if m["loss_ratio"] is None else 100 * m["loss_ratio"], ".2f", "%"),
-            ]
+            row += [METRICS[name].format(None if m is None else m[name]) for name in RUN_COLUMNS]
         if both:
             r = stats.ratio(
                 (medians.get("async") or {}).get("delivered_per_s"),

@@ -13,10 +13,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from bench.judge import significance, stats
+from bench.judge import stats
 from bench.report.summary import judge_pair, verdict_word
-from bench.report.tables import ms, num
+from bench.results.metrics import METRICS
 from bench.results.model import PointResult, Run
+from bench.results.units import num
 
 # An async-native twin is measured against the sync consumer of the workload it rewrites.
 BASE = {"orm-native": "orm", "orm-acreate": "orm", "blocking-native": "blocking"}
@@ -88,7 +89,7 @@ def cpu_split(point: PointResult) -> str:
     """``86 + 20``: the event loop's thread's CPU and every other thread's, % of a core."""
     loop, other = point.median("loop_cpu_percent"), point.median("other_threads_cpu_percent")
     if loop is None or other is None:
-        return num(point.median("cpu_percent"), ".0f")
+        return METRICS["cpu_percent"].format(point.median("cpu_percent"))
     return f"{loop:.0f} + {other:.0f}"
 
 
@@ -197,12 +198,8 @@ def neighbour_table(run: Run) -> tuple[list[str], list[list[str]]] | None:
         if base is None:
             continue
         losses = {"alone": base.values("loss_ratio"), "beside": point.values("loss_ratio")}
-        judgement = significance.judge_latency(
-            base.values("p99_ms"),
-            point.values("p99_ms"),
-            losses,
-            threshold=significance.DEFAULT_THRESHOLD,
-        )
+        p99 = METRICS["p99_ms"]
+        judgement = p99.judge(base.values(p99.name), point.values(p99.name), losses)
         word = verdict_word(judgement, "better", "worse")
         own = [r.neighbour for r in point.ok_repeats() if r.neighbour is not None]
         sent = stats.median([n.sent_per_s for n in own])
@@ -213,8 +210,8 @@ def neighbour_table(run: Run) -> tuple[list[str], list[list[str]]] | None:
                 f"{params.get('consumer')} {params.get('workload', 'chat')}",
                 f"{params.get('neighbour_clients')} x {params.get('neighbour')} at "
                 f"{params.get('neighbour_rate')}/s",
-                ms(base.median("p99_ms")),
-                ms(point.median("p99_ms")),
+                p99.format(base.median(p99.name)),
+                p99.format(point.median(p99.name)),
                 num(stats.ratio(point.median("p99_ms"), base.median("p99_ms")), ".2f", "x"),
                 word,
                 f"{num(sent)}, {num(delivered)}, {num(lost, '.2%')}",

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from bench.judge import stats
+from bench.results.environment import Environment, Software
 from bench.results.metrics import METRICS, walk
 from bench.results.record import Record
 from bench.results.schema import SCHEMA_VERSION
@@ -368,7 +369,7 @@ class PointResult(Record):
     params: dict[str, Any] = field(default_factory=dict)
     repeats: list[Repeat] = field(default_factory=list)
     # The software the point's server ran, read from its own interpreter.
-    software: dict[str, Any] | None = None
+    software: Software | None = None
     # The command line its server ran (every setting chanbench pins is on it).
     server_command: list[str] | None = None
     # A saturation search step: whether it held the bounds, and why not.
@@ -390,13 +391,12 @@ class PointResult(Record):
         """What its server ran, by name: Python, each package, and the commit of a
         source environment's site; not where they were installed, so that two
         environments that resolve to the same versions show as the same."""
-        found = dict(self.software or {})
-        versions = {"python": str(found.get("python"))} if "python" in found else {}
-        packages = (found.get("packages") or {}).items()
-        versions |= {k: "-" if v is None else str(v) for k, v in packages}
-        site = found.get("site") or {}
-        if site.get("commit"):
-            versions["site commit"] = site["commit"] + (" (dirty)" if site.get("dirty") else "")
+        found = self.software or Software()
+        versions = {"python": found.python} if found.python else {}
+        versions |= {k: "-" if v is None else v for k, v in found.packages.items()}
+        if found.site and found.site.commit:
+            dirty = " (dirty)" if found.site.dirty else ""
+            versions["site commit"] = found.site.commit + dirty
         return versions
 
     def medians(self) -> dict[str, float | None]:
@@ -431,7 +431,7 @@ class Run(Record):
 
     schema_version: int = SCHEMA_VERSION
     tool: dict[str, Any] = field(default_factory=dict)
-    environment: dict[str, Any] = field(default_factory=dict)
+    environment: Environment = field(default_factory=Environment)
     scenario: dict[str, Any] = field(default_factory=dict)
     target: str | None = None
     partial: bool = True

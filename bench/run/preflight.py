@@ -39,7 +39,7 @@ def check_limits(source: str, points: Sequence[Point], target: str | None = None
                 f"{where}, but the open-file limit is {soft} (hard limit {hard}); raise the "
                 f"hard limit (ulimit -Hn {needed}, as root) or use fewer clients"
             )
-        if not target:
+        if not target and point.env == "current":  # an environment installs its own
             check_installed(point.server)
         limit = None if target else SERVERS[point.server].max_message_bytes
         if limit is not None and point.message_bytes > limit - MESSAGE_ENVELOPE_BYTES:
@@ -51,12 +51,15 @@ def check_limits(source: str, points: Sequence[Point], target: str | None = None
 
 
 def check_installed(server: str) -> None:
-    """Refuse a server kind whose package this Python lacks, saying how to get it."""
-    package = SERVERS[server].package
-    if importlib.util.find_spec(package) is None:
+    """Refuse a server kind whose declared packages this Python lacks, saying how to get
+    them."""
+    missing = [p for p in SERVERS[server].packages if importlib.util.find_spec(p.module) is None]
+    if missing:
+        names = ", ".join(p.name for p in missing)
+        wanted = " ".join(repr(p.requirement) for p in missing)
         raise UserError(
-            f"server = {server!r} needs the {package} package, which is not installed: "
-            "pip install 'chanbench[servers]'"
+            f"server = {server!r} needs {names}, which this Python lacks: pip install "
+            f"{wanted} (or pip install 'chanbench[servers]')"
         )
 
 

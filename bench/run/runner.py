@@ -337,14 +337,13 @@ def run(ctx: RunContext, calibrate_first: bool = True) -> int:
     try:
         with ExitStack() as stack:
             if not ctx.target:
-                used = {p.env: ctx.scenario.envs[p.env] for p in points if p.env != "current"}
-                ctx.envs, ctx.env_errors = build_all(used, ctx.log_dir, ctx.out)
+                ctx.envs, ctx.env_errors = build_all(points, scenario.envs, ctx.log_dir, ctx.out)
                 ctx.services = stack.enter_context(
                     services_for(
                         points, scenario.layers, ctx.redis_url, ctx.database_url, ctx.log_dir
                     )
                 )
-                result.environment.update(ctx.services.versions())
+                ctx.services.record_versions(result.environment)
             if calibrate_first and not ctx.target:
                 _calibrate_each_shape(ctx, points)
             exit_code = _run_points(ctx, points)

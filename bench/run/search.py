@@ -20,8 +20,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from bench.report.tables import LOST
 from bench.results.model import PointResult, Repeat
+from bench.results.units import LOST
 from bench.scenario import Point, Search
 
 

@@ -20,11 +20,14 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
-from bench.deploy.servers import SERVERS
+from bench.deploy.servers import DEFAULT_SERVER, SERVERS
 from bench.deploy.site import (
     CONSUMERS,
     DATABASE_WORKLOADS,
     DATABASES,
+    DEFAULT_CAPACITY,
+    DEFAULT_LAYER,
+    DEFAULT_LOOP,
     FAULTS,
     LAYERS,
     LOOPS,
@@ -74,12 +77,12 @@ class Point:
     # per-channel capacity (Channels' default is 100) and how fast clients connect. (No
     # thread-pool key: the sync consumer and the async one's sync_to_async hops both run
     # on asgiref's one thread-sensitive executor, which ASGI_THREADS does not size.)
-    server: str = "daphne"
+    server: str = DEFAULT_SERVER
     # The server's event loop, and its worker processes (rooms span them on Redis only).
-    loop: str = "asyncio"
+    loop: str = DEFAULT_LOOP
     workers: int = 1
-    layer: str = "memory"
-    capacity: int = 100
+    layer: str = DEFAULT_LAYER
+    capacity: int = DEFAULT_CAPACITY
     connect_rate: float = 0.0
     # Load generator: client processes (0: one per 5,000 clients) and permessage-deflate.
     client_processes: int = 0

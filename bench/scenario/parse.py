@@ -270,9 +270,7 @@ def from_dict(
                 f"{source}: search: unknown key {sorted(unknown)[0]!r}; known: p99_ms, loss"
             )
         try:
-            search = Search(
-                p99_ms=float(raw.get("p99_ms", 100.0)), loss=float(raw.get("loss", 0.001))
-            )
+            search = Search(**{key: float(value) for key, value in raw.items()})
         except (TypeError, ValueError):
             raise UserError(f"{source}: search: p99_ms and loss must be numbers") from None
     name = data.get("name", Path(source).stem)

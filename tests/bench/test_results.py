@@ -179,3 +179,19 @@ def test_each_shape_of_load_has_its_own_calibration():
     assert run.calibration_for({"clients": 100, "clients_per_room": 10, "rate": 5}) is big
     assert run.calibration_for({"clients": 10, "clients_per_room": 10, "mode": "open"}) is small
     assert run.calibration_for({"clients": 50, "clients_per_room": 10}) is None
+
+
+def test_a_version_2_files_environment_and_software_read_as_records():
+    """The run's environment and each point's software, typed; what they said is kept,
+    and ``versions()`` reads them as before."""
+    path = REPO / "results" / "2026-11-30" / "20261130-215517_channels-4.2-hop_51019642.json"
+    raw = json.loads(path.read_text())
+    run = from_json(json.loads(path.read_text()))
+    assert run.environment.to_json() == {"database_servers": None, **raw["environment"]}
+    assert run.environment.git.commit == raw["environment"]["git"]["commit"]
+    for point, old in zip(run.points, raw["points"], strict=True):
+        assert point.software is not None
+        software = {k: v for k, v in point.software.to_json().items() if v is not None}
+        assert software == old["software"]
+        packages = {k: "-" if v is None else v for k, v in old["software"]["packages"].items()}
+        assert point.versions() == {"python": old["software"]["python"], **packages}

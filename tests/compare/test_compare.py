@@ -17,6 +17,7 @@ from bench.cli import main
 from bench.cli.read import parse_threshold
 from bench.judge import compare
 from bench.results import store
+from bench.results.metrics import METRICS
 
 DATA_DIR = Path(__file__).resolve().parents[1] / "data"
 REAL = DATA_DIR / "quick_small.json"
@@ -69,7 +70,7 @@ def test_identical_results_are_not_significant(tmp_path, capsys):
     assert code == 0, out + err
     assert "no regression past 10%" in out
     assert "geometric mean of delivered/s, new/base, over 4 points: 1.00x" in out
-    for metric in compare.NAMES.values():
+    for metric in (METRICS[name].label for name in compare.COMPARED):
         assert verdicts(out, metric) == ["not significant"] * 4
 
 

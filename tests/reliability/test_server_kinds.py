@@ -34,8 +34,8 @@ def test_a_server_whose_package_is_missing_is_refused(
     path = write_scenario(tmp_path, scenario_text(server="granian"))
     assert main(["run", str(path), "--results-dir", str(tmp_path / "results")]) == 2
     err = one_error_line(capsys)
-    assert "server = 'granian' needs the granian package" in err
-    assert "pip install 'chanbench[servers]'" in err
+    assert "server = 'granian' needs granian, which this Python lacks" in err
+    assert "pip install 'granian>=2.0'" in err
 
 
 @pytest.mark.timeout(150)

@@ -6,6 +6,7 @@ within the run, and a source tree is installed and its site served."""
 import json
 import os
 import shutil
+import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -61,6 +62,34 @@ repeats = 2
     capsys.readouterr()
     assert main(["compare", str(path), "--between", "env=current,old"]) in (0, 1)
     assert "[env=old]" in capsys.readouterr().out
+
+
+@pytest.mark.timeout(420)
+def test_an_environment_installs_the_server_kind_its_points_use(tmp_path, monkeypatch):
+    """``server = "uvicorn"`` in an environment whose pins name only Channels: the
+    environment installs what Uvicorn declares, its server runs from there, and the point
+    records Uvicorn's version as that interpreter reports it."""
+    monkeypatch.setenv("CHANBENCH_ENV_CACHE", str(tmp_path / "envs"))
+    code, result = run_matrix(
+        tmp_path,
+        """env = ["pinned"]
+server = "uvicorn"
+consumer = "async"
+clients = 2
+warmup_s = 0.2
+duration_s = 0.5
+repeats = 1
+""",
+        head='[envs.pinned]\nrequirements = ["channels==4.2.0"]\n',
+    )
+    assert code == 0, result["points"][0]["repeats"]
+    (point,) = result["points"]
+    software = point["software"]
+    assert software["executable"].startswith(str(tmp_path / "envs"))
+    assert software["packages"]["channels"] == "4.2.0"
+    assert software["packages"]["uvicorn"] and software["packages"]["websockets"]
+    assert point["server_command"][1:3] == ["-m", "uvicorn"]
+    assert point["repeats"][0]["status"] == "ok"
 
 
 CONSUMERS = Path(__file__).resolve().parents[2] / "consumers"
@@ -167,6 +196,20 @@ def test_an_interpreter_by_path_is_checked(tmp_path):
     assert "is not an executable file" in str(exc.value)
     sh = os.path.realpath("/bin/sh")
     assert environments.ready("mine", CustomEnv(python=sh), tmp_path / "l").python == sh
+
+
+def test_an_interpreter_by_path_lacking_its_server_kind_is_one_line(tmp_path):
+    """Checked against what the kind declares: chanbench's own interpreter serves
+    Uvicorn; a bare virtualenv's does not, and the line says what to install there."""
+    mine = CustomEnv(python=sys.executable)
+    assert environments.ready("mine", mine, tmp_path / "l", kinds={"uvicorn"}).python
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(tmp_path / "bare")])
+    bare = str(tmp_path / "bare" / "bin" / "python")
+    with pytest.raises(environments.EnvError) as exc:
+        environments.ready("bare", CustomEnv(python=bare), tmp_path / "l", kinds={"uvicorn"})
+    line = str(exc.value)
+    assert "server = 'uvicorn' needs uvicorn>=0.30, websockets>=13" in line
+    assert "pip install 'uvicorn>=0.30' 'websockets>=13'" in line and "\n" not in line
 
 
 def test_a_tree_that_is_neither_package_nor_site_is_one_line(tmp_path):

@@ -35,7 +35,11 @@ loop = "uvloop"
         assert holder["threads_max"] >= 1 and holder["cpu_percent"] > 0, where
         assert rep["server"]["threads_max"] >= holder["threads_max"], where
         seen.add(point["params"]["server"])
-        assert point["software"]["packages"]["django"], where
+        # Its own version, read from its interpreter (as each kind declares it), the stack's.
+        packages = point["software"]["packages"]
+        kind = point["params"]["server"]
+        assert packages["django"] and packages[kind], where
+        assert set(packages) >= {p.name for p in SERVERS[kind].packages}, where
     assert seen == set(SERVERS)
 
 

@@ -17,8 +17,8 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from bench.report.layout import Line, consumer_order
-from bench.report.tables import LOST
 from bench.results import store
+from bench.results.units import LOST
 
 # 640x400 pixels at 100 dpi: legible on a page, small enough to keep beside results.
 DPI = 100

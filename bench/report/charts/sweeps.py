@@ -22,7 +22,8 @@ from bench.report.charts.style import (
     save,
 )
 from bench.report.layout import X_LABELS, Chart, Layout, median_range, param_values, scenario_names
-from bench.report.tables import LOST
+from bench.results.metrics import METRICS
+from bench.results.units import LOST
 
 MAX_LEGEND_LINES = 12
 
@@ -114,12 +115,12 @@ def metric_charts(lay: Layout, out_dir: Path) -> list[Chart]:
     xname = X_LABELS.get(lay.x_key, lay.x_key).split(" (")[0]
     server = f"the server ({param_values(lay.sources, 'server')})"
 
-    def single(metric: str, name: str, heading: str, ylabel: str, caption: str) -> None:
+    def single(metric: str, name: str, heading: str, caption: str) -> None:
         fig, ax = figure()
         if not _plot_metric(ax, lay, styler, metric):
             plt.close(fig)
             return
-        ax.set_ylabel(ylabel)
+        ax.set_ylabel(METRICS[metric].description)
         ax.set_ylim(bottom=0)
         if metric == "threads":
             integer_y(ax)
@@ -131,7 +132,6 @@ def metric_charts(lay: Layout, out_dir: Path) -> list[Chart]:
         "delivered_per_s",
         "throughput",
         "throughput",
-        "messages delivered per second",
         f"Messages delivered to clients per second in the measured window, against {xname}. "
         "Higher is better.",
     )
@@ -166,8 +166,7 @@ def metric_charts(lay: Layout, out_dir: Path) -> list[Chart]:
     single(
         "threads",
         "threads",
-        "server threads (peak)",
-        "server threads (peak)",
+        METRICS["threads"].description,
         f"Peak thread count of {server} in the measured window. The sync consumer's "
         "handlers run in asgiref's one thread-sensitive worker thread (ASGI_THREADS does "
         "not size it); the async ones in the event loop, with one hop to that same thread "
@@ -177,8 +176,7 @@ def metric_charts(lay: Layout, out_dir: Path) -> list[Chart]:
     single(
         "cpu_percent",
         "cpu",
-        "server CPU (% of one core)",
-        "server CPU (% of one core)",
+        METRICS["cpu_percent"].description,
         f"Mean CPU of {server} in the measured window; 100% is one full core.",
     )
     return charts
