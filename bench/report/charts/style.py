@@ -78,6 +78,8 @@ def save(fig: Figure, out_dir: Path, name: str) -> None:
             metadata = {"Date": None} if fmt == "svg" else {"Software": None}
             with store.atomic_path(out_dir / f"{name}.{fmt}") as tmp:
                 fig.savefig(tmp, format=fmt, dpi=DPI, metadata=metadata, bbox_inches="tight")
+            # The layout is the same in every format: lay it out once, not per file.
+            fig.set_layout_engine("none")
     finally:
         plt.close(fig)
 
