@@ -48,6 +48,7 @@ from bench.judge.significance import DEFAULT_THRESHOLD
 from bench.report.tables import ms
 from bench.results.metrics import METRICS
 from bench.results.model import PointResult, Run, varying_keys
+from bench.scenario.model import KEYS, Point
 
 COMPARED = ("delivered_per_s", "p50_ms", "p99_ms", "threads", "cpu_percent", "loss_ratio")
 GATED = ("delivered_per_s", "p50_ms", "p99_ms", "loss_ratio")
@@ -120,33 +121,31 @@ def incompatibility(base: Run, new: Run) -> str | None:
     return None
 
 
-def _match_key(params: dict[str, Any], keys: Sequence[str]) -> str:
+def _match_key(point: Point, keys: Sequence[str]) -> str:
     # 10 and 10.0 are one value; JSON keeps whichever the scenario wrote.
     def norm(v: Any) -> Any:
         return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else v
 
-    return json.dumps({k: norm(params.get(k)) for k in keys}, sort_keys=True)
+    return json.dumps({k: norm(point.value(k)) for k in keys}, sort_keys=True)
 
 
 def match_points(
     base: Run, new: Run
 ) -> tuple[list[tuple[PointResult, PointResult]], list[PointResult], list[PointResult]]:
-    """(base, new) pairs with equal params, then the points only in base, only in new.
+    """(base, new) pairs with equal keys, then the points only in base, only in new.
 
-    Params that only one result has (a key added to chanbench between the two runs) are
-    left out of the match, so an older result still matches at the new key's default.
+    A key added to chanbench between the two runs reads as its default in the older
+    result (``bench.results.schema``), so an older result matches at the new key's default.
     """
     bp, np_ = base.points, new.points
-    keys_b = set.intersection(*(set(p.params) for p in bp))
-    keys_n = set.intersection(*(set(p.params) for p in np_))
-    keys = sorted((keys_b & keys_n) - set(NOT_MATCHED))
+    keys = [k for k in KEYS if k not in NOT_MATCHED]
     new_by_key: dict[str, PointResult] = {}
     for point in np_:
-        new_by_key.setdefault(_match_key(point.params, keys), point)
+        new_by_key.setdefault(_match_key(point.point, keys), point)
     pairs, only_base = [], []
     matched: set[int] = set()
     for point in bp:
-        other = new_by_key.get(_match_key(point.params, keys))
+        other = new_by_key.get(_match_key(point.point, keys))
         if other is None or id(other) in matched:
             only_base.append(point)
         else:
@@ -156,9 +155,10 @@ def match_points(
     return pairs, only_base, only_new
 
 
-def _differing_params(a: PointResult, b: PointResult) -> list[str]:
-    pa, pb = a.params, b.params
-    return [k for k in sorted(set(pa) & set(pb)) if k not in NOT_MATCHED and pa[k] != pb[k]]
+def _differing_keys(a: PointResult, b: PointResult) -> list[str]:
+    return [
+        k for k in sorted(KEYS) if k not in NOT_MATCHED and a.point.value(k) != b.point.value(k)
+    ]
 
 
 @dataclass
@@ -330,17 +330,10 @@ class Comparison:
 
 
 def _labels(points: Sequence[PointResult]) -> list[str]:
-    """Short point names: the consumer and the params that differ between the points."""
-    varying = varying_keys([p.params for p in points], exclude=("consumer",)) or ["clients"]
+    """Short point names: the consumer and the keys that differ between the points."""
+    varying = varying_keys([p.point for p in points], exclude=("consumer",)) or ["clients"]
     return [
-        " ".join(
-            [
-                *([str(p.params["consumer"])] if "consumer" in p.params else []),
-                *(f"{k}={p.params.get(k)}" for k in varying),
-            ]
-        )
-        or "-"
-        for p in points
+        " ".join([p.point.consumer, *(f"{k}={p.point.value(k)}" for k in varying)]) for p in points
     ]
 
 
@@ -371,7 +364,7 @@ def compare(
         )
     pairs, only_base, only_new = match_points(base, new)
     if not pairs:
-        differ = _differing_params(base.points[0], new.points[0])
+        differ = _differing_keys(base.points[0], new.points[0])
         hint = f" (they differ in {', '.join(differ)})" if differ else ""
         raise UserError(
             f"no point of {new_path} matches a point of {base_path}{hint}: "
@@ -387,7 +380,7 @@ def compare(
             loss_threshold if metric in ABSOLUTE else threshold,
             losses={"base": b.values("loss_ratio"), "new": n.values("loss_ratio")},
             loss_bound=loss_bound,
-            closed_loop=b.params.get("mode", "closed") == "closed",
+            closed_loop=b.point.mode == "closed",
         )
         for label, (b, n) in zip(labels, pairs, strict=True)
         for metric in COMPARED
@@ -460,22 +453,25 @@ def parse_between(text: str) -> tuple[str, str, str]:
 
 def split_between(run: Run, key: str, base: str, new: str) -> tuple[Run, Run]:
     """The points of one result whose ``key`` is ``base`` and those where it is ``new``,
-    each a run of its own without ``key`` in its params, so ``compare`` pairs them by
-    everything else: two values of any key measured inside one run, interleaved, with
-    the same verdicts and exit codes as two runs."""
-    values = {str(p.params.get(key)) for p in run.points}
+    each a run of its own with ``key`` set to one value on both sides, so ``compare``
+    pairs them by everything else: two values of any key measured inside one run,
+    interleaved, with the same verdicts and exit codes as two runs."""
+    if key not in KEYS:
+        raise UserError(f"--between {key}={base},{new}: {key!r} is not a scenario key")
+    values = {str(p.point.value(key)) for p in run.points}
     missing = [v for v in (base, new) if v not in values]
-    if key not in {k for p in run.points for k in p.params} or missing:
+    if missing:
         raise UserError(
             f"--between {key}={base},{new}: the result has no point with {key} = "
-            f"{', '.join(missing) or base}; its values are {', '.join(sorted(values))}"
+            f"{', '.join(missing)}; its values are {', '.join(sorted(values))}"
         )
+    same = {key: Point().value(key)}
 
     def side(value: str) -> Run:
         points = [
-            dataclasses.replace(p, params={k: v for k, v in p.params.items() if k != key})
+            dataclasses.replace(p, point=dataclasses.replace(p.point, **same))
             for p in run.points
-            if str(p.params.get(key)) == value
+            if str(p.point.value(key)) == value
         ]
         return dataclasses.replace(run, points=points)
 

@@ -32,7 +32,7 @@ from bench.loadgen.clients import ChatClient, DeflateClient, PicowsClient, conne
 from bench.loadgen.ledger import DeliveryLedger
 from bench.loadgen.link import CONNECT, CONNECTED, ERROR, PROGRESS, RESULT, START, RunnerLink
 from bench.loadgen.pacing import ClosedLoop, OpenLoop, Pacer, sleep_until
-from bench.results.model import WorkerResult
+from bench.results.books import WorkerResult
 from bench.results.record import Record
 
 # How often a worker reports its counters to the runner, for the progress line.

@@ -28,6 +28,7 @@ from bench.report.layout import (
 from bench.report.summary import summary_items
 from bench.report.tables import LOST, ms, num
 from bench.results.model import PointResult
+from bench.scenario.model import Point, Search
 
 
 @dataclass(frozen=True)
@@ -150,8 +151,7 @@ def workload_blocks(source: Source) -> list[Block]:
         return [Paragraph("The tutorial's chat alone: no workload to compare.")]
     answer = workloads.answer(source.run)
     sqlite = any(
-        p.params.get("database") == "sqlite" and p.params.get("workload", "chat") != "chat"
-        for p in source.run.points
+        p.point.database == "sqlite" and p.point.workload != "chat" for p in source.run.points
     )
     return [
         *([Paragraph(answer)] if answer else []),
@@ -165,14 +165,15 @@ def deployment_blocks(source: Source) -> list[Block]:
     ranks = deployments.ranking(source.run)
     if not ranks:
         return [Paragraph("No saturation search: nothing to rank.")]
-    bounds = (source.run.saturation or {}).get("bounds", {})
+    saturation = source.run.saturation
+    bounds = saturation.bounds if saturation else Search()
     return [
         Items(deployments.advice(ranks)),
         Table(*deployments.table(ranks)),
         Paragraph(
             "Ranked by what each configuration delivered at the highest rate at which "
-            f"every repeat kept p99 within {bounds.get('p99_ms', '?')} ms and loss within "
-            f"{bounds.get('loss', 0):.2%}. Server CPU sums the server's whole process tree "
+            f"every repeat kept p99 within {bounds.p99_ms:g} ms and loss within "
+            f"{bounds.loss:.2%}. Server CPU sums the server's whole process tree "
             "(supervisor and workers)."
         ),
     ]
@@ -273,11 +274,11 @@ def caveat_items(source: Source) -> list[str]:
             "rates are this machine's, and ratios are the portable part."
         )
     for calibration in run.calibrations:
-        shape = calibration.params
+        shape = calibration.point
         where = (
-            f"{shape.get('clients')} clients in rooms of {shape.get('clients_per_room') or '?'}"
-            if shape.get("clients_per_room")
-            else f"{shape.get('clients')} clients in {shape.get('rooms')} room(s)"
+            f"{shape.clients} clients in rooms of {shape.clients_per_room}"
+            if shape.clients_per_room
+            else f"{shape.clients} clients in {shape.rooms} room(s)"
         )
         if calibration.deliveries_per_s:
             ceiling = calibration.deliveries_per_s
@@ -285,7 +286,7 @@ def caveat_items(source: Source) -> list[str]:
                 (
                     p.median("delivered_per_s") or 0
                     for p in run.points
-                    if run.calibration_for(p.params) is calibration
+                    if run.calibration_for(p.point) is calibration
                 ),
                 default=0,
             )
@@ -320,26 +321,26 @@ def caveat_items(source: Source) -> list[str]:
 def methodology_items(source: Source) -> list[str]:
     run = source.run
     scenario, env = run.scenario, run.environment
-    params = run.points[0].params if run.points else {}
+    point = run.points[0].point if run.points else Point()
     items = [
-        f"Scenario {scenario.get('name', '?')!r}"
-        + (f" ({scenario['path']})" if scenario.get("path") else "")
-        + (f": {scenario['description']}" if scenario.get("description") else ""),
+        f"Scenario {scenario.name or '?'!r}"
+        + (f" ({scenario.path})" if scenario.path else "")
+        + (f": {scenario.description}" if scenario.description else ""),
         "Matrix: "
         + "; ".join(
             f"{k} = {', '.join(map(str, v)) if isinstance(v, list) else v}"
-            for k, v in (scenario.get("matrix") or {}).items()
+            for k, v in scenario.matrix.items()
         ),
     ]
-    if scenario.get("overrides"):
+    if scenario.overrides:
         items.append(
             "Overridden on the command line: "
-            + ", ".join(f"{k}={','.join(map(str, v))}" for k, v in scenario["overrides"].items())
+            + ", ".join(f"{k}={','.join(map(str, v))}" for k, v in scenario.overrides.items())
         )
-    if params.get("mode") == "open":
+    if point.mode == "open":
         load = (
-            f"Open loop: each client sends {params.get('rate')} messages/s "
-            f"({params.get('arrival')} arrivals) whatever the server does, so latency "
+            f"Open loop: each client sends {point.rate} messages/s "
+            f"({point.arrival} arrivals) whatever the server does, so latency "
             "includes any queueing."
         )
     else:
@@ -353,10 +354,10 @@ def methodology_items(source: Source) -> list[str]:
     )
     items.append(
         f"Phases of every repeat: a fresh server process ({param_values([source], 'server')}), "
-        f"clients connect, {params.get('warmup_s', '?')} s warm-up (not measured), "
-        f"{params.get('duration_s', '?')} s measured, then a drain until every delivery "
-        f"owed has arrived (or {params.get('drain_max_s', '?')} s at most; where rooms span "
-        f"client processes, a silence of {params.get('drain_quiet_s', '?')} s or 4 times the "
+        f"clients connect, {point.warmup_s} s warm-up (not measured), "
+        f"{point.duration_s} s measured, then a drain until every delivery "
+        f"owed has arrived (or {point.drain_max_s} s at most; where rooms span "
+        f"client processes, a silence of {point.drain_quiet_s} s or 4 times the "
         "p99 so far, whichever is longer) "
         "(lost messages are counted after it). Sync and async at the same load are measured "
         "repeat by repeat in turn, in alternating order (sync first on even repeats, async "
@@ -422,7 +423,7 @@ def version_blocks(source: Source) -> list[Block]:
         interpreters = _unique((p.software or {}).get("executable") for p in points)
         rows += [["interpreter", str(e)] for e in interpreters if e]
         blocks.append(Table(["component", "version"], rows))
-        envs = _unique(str(p.params.get("env", "current")) for p in points)
+        envs = _unique(p.point.env for p in points)
         if len(envs) > 1:
             blocks.append(
                 Paragraph(

@@ -53,7 +53,7 @@ def pair_sentence(where: str, sync: PointResult, async_: PointResult) -> str:
     a finding. In open loop the clients send at a fixed rate whatever the server does, so
     throughput only says whether it kept up and latency decides, when both consumers lost
     at most ``stats.LOSS_BOUND`` in every repeat."""
-    open_loop = sync.params.get("mode") == "open"
+    open_loop = sync.point.mode == "open"
     metric, judgement = judge_pair(sync, async_)
     what = "p99 latency" if open_loop else "throughput"
     base, new = sync.values(metric), async_.values(metric)
@@ -106,7 +106,7 @@ def pair_sentence(where: str, sync: PointResult, async_: PointResult) -> str:
 def judge_pair(sync: PointResult, async_: PointResult) -> tuple[str, significance.Judgement]:
     """The metric a sync/async pair is judged on (throughput in closed loop, p99 in open
     loop), and ``significance.judge``'s verdict of async against sync on it."""
-    open_loop = sync.params.get("mode") == "open"
+    open_loop = sync.point.mode == "open"
     metric = "p99_ms" if open_loop else "delivered_per_s"
     base, new = sync.values(metric), async_.values(metric)
     threshold = significance.DEFAULT_THRESHOLD

@@ -17,7 +17,7 @@ import itertools
 import json
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from bench.deploy.servers import SERVERS
@@ -30,14 +30,19 @@ from bench.deploy.site import (
     LOOPS,
     WORKLOADS,
 )
+from bench.results.record import Record
 
 MODES = ("closed", "open")
 ARRIVALS = ("constant", "poisson")
 
 
 @dataclass(frozen=True)
-class Point:
-    """One configuration to measure: what runs, what it does, where it runs."""
+class Point(Record):
+    """One configuration to measure: what runs, what it does, where it runs.
+
+    Carried whole from the scenario to the server (``ServerSettings``), the client pool
+    (``WorkerPlan``) and the result (``PointResult.point``); its fields are the scenario's
+    keys, so adding a setting is one field here and the code that uses it."""
 
     # What runs: the consumer flavour.
     consumer: str = "async"
@@ -126,8 +131,17 @@ class Point:
             return max(1, math.ceil(self.clients / self.clients_per_room))
         return self.rooms
 
-    def params(self) -> dict[str, Any]:
-        return asdict(self)
+    @property
+    def fault_consumers(self) -> bool:
+        """Whether the server routes the fault-injecting consumers."""
+        return self.fault != "none"
+
+    def value(self, key: str) -> Any:
+        """The value of the scenario key ``key``: for code that goes over keys by name
+        (what varies, what matches); elsewhere read the attribute."""
+        if key not in PARAMS:
+            raise KeyError(key)
+        return getattr(self, key)
 
     def label(self, keys: Sequence[str]) -> str:
         """A short name from the keys that vary in the scenario, e.g. ``async clients=10``."""
@@ -136,7 +150,9 @@ class Point:
         return " ".join(parts)
 
 
+# The scenario's keys, in the Point's order, and the type each takes.
 PARAMS: dict[str, type] = {f.name: type(f.default) for f in fields(Point)}
+KEYS = tuple(PARAMS)
 # Keys whose values are measured repeat by repeat in turn rather than one after another,
 # so that drift on a shared machine hits every value alike.
 INTERLEAVED = ("consumer", "env")
@@ -180,7 +196,7 @@ MINIMUM: dict[str, tuple[float, bool]] = {
 
 
 @dataclass(frozen=True)
-class Search:
+class Search(Record):
     """A saturation search: step ``rate`` up until p99 latency or loss passes a bound."""
 
     p99_ms: float = 100.0
@@ -188,12 +204,12 @@ class Search:
 
 
 @dataclass(frozen=True)
-class CustomLayer:
+class CustomLayer(Record):
     """A channel layer by its dotted path (``[layers.NAME]``: ``BACKEND`` and ``CONFIG``),
     its CONFIG naming the services it needs: ``"{database}"`` (the run's PostgreSQL, as
     Django's ``DATABASES`` entry), ``{database_url}``, ``{redis_url}``."""
 
-    backend: str
+    backend: str = ""
     config: Any = field(default_factory=dict)
 
     @property
@@ -215,7 +231,7 @@ class CustomLayer:
 
 
 @dataclass(frozen=True)
-class CustomEnv:
+class CustomEnv(Record):
     """A Python environment for the server (``[envs.NAME]``): requirement pins installed
     over what the site needs (``requirements``), or an existing interpreter (``python``);
     with ``source``, a checkout installed into it (editable), whose ``consumers/`` site,
@@ -227,10 +243,13 @@ class CustomEnv:
 
 
 @dataclass
-class Scenario:
-    name: str
-    description: str
-    matrix: dict[str, list[Any]]
+class Scenario(Record):
+    """A scenario as read (its matrix after ``--set`` overrides); recorded whole with the
+    run (``Run.scenario``)."""
+
+    name: str = ""
+    description: str = ""
+    matrix: dict[str, list[Any]] = field(default_factory=dict)
     path: str | None = None
     search: Search | None = None
     overrides: dict[str, list[Any]] = field(default_factory=dict)
@@ -259,20 +278,3 @@ class Scenario:
         if target:
             parts.append("target")
         return "+".join(parts)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "description": self.description,
-            "path": self.path,
-            "matrix": self.matrix,
-            "overrides": self.overrides,
-            "search": asdict(self.search) if self.search else None,
-            "layers": {
-                k: {"BACKEND": v.backend, "CONFIG": v.config} for k, v in self.layers.items()
-            },
-            "envs": {
-                k: {"requirements": list(v.requirements), "python": v.python, "source": v.source}
-                for k, v in self.envs.items()
-            },
-        }

@@ -22,7 +22,7 @@ loop = "uvloop"
     assert code == 0
     seen = set()
     for point in result["points"]:
-        where = f"{point['params']['server']} {point['params']['consumer']}"
+        where = f"{point['point']['server']} {point['point']['consumer']}"
         (rep,) = point["repeats"]
         assert rep["status"] == "ok", (where, rep.get("reason"))
         counts = rep["counts"]
@@ -34,7 +34,7 @@ loop = "uvloop"
         assert holder["connections"] == 4, where
         assert holder["threads_max"] >= 1 and holder["cpu_percent"] > 0, where
         assert rep["server"]["threads_max"] >= holder["threads_max"], where
-        seen.add(point["params"]["server"])
+        seen.add(point["point"]["server"])
         assert point["software"]["packages"]["django"], where
     assert seen == set(SERVERS)
 

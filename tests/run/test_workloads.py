@@ -13,7 +13,7 @@ CONSUMERS_DIR = Path(__file__).resolve().parents[2] / "consumers"
 
 
 def by_params(result: dict) -> dict[tuple[str, str], dict]:
-    return {(p["params"]["consumer"], p["params"]["workload"]): p for p in result["points"]}
+    return {(p["point"]["consumer"], p["point"]["workload"]): p for p in result["points"]}
 
 
 def test_the_routes_are_the_harness_workloads():
