@@ -25,6 +25,7 @@ from bench.redact import RedactingWriter, redact
 from bench.report import tables
 from bench.results import environment, store
 from bench.run import preflight, runner
+from bench.scenario import Point
 from bench.scenario import load as load_scenario
 
 EXIT_INTERRUPTED = 130
@@ -89,13 +90,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
             from bench.deploy.redis_server import redis_for
 
             redis_url = stack.enter_context(redis_for(redis_url, log_dir / "redis.log")).url
-        settings = ServerSettings(
-            layer=args.layer,
-            capacity=args.capacity,
-            redis_url=redis_url,
-            loop=args.loop,
-            workers=args.workers,
+        point = Point(
+            layer=args.layer, capacity=args.capacity, loop=args.loop, workers=args.workers
         )
+        settings = ServerSettings(point, redis_url=redis_url)
         server = stack.enter_context(
             server_for(args.server, settings, args.host, args.port, log_dir / f"{args.server}.log")
         )

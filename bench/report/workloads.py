@@ -13,24 +13,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from bench.deploy.workloads import WORKLOADS
 from bench.judge import significance, stats
 from bench.report.summary import judge_pair, verdict_word
 from bench.report.tables import ms, num
 from bench.results.model import PointResult, Run
 from bench.scenario.model import KEYS
 
-# An async-native twin is measured against the sync consumer of the workload it rewrites.
-BASE = {"orm-native": "orm", "orm-acreate": "orm", "blocking-native": "blocking"}
-ORDER = ("chat", "orm", "orm-acreate", "orm-native", "blocking", "blocking-native", "cpu")
-HOW = {
-    "chat": "the tutorial's consumers: no other work",
-    "orm": "saves each message with the ORM; async through database_sync_to_async",
-    "orm-acreate": "async saves with Django's acreate (sync_to_async(create) underneath)",
-    "orm-native": "async saves through psycopg's async pool: no thread",
-    "blocking": "a blocking call per message; async through sync_to_async",
-    "blocking-native": "async awaits asyncio.sleep instead: no thread",
-    "cpu": "pure-Python CPU per message, the same code in both",
-}
 NOT_LOAD = ("consumer", "workload", "repeats")
 
 HEADERS = [
@@ -116,9 +105,11 @@ def workload_table(run: Run) -> tuple[list[str], list[list[str]]] | None:
     ]
     rows = []
     for members in groups.values():
-        for workload in ORDER:
-            async_ = members.get(("async", workload))
-            sync = members.get(("sync", BASE.get(workload, workload)))
+        # An async-native twin is measured against the sync consumer of the workload it
+        # rewrites (its registry entry's base).
+        for workload in WORKLOADS.values():
+            async_ = members.get(("async", workload.name))
+            sync = members.get(("sync", workload.compared_with))
             if async_ is None or sync is None:
                 continue
             _, judgement = judge_pair(sync, async_)
@@ -127,8 +118,8 @@ def workload_table(run: Run) -> tuple[list[str], list[list[str]]] | None:
             rows.append(
                 [
                     _load_name(async_, sorted(varying)),
-                    workload,
-                    HOW[workload],
+                    workload.name,
+                    workload.how,
                     num(thr, ".2f", "x"),
                     num(p99, ".2f", "x"),
                     verdict_word(judgement),

@@ -114,18 +114,9 @@ def _new_server(
     layer = ctx.scenario.layers.get(point.layer)
     built = ctx.envs.get(point.env)
     settings = ServerSettings(
-        layer=point.layer,
-        capacity=point.capacity,
+        point,
         redis_url=ctx.services.redis_url(point),
-        fault_consumers=point.fault != "none",
-        work_ms=point.work_ms,
-        work_us=point.work_us,
         database_url=ctx.services.database_url(point),
-        conn_max_age=point.conn_max_age,
-        db_pool_size=point.db_pool_size,
-        loop=point.loop,
-        workers=point.workers,
-        compression=point.compression,
         layer_backend=layer.backend if layer else None,
         layer_config=layer.config_json if layer else None,
         site_dir=built.site_dir if built else None,

@@ -21,15 +21,8 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from bench.deploy.servers import SERVERS
-from bench.deploy.site import (
-    CONSUMERS,
-    DATABASE_WORKLOADS,
-    DATABASES,
-    FAULTS,
-    LAYERS,
-    LOOPS,
-    WORKLOADS,
-)
+from bench.deploy.site import CONSUMERS, FAULTS, LAYERS, LOOPS
+from bench.deploy.workloads import DATABASES, WORKLOADS
 from bench.results.record import Record
 
 MODES = ("closed", "open")
@@ -46,7 +39,7 @@ class Point(Record):
 
     # What runs: the consumer flavour.
     consumer: str = "async"
-    # What it does: the workload (site.WORKLOADS) and its size: blocking's call in ms,
+    # What it does: the workload (bench.deploy.workloads) and its size: blocking's call in ms,
     # cpu's work per message in µs of CPU; where the orm workloads write (the private
     # PostgreSQL or DATABASE_URL, or SQLite), Django's CONN_MAX_AGE (0: closed after every
     # handler, Django's default; seconds: kept), the orm-native consumer's pool size.
@@ -114,12 +107,12 @@ class Point(Record):
     @property
     def writes(self) -> bool:
         """Whether the measured clients' messages are saved to the database."""
-        return self.workload in DATABASE_WORKLOADS
+        return WORKLOADS[self.workload].writes
 
     @property
     def neighbours_write(self) -> bool:
         route = self.neighbour_route
-        return route is not None and route[1] in DATABASE_WORKLOADS
+        return route is not None and WORKLOADS[route[1]].writes
 
     @property
     def needs_database(self) -> bool:
@@ -158,7 +151,7 @@ KEYS = tuple(PARAMS)
 INTERLEAVED = ("consumer", "env")
 ALLOWED: dict[str, tuple[str, ...]] = {
     "consumer": CONSUMERS,
-    "workload": WORKLOADS,
+    "workload": tuple(WORKLOADS),
     "database": DATABASES,
     "env": ("current",),
     "loop": LOOPS,

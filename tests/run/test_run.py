@@ -70,7 +70,7 @@ def test_stalled_server_shows_in_open_loop_latency(tmp_path, monkeypatch):
 
 def test_target_drives_a_running_server(tmp_path):
     port = free_port()
-    settings = ServerSettings()
+    settings = ServerSettings(Point())
     with servers.DaphneServer(settings, "127.0.0.1", port, tmp_path / "daphne.log") as daphne:
         daphne.wait_ready()
         code, result = run_cli(
@@ -133,7 +133,7 @@ def test_target_url_with_room_is_kept_as_given(tmp_path):
     """A route written the tutorial's way (``/$``) needs its trailing slash: a --target
     with {room} and a trailing slash is used exactly as given."""
     port = free_port()
-    settings = ServerSettings()
+    settings = ServerSettings(Point())
     with servers.DaphneServer(settings, "127.0.0.1", port, tmp_path / "daphne.log") as daphne:
         daphne.wait_ready()
         target = f"ws://127.0.0.1:{port}/ws/async/chat/{{room}}/"
