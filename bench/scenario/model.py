@@ -26,6 +26,8 @@ from bench.deploy.workloads import DATABASES, WORKLOADS
 from bench.results.record import Record
 
 MODES = ("closed", "open")
+# What a scenario key's value can be (``PARAMS`` says which, key by key).
+Value = str | int | float | bool
 ARRIVALS = ("constant", "poisson")
 
 
@@ -242,10 +244,10 @@ class Scenario(Record):
 
     name: str = ""
     description: str = ""
-    matrix: dict[str, list[Any]] = field(default_factory=dict)
+    matrix: dict[str, list[Value]] = field(default_factory=dict)
     path: str | None = None
     search: Search | None = None
-    overrides: dict[str, list[Any]] = field(default_factory=dict)
+    overrides: dict[str, list[Value]] = field(default_factory=dict)
     layers: dict[str, CustomLayer] = field(default_factory=dict)
     envs: dict[str, CustomEnv] = field(default_factory=dict)
 
@@ -260,8 +262,9 @@ class Scenario(Record):
         keys += [k for k in INTERLEAVED if k in self.matrix]
         points = []
         for values in itertools.product(*(self.matrix[key] for key in keys)):
-            point = replace(Point(), **dict(zip(keys, values, strict=True)))
-            points.append(point)
+            # The values were checked against PARAMS' types when the scenario was read.
+            chosen: dict[str, Any] = dict(zip(keys, values, strict=True))
+            points.append(replace(Point(), **chosen))
         return points
 
     def run_name(self, target: str | None = None) -> str:

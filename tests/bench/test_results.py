@@ -5,8 +5,11 @@ import statistics
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from bench.judge import stats
+from bench.judge.compare import match_points
+from bench.results import store
 from bench.results.model import (
     Counts,
     PointResult,
@@ -18,7 +21,7 @@ from bench.results.model import (
 )
 from bench.results.schema import SCHEMA_VERSION
 from bench.results.store import from_json
-from bench.scenario import Point
+from bench.scenario import KEYS, Point
 
 REPO = Path(__file__).resolve().parents[2]
 REFERENCE = REPO / "results" / "2026-11-24" / "20261124-185815_quick_a686f7f5.json"
@@ -198,3 +201,28 @@ def test_each_shape_of_load_has_its_own_calibration():
     assert run.calibration_for(Point(clients=100, clients_per_room=10, rate=5.0)) is big
     assert run.calibration_for(Point(clients=10, clients_per_room=10, mode="open")) is small
     assert run.calibration_for(Point(clients=50, clients_per_room=10)) is None
+
+
+COMMITTED = sorted((REPO / "results").glob("2026-*/*.json"))
+
+
+@pytest.mark.parametrize("path", COMMITTED, ids=lambda p: p.name[:40])
+def test_every_committed_result_reads_typed_and_matches_itself(path):
+    """The dated reference runs (schema 1 and 2) read as today's model: every point a
+    typed Point that survives a round trip, and compare pairs each point with itself."""
+    raw = json.loads(path.read_text())
+    assert raw["schema_version"] < SCHEMA_VERSION
+    run = store.read(path)
+    for point, old in zip(run.points, raw["points"], strict=True):
+        assert isinstance(point.point, Point)
+        # Every key the old file had reads back with its value.
+        for key, value in old["params"].items():
+            if key in KEYS and key not in ("consumer", "fault"):  # version 1 moved faults
+                assert point.point.value(key) == value, key
+    again = Run.from_json(json.loads(json.dumps(run.to_json())))
+    assert again == run
+    pairs, only_base, only_new = match_points(run, again)
+    assert len(pairs) == len(run.points) and not only_base and not only_new
+    if raw.get("saturation"):
+        assert run.saturation is not None
+        assert [g.to_json() for g in run.saturation.groups] == raw["saturation"]["groups"]
