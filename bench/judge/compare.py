@@ -1,6 +1,6 @@
 """Compare two results: did the change make anything better or worse, and for sure?
 
-Points are matched by their params (all but ``repeats``). For each matched point and
+Points are matched by their keys (all but ``repeats``). For each matched point and
 metric the change is new against base over the repeats' values (medians shown; latency is
 each repeat's percentile over every expected delivery, a lost message counting as +inf),
 and the verdict is ``significance.judge``'s, the rule reports use too (asv's): a change is

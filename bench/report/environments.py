@@ -52,7 +52,7 @@ def _env_order(run: Run) -> list[str]:
 
 @dataclass(frozen=True)
 class Step:
-    """One point (``name``: its consumer and the params beside env that vary) measured
+    """One point (``name``: its consumer and the keys beside env that vary) measured
     in one environment (``before``) and the next (``after``), and the verdict."""
 
     name: str

@@ -168,7 +168,7 @@ def median_range(point: PointResult, metric: str) -> tuple[float, float, float] 
 
 
 def param_values(sources: Sequence[Source], key: str) -> str:
-    """The distinct values of a param over every point, in order: ``daphne``."""
+    """The distinct values of a key over every point, in order: ``daphne``."""
     values = (str(p.point.value(key)) for s in sources for p in s.run.points)
     return ", ".join(dict.fromkeys(values))
 

@@ -227,7 +227,7 @@ def redis_group_size(server, request):
     """
 
     async def wait_for_size(room: str, expected: int) -> None:
-        if server.settings.layer != "redis":
+        if server.settings.point.layer != "redis":
             return
         import redis.asyncio
 
