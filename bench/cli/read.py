@@ -12,6 +12,7 @@ from bench.cli import exits
 from bench.errors import ExitCode, UserError
 from bench.results import store
 from bench.results.model import Run
+from bench.scenario import KEYS, Point
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
@@ -170,22 +171,25 @@ def parse_between(text: str) -> tuple[str, str, str]:
 
 def split_between(run: Run, key: str, base: str, new: str) -> tuple[Run, Run]:
     """The points of one result whose ``key`` is ``base`` and those where it is ``new``,
-    each a run of its own without ``key`` in its params, so ``compare`` pairs them by
-    everything else: two values of any key measured inside one run, interleaved, with
-    the same verdicts and exit codes as two runs."""
-    values = {str(p.params.get(key)) for p in run.points}
+    each a run of its own with ``key`` set to one value on both sides, so ``compare``
+    pairs them by everything else: two values of any key measured inside one run,
+    interleaved, with the same verdicts and exit codes as two runs."""
+    if key not in KEYS:
+        raise UserError(f"--between {key}={base},{new}: {key!r} is not a scenario key")
+    values = {str(p.point.value(key)) for p in run.points}
     missing = [v for v in (base, new) if v not in values]
-    if key not in {k for p in run.points for k in p.params} or missing:
+    if missing:
         raise UserError(
             f"--between {key}={base},{new}: the result has no point with {key} = "
-            f"{', '.join(missing) or base}; its values are {', '.join(sorted(values))}"
+            f"{', '.join(missing)}; its values are {', '.join(sorted(values))}"
         )
+    same = {key: Point().value(key)}
 
     def side(value: str) -> Run:
         points = [
-            dataclasses.replace(p, params={k: v for k, v in p.params.items() if k != key})
+            dataclasses.replace(p, point=dataclasses.replace(p.point, **same))
             for p in run.points
-            if str(p.params.get(key)) == value
+            if str(p.point.value(key)) == value
         ]
         return dataclasses.replace(run, points=points)
 

@@ -142,9 +142,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             print(line)
         for calibration in result.calibrations:
             if calibration.deliveries_per_s:
-                params = calibration.params
                 print(
-                    f"\nload generator ceiling (reference server, {params.get('clients')} "
+                    f"\nload generator ceiling (reference server, {calibration.point.clients} "
                     f"clients, closed loop): {calibration.deliveries_per_s:,.0f} deliveries/s"
                 )
         warnings = [f"{p.label}: {w}" for p in result.points for r in p.repeats for w in r.warnings]

@@ -23,6 +23,7 @@ from bench.deploy.site import (
 )
 from bench.errors import UserError
 from bench.run import preflight
+from bench.scenario import Point
 
 
 def add_command(sub: argparse._SubParsersAction) -> None:
@@ -100,13 +101,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
             from bench.deploy.redis_server import redis_for
 
             redis_url = stack.enter_context(redis_for(redis_url, log_dir / "redis.log")).url
-        settings = ServerSettings(
-            layer=args.layer,
-            capacity=args.capacity,
-            redis_url=redis_url,
-            loop=args.loop,
-            workers=args.workers,
+        point = Point(
+            layer=args.layer, capacity=args.capacity, loop=args.loop, workers=args.workers
         )
+        settings = ServerSettings(point, redis_url=redis_url)
         server = stack.enter_context(
             server_for(args.server, settings, args.host, args.port, log_dir / f"{args.server}.log")
         )

@@ -114,7 +114,7 @@ def databases_for(
                 )
             for backend in [None, *(layer_backends if kind == "postgres" else [])]:
                 migrate(
-                    ServerSettings(database_url=db.url, layer_backend=backend),
+                    ServerSettings(Point(), database_url=db.url, layer_backend=backend),
                     log_dir / f"migrate-{kind}.log",
                 )
             found[kind] = db

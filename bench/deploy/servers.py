@@ -193,9 +193,9 @@ class DaphneServer(SiteServer):
 
     def argv(self) -> list[str]:
         start = [self.python, "-m", "daphne"]
-        if self.settings.loop == "uvloop":
+        if self.settings.point.loop == "uvloop":
             start = [self.python, "-c", _DAPHNE_ON_UVLOOP]
-        if self.settings.workers == 1:
+        if self.settings.point.workers == 1:
             return [*start, "-b", self.host, "-p", str(self.port), APPLICATION]
         return [
             self.python,
@@ -206,7 +206,7 @@ class DaphneServer(SiteServer):
             "--port",
             str(self.port),
             "--workers",
-            str(self.settings.workers),
+            str(self.settings.point.workers),
             "--",
             *start,
             "--fd",
@@ -216,7 +216,7 @@ class DaphneServer(SiteServer):
 
     def environ(self) -> dict[str, str]:
         env = super().environ()
-        if self.settings.workers > 1:  # bench.deploy.supervise, from this checkout
+        if self.settings.point.workers > 1:  # bench.deploy.supervise, from this checkout
             env["PYTHONPATH"] = with_path_first(CONSUMERS_DIR.parent, env.get("PYTHONPATH"))
         return env
 
@@ -244,16 +244,16 @@ class UvicornServer(SiteServer):
             "--port",
             str(self.port),
             "--loop",
-            self.settings.loop,
+            self.settings.point.loop,
             "--ws",
             "websockets",
             "--ws-max-size",
             str(self.max_message_bytes),
             "--ws-per-message-deflate",
-            "true" if self.settings.compression else "false",
+            "true" if self.settings.point.compression else "false",
             "--no-access-log",
             "--workers",
-            str(self.settings.workers),
+            str(self.settings.point.workers),
         ]
 
 
@@ -273,9 +273,9 @@ class HypercornServer(SiteServer):
             "-b",
             f"{netloc(self.host, self.port)}",
             "-k",
-            self.settings.loop,
+            self.settings.point.loop,
             "-w",
-            str(self.settings.workers),
+            str(self.settings.point.workers),
         ]
 
 
@@ -298,9 +298,9 @@ class GranianServer(SiteServer):
             "--port",
             str(self.port),
             "--loop",
-            self.settings.loop,
+            self.settings.point.loop,
             "--workers",
-            str(self.settings.workers),
+            str(self.settings.point.workers),
             "--no-access-log",
             APPLICATION,
         ]
@@ -322,9 +322,9 @@ class GunicornServer(SiteServer):
             "-k",
             "asgi",
             "--asgi-loop",
-            self.settings.loop,
+            self.settings.point.loop,
             "-w",
-            str(self.settings.workers),
+            str(self.settings.point.workers),
             "-b",
             netloc(self.host, self.port),
         ]

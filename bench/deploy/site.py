@@ -11,22 +11,19 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from bench.deploy.processes import last_line
+from bench.deploy.workloads import SIZE_SETTINGS
 from bench.errors import ServerError
+
+if TYPE_CHECKING:  # the scenario's model reads this module's names: no import at run time
+    from bench.scenario.model import Point
 
 CONSUMERS_DIR = Path(__file__).resolve().parents[2] / "consumers"
 # What runs: the tutorial's two consumer flavours.
 CONSUMERS = ("sync", "async")
-# What it does (routes /ws/<flavour>/<workload>/<room>/, consumers/chat/routing.py): the
-# tutorial's chat; the same after saving each message (orm: the ORM, through
-# database_sync_to_async in the async consumer; orm-native: psycopg's async pool;
-# orm-acreate: Django's acreate), after a blocking call (blocking: through sync_to_async;
-# blocking-native: asyncio.sleep), or after burning CPU (cpu).
-WORKLOADS = ("chat", "orm", "orm-native", "orm-acreate", "blocking", "blocking-native", "cpu")
-# The workloads that write to a database, and the databases they can write to.
-DATABASE_WORKLOADS = ("orm", "orm-native", "orm-acreate")
-DATABASES = ("postgres", "sqlite")
+# What it does: the workloads (bench.deploy.workloads, one registry entry each).
 # Faults injected into the async consumer (consumers/chat/faults.py), to test the harness.
 FAULTS = ("none", "stall", "slow")
 LAYERS = ("memory", "redis", "redis-pubsub")
@@ -39,32 +36,40 @@ DEFAULT_CAPACITY = 100
 DEFAULT_LOOP = "asyncio"
 
 
+# The environment variables the site reads from the point, each from one of its keys
+# (or properties). The names are an interface: a site served from another commit's tree
+# (--env NAME=PATH) reads them, so an old site understands a new harness; they never
+# change. A workload's size settings come as CHANBENCH_<KEY> (bench.deploy.workloads).
+POINT_ENVIRON: dict[str, str] = {
+    "CHANBENCH_LAYER": "layer",
+    "CHANBENCH_LAYER_CAPACITY": "capacity",
+    "CHANBENCH_FAULT_CONSUMERS": "fault_consumers",
+    **{f"CHANBENCH_{key.upper()}": key for key in SIZE_SETTINGS},
+}
+
+
+def environ_value(value: Any) -> str:
+    """A setting as the site parses it: ``1``/``0``, ``10`` for 10.0, else ``str``."""
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
 @dataclass(frozen=True)
 class ServerSettings:
-    """What the server process is started with; recorded with every result."""
+    """What the server process is started with: the point measured, and what only the
+    run knows (its services' URLs, a custom layer's path, the environment's site)."""
 
-    layer: str = DEFAULT_LAYER
-    capacity: int = DEFAULT_CAPACITY
-    expiry_s: int = 60
-    group_expiry_s: int = 86400
+    point: Point
     redis_url: str | None = None
-    fault_consumers: bool = False
-    # The workloads' settings (consumers/chat/work.py, consumers/mysite/database.py).
-    work_ms: float = 10.0
-    work_us: float = 1000.0
     database_url: str | None = None
-    conn_max_age: int = 0
-    db_pool_size: int = 10
-    # How the server runs: its event loop and its worker processes (server.py's kinds).
-    loop: str = DEFAULT_LOOP
-    workers: int = 1
-    # Whether the server may accept permessage-deflate (only when the scenario offers it).
-    compression: bool = False
     # A layer by dotted path (the scenario's [layers.NAME]), its CONFIG as JSON.
     layer_backend: str | None = None
     layer_config: str | None = None
     # The site served: chanbench's consumers/, or a source environment's own.
     site_dir: str | None = None
+    expiry_s: int = 60
+    group_expiry_s: int = 86400
 
     @property
     def site(self) -> Path:
@@ -74,17 +79,13 @@ class ServerSettings:
         """The environment for the server process."""
         env = dict(os.environ)
         env.update(
+            {name: environ_value(getattr(self.point, key)) for name, key in POINT_ENVIRON.items()}
+        )
+        env.update(
             DJANGO_SETTINGS_MODULE="mysite.settings",
             PYTHONPATH=with_path_first(self.site, env.get("PYTHONPATH")),
-            CHANBENCH_LAYER=self.layer,
-            CHANBENCH_LAYER_CAPACITY=str(self.capacity),
             CHANBENCH_LAYER_EXPIRY=str(self.expiry_s),
             CHANBENCH_GROUP_EXPIRY=str(self.group_expiry_s),
-            CHANBENCH_FAULT_CONSUMERS="1" if self.fault_consumers else "0",
-            CHANBENCH_WORK_MS=f"{self.work_ms:g}",
-            CHANBENCH_WORK_US=f"{self.work_us:g}",
-            CHANBENCH_CONN_MAX_AGE=str(self.conn_max_age),
-            CHANBENCH_DB_POOL_SIZE=str(self.db_pool_size),
             PYTHONUNBUFFERED="1",
         )
         if self.database_url:

@@ -1,6 +1,6 @@
 """Compare two results: did the change make anything better or worse, and for sure?
 
-Points are matched by their params (all but ``repeats``). For each matched point and
+Points are matched by their keys (all but ``repeats``). For each matched point and
 metric the change is new against base over the repeats' values (medians shown; latency is
 each repeat's percentile over every expected delivery, a lost message counting as +inf),
 and the verdict is ``significance.judge``'s, the rule reports use too (asv's): a change is
@@ -45,6 +45,7 @@ from bench.judge.significance import DEFAULT_THRESHOLD
 from bench.results.metrics import METRICS
 from bench.results.model import PointResult, Run, varying_keys
 from bench.results.units import ms
+from bench.scenario.model import KEYS, Point
 
 COMPARED = ("delivered_per_s", "p50_ms", "p99_ms", "threads", "cpu_percent", "loss_ratio")
 GATED = ("delivered_per_s", "p50_ms", "p99_ms", "loss_ratio")
@@ -78,33 +79,31 @@ def incompatibility(base: Run, new: Run) -> str | None:
     return None
 
 
-def _match_key(params: dict[str, Any], keys: Sequence[str]) -> str:
+def _match_key(point: Point, keys: Sequence[str]) -> str:
     # 10 and 10.0 are one value; JSON keeps whichever the scenario wrote.
     def norm(v: Any) -> Any:
         return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else v
 
-    return json.dumps({k: norm(params.get(k)) for k in keys}, sort_keys=True)
+    return json.dumps({k: norm(point.value(k)) for k in keys}, sort_keys=True)
 
 
 def match_points(
     base: Run, new: Run
 ) -> tuple[list[tuple[PointResult, PointResult]], list[PointResult], list[PointResult]]:
-    """(base, new) pairs with equal params, then the points only in base, only in new.
+    """(base, new) pairs with equal keys, then the points only in base, only in new.
 
-    Params that only one result has (a key added to chanbench between the two runs) are
-    left out of the match, so an older result still matches at the new key's default.
+    A key added to chanbench between the two runs reads as its default in the older
+    result (``bench.results.schema``), so an older result matches at the new key's default.
     """
     bp, np_ = base.points, new.points
-    keys_b = set.intersection(*(set(p.params) for p in bp))
-    keys_n = set.intersection(*(set(p.params) for p in np_))
-    keys = sorted((keys_b & keys_n) - set(NOT_MATCHED))
+    keys = [k for k in KEYS if k not in NOT_MATCHED]
     new_by_key: dict[str, PointResult] = {}
     for point in np_:
-        new_by_key.setdefault(_match_key(point.params, keys), point)
+        new_by_key.setdefault(_match_key(point.point, keys), point)
     pairs, only_base = [], []
     matched: set[int] = set()
     for point in bp:
-        other = new_by_key.get(_match_key(point.params, keys))
+        other = new_by_key.get(_match_key(point.point, keys))
         if other is None or id(other) in matched:
             only_base.append(point)
         else:
@@ -114,9 +113,10 @@ def match_points(
     return pairs, only_base, only_new
 
 
-def _differing_params(a: PointResult, b: PointResult) -> list[str]:
-    pa, pb = a.params, b.params
-    return [k for k in sorted(set(pa) & set(pb)) if k not in NOT_MATCHED and pa[k] != pb[k]]
+def _differing_keys(a: PointResult, b: PointResult) -> list[str]:
+    return [
+        k for k in sorted(KEYS) if k not in NOT_MATCHED and a.point.value(k) != b.point.value(k)
+    ]
 
 
 @dataclass
@@ -281,17 +281,10 @@ class Comparison:
 
 
 def _labels(points: Sequence[PointResult]) -> list[str]:
-    """Short point names: the consumer and the params that differ between the points."""
-    varying = varying_keys([p.params for p in points], exclude=("consumer",)) or ["clients"]
+    """Short point names: the consumer and the keys that differ between the points."""
+    varying = varying_keys([p.point for p in points], exclude=("consumer",)) or ["clients"]
     return [
-        " ".join(
-            [
-                *([str(p.params["consumer"])] if "consumer" in p.params else []),
-                *(f"{k}={p.params.get(k)}" for k in varying),
-            ]
-        )
-        or "-"
-        for p in points
+        " ".join([p.point.consumer, *(f"{k}={p.point.value(k)}" for k in varying)]) for p in points
     ]
 
 
@@ -322,7 +315,7 @@ def compare(
         )
     pairs, only_base, only_new = match_points(base, new)
     if not pairs:
-        differ = _differing_params(base.points[0], new.points[0])
+        differ = _differing_keys(base.points[0], new.points[0])
         hint = f" (they differ in {', '.join(differ)})" if differ else ""
         raise UserError(
             f"no point of {new_path} matches a point of {base_path}{hint}: "
@@ -338,7 +331,7 @@ def compare(
             loss_threshold if METRICS[metric].absolute else threshold,
             losses={"base": b.values("loss_ratio"), "new": n.values("loss_ratio")},
             loss_bound=loss_bound,
-            closed_loop=b.params.get("mode", "closed") == "closed",
+            closed_loop=b.point.mode == "closed",
         )
         for label, (b, n) in zip(labels, pairs, strict=True)
         for metric in COMPARED

@@ -35,7 +35,7 @@ import numpy as np
 from bench.judge import stats
 from bench.loadgen import protocol
 from bench.loadgen.protocol import MEASURED, WARMUP, Token
-from bench.results.model import Counts, RoomTally
+from bench.results.books import Counts, RoomTally
 
 # Bytes of a fresh (receiver, sender) bitmap: the first 512 sequence numbers.
 BITMAP_BYTES = 64

@@ -47,20 +47,11 @@ def plan_workers(point: Point, template: str, origin_header: str, seed: int) -> 
         WorkerPlan(
             worker=w,
             clients=share,
-            total_clients=point.clients,
             url_template=template,
             origin=origin_header,
-            mode=point.mode,
-            rate=point.rate,
-            arrival=point.arrival,
-            message_bytes=point.message_bytes,
-            warmup_s=point.warmup_s,
-            duration_s=point.duration_s,
-            drain_quiet_s=point.drain_quiet_s,
-            drain_max_s=point.drain_max_s,
+            point=point,
             connect_rate=point.connect_rate / processes if point.connect_rate else 0.0,
             seed=seed,
-            compression=point.compression,
             # Whole rooms per worker: it can tell when every delivery owed has arrived.
             whole_rooms=rooms >= processes,
         )

@@ -32,8 +32,9 @@ from bench.loadgen.clients import ChatClient, DeflateClient, PicowsClient, conne
 from bench.loadgen.ledger import DeliveryLedger
 from bench.loadgen.link import CONNECT, CONNECTED, ERROR, PROGRESS, RESULT, START, RunnerLink
 from bench.loadgen.pacing import ClosedLoop, OpenLoop, Pacer, sleep_until
-from bench.results.model import WorkerResult
+from bench.results.books import WorkerResult
 from bench.results.record import Record
+from bench.scenario.model import Point
 
 # How often a worker reports its counters to the runner, for the progress line.
 PROGRESS_INTERVAL_S = 0.5
@@ -46,24 +47,17 @@ DRAIN_QUIET_P99S = 4.0
 
 @dataclass
 class WorkerPlan(Record):
-    """What one worker process does: its clients, and the run's shape."""
+    """What one worker process does: its clients, where they connect, and the point
+    whose load they put on (``point``: the clients in all, mode, rate, arrival, message
+    size, phases, drain, permessage-deflate), carried whole rather than copied."""
 
     worker: int
     # (global client index, room index) for each of this worker's clients.
     clients: list[tuple[int, int]]
-    total_clients: int
     url_template: str  # with {room}
     origin: str
-    mode: str
-    rate: float
-    arrival: str
-    message_bytes: int
-    warmup_s: float
-    duration_s: float
-    drain_quiet_s: float
-    drain_max_s: float
-    connect_rate: float  # this worker's share, connections per second (0: no limit)
-    compression: bool = False  # permessage-deflate, through the websockets library
+    point: Point
+    connect_rate: float = 0.0  # this worker's share, connections per second (0: no limit)
     seed: int = 0
     # Every room of this worker has all its clients here (the pool placed whole rooms per
     # worker), so that its books know every delivery still owed during the drain. Implied
@@ -88,20 +82,21 @@ class Worker:
             counts=self.ledger.counts,
             rooms=self.ledger.rooms,
         )
-        self.padding = "x" * plan.message_bytes
-        self.client_class = DeflateClient if plan.compression else PicowsClient
+        load = plan.point
+        self.padding = "x" * load.message_bytes
+        self.client_class = DeflateClient if load.compression else PicowsClient
         self.clients: list[ChatClient] = []
         self.stop = asyncio.Event()
         self.pacer: Pacer = (
             ClosedLoop(self._send_next, self.stop)
-            if plan.mode == "closed"
+            if load.mode == "closed"
             else OpenLoop(
                 self._send_next,
                 self.stop,
-                rate=plan.rate,
-                arrival=plan.arrival,
+                rate=load.rate,
+                arrival=load.arrival,
                 seed=plan.seed,
-                total_clients=plan.total_clients,
+                total_clients=load.clients,
             )
         )
 
@@ -170,8 +165,8 @@ class Worker:
         gc.freeze()
 
     async def run_load(self, t0_ns: int) -> None:
-        start_ns = t0_ns + int(self.plan.warmup_s * 1e9)
-        end_ns = start_ns + int(self.plan.duration_s * 1e9)
+        start_ns = t0_ns + int(self.plan.point.warmup_s * 1e9)
+        end_ns = start_ns + int(self.plan.point.duration_s * 1e9)
         self.ledger.window = (start_ns, end_ns)
         load = asyncio.ensure_future(self.pacer.run(self.clients, t0_ns, end_ns))
         cpu_at_start = None
@@ -209,7 +204,7 @@ class Worker:
         wait until ``drain_max_s``."""
         plan, ledger = self.plan, self.ledger
         started = time.monotonic_ns()
-        max_ns = int(plan.drain_max_s * 1e9)
+        max_ns = int(plan.point.drain_max_s * 1e9)
         owed = ledger.expected() if self._whole_rooms() else None
         quiet_ns = self._quiet_ns()
         while not self.stop.is_set():
@@ -229,7 +224,7 @@ class Worker:
 
     def _quiet_ns(self) -> int:
         p99_ms = self.ledger.p99_ms() or 0.0
-        return int(max(self.plan.drain_quiet_s * 1e9, DRAIN_QUIET_P99S * p99_ms * 1e6))
+        return int(max(self.plan.point.drain_quiet_s * 1e9, DRAIN_QUIET_P99S * p99_ms * 1e6))
 
     async def _report_progress(self) -> None:
         next_ns = time.monotonic_ns()
@@ -255,7 +250,7 @@ class Worker:
 
     def _whole_rooms(self) -> bool:
         """Whether every room of this worker has all its clients here."""
-        return self.plan.whole_rooms or len(self.plan.clients) == self.plan.total_clients
+        return self.plan.whole_rooms or len(self.plan.clients) == self.plan.point.clients
 
     async def close_all(self) -> None:
         self.stop.set()

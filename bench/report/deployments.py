@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bench.judge import stats
-from bench.results.model import PointResult, Run
+from bench.results.model import PointResult, Run, varying_keys
 from bench.results.units import num
 
 # Two configurations this close (relative) are not told apart by one search.
@@ -44,7 +44,7 @@ class Ranked:
 
 
 def _config(point: PointResult, keys: list[str]) -> str:
-    return " ".join(f"{k}={point.params.get(k)}" for k in keys) or "-"
+    return " ".join(f"{k}={point.point.value(k)}" for k in keys) or "-"
 
 
 def ranking(run: Run) -> dict[str, list[Ranked]] | None:
@@ -53,23 +53,15 @@ def ranking(run: Run) -> dict[str, list[Ranked]] | None:
     if not saturation or not run.points:
         return None
     best: dict[tuple[str, str], PointResult | None] = {}
-    keys = sorted(
-        {
-            k
-            for p in run.points
-            for k in p.params
-            if k not in ("consumer", "rate", "repeats")
-            and len({repr(q.params.get(k)) for q in run.points}) > 1
-        }
-    )
+    keys = sorted(varying_keys([p.point for p in run.points], exclude=("consumer", "rate")))
     for point in run.points:
-        consumer = str(point.params.get("consumer"))
+        consumer = point.point.consumer
         key = (consumer, _config(point, keys))
         best.setdefault(key, None)
-        if not (point.search or {}).get("within_bounds"):
+        if point.search is None or not point.search.within_bounds:
             continue
         held = best[key]
-        if held is None or point.params.get("rate", 0) > held.params.get("rate", 0):
+        if held is None or point.point.rate > held.point.rate:
             best[key] = point
     out: dict[str, list[Ranked]] = {}
     for (consumer, configuration), top in best.items():
@@ -82,7 +74,7 @@ def ranking(run: Run) -> dict[str, list[Ranked]] | None:
             entry = Ranked(
                 consumer,
                 configuration,
-                top.params.get("rate"),
+                top.point.rate,
                 delivered,
                 stats.median(shares),
                 10_000 * cpu / delivered if cpu is not None and delivered else None,

@@ -33,6 +33,7 @@ from bench.report.provenance import (
 from bench.report.summary import summary_items
 from bench.results.metrics import METRICS
 from bench.results.units import LOST
+from bench.scenario.model import Search
 
 
 def document(lay: Layout, charts: Sequence[Chart]) -> tuple[str, list[Block]]:
@@ -120,8 +121,7 @@ def workload_blocks(source: Source) -> list[Block]:
         return [Paragraph("The tutorial's chat alone: no workload to compare.")]
     answer = workloads.answer(source.run)
     sqlite = any(
-        p.params.get("database") == "sqlite" and p.params.get("workload", "chat") != "chat"
-        for p in source.run.points
+        p.point.database == "sqlite" and p.point.workload != "chat" for p in source.run.points
     )
     return [
         *([Paragraph(answer)] if answer else []),
@@ -135,14 +135,15 @@ def deployment_blocks(source: Source) -> list[Block]:
     ranks = deployments.ranking(source.run)
     if not ranks:
         return [Paragraph("No saturation search: nothing to rank.")]
-    bounds = (source.run.saturation or {}).get("bounds", {})
+    saturation = source.run.saturation
+    bounds = saturation.bounds if saturation else Search()
     return [
         Items(deployments.advice(ranks)),
         Table(*deployments.table(ranks)),
         Paragraph(
             "Ranked by what each configuration delivered at the highest rate at which "
-            f"every repeat kept p99 within {bounds.get('p99_ms', '?')} ms and loss within "
-            f"{bounds.get('loss', 0):.2%}. Server CPU sums the server's whole process tree "
+            f"every repeat kept p99 within {bounds.p99_ms:g} ms and loss within "
+            f"{bounds.loss:.2%}. Server CPU sums the server's whole process tree "
             "(supervisor and workers)."
         ),
     ]
@@ -237,11 +238,11 @@ def caveat_items(source: Source) -> list[str]:
             "rates are this machine's, and ratios are the portable part."
         )
     for calibration in run.calibrations:
-        shape = calibration.params
+        shape = calibration.point
         where = (
-            f"{shape.get('clients')} clients in rooms of {shape.get('clients_per_room') or '?'}"
-            if shape.get("clients_per_room")
-            else f"{shape.get('clients')} clients in {shape.get('rooms')} room(s)"
+            f"{shape.clients} clients in rooms of {shape.clients_per_room}"
+            if shape.clients_per_room
+            else f"{shape.clients} clients in {shape.rooms} room(s)"
         )
         if calibration.deliveries_per_s:
             ceiling = calibration.deliveries_per_s
@@ -249,7 +250,7 @@ def caveat_items(source: Source) -> list[str]:
                 (
                     p.median("delivered_per_s") or 0
                     for p in run.points
-                    if run.calibration_for(p.params) is calibration
+                    if run.calibration_for(p.point) is calibration
                 ),
                 default=0,
             )

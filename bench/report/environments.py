@@ -15,7 +15,7 @@ from typing import Any
 
 from bench.judge import significance, stats
 from bench.report.summary import judge_pair, verdict_word
-from bench.report.workloads import cpu_split, params_key
+from bench.report.workloads import cpu_split, point_key
 from bench.results.model import PointResult, Run, varying_keys
 from bench.results.units import num
 
@@ -45,15 +45,14 @@ CAPTION = (
 
 def _env_order(run: Run) -> list[str]:
     """The environments in the scenario's order (the order they were listed in)."""
-    listed = (run.scenario.get("matrix") or {}).get("env") or []
-    listed = [str(v) for v in ([listed] if isinstance(listed, str) else listed)]
-    seen = [str(p.params.get("env", "current")) for p in run.points]
+    listed = [str(v) for v in run.scenario.matrix.get("env") or []]
+    seen = [p.point.env for p in run.points]
     return list(dict.fromkeys([*listed, *seen]))
 
 
 @dataclass(frozen=True)
 class Step:
-    """One point (``name``: its consumer and the params beside env that vary) measured
+    """One point (``name``: its consumer and the keys beside env that vary) measured
     in one environment (``before``) and the next (``after``), and the verdict."""
 
     name: str
@@ -67,11 +66,11 @@ def steps(run: Run) -> list[Step]:
     order = _env_order(run)
     if len(order) < 2:
         return []
-    varying = varying_keys([p.params for p in run.points], exclude=("env", "consumer"))
+    varying = varying_keys([p.point for p in run.points], exclude=("env", "consumer"))
     by_env: dict[str, dict[tuple[Any, ...], PointResult]] = {}
     for point in run.points:
-        key = params_key(point.params, lambda k: k in ("env", "repeats"))
-        by_env.setdefault(str(point.params.get("env", "current")), {})[key] = point
+        key = point_key(point, lambda k: k in ("env", "repeats"))
+        by_env.setdefault(point.point.env, {})[key] = point
     found = []
     for before_env, after_env in itertools.pairwise(order):
         before, after = by_env.get(before_env, {}), by_env.get(after_env, {})
@@ -79,8 +78,8 @@ def steps(run: Run) -> list[Step]:
             if key in after:
                 name = " ".join(
                     [
-                        str(point.params.get("consumer")),
-                        *(f"{k}={point.params[k]}" for k in varying),
+                        point.point.consumer,
+                        *(f"{k}={point.point.value(k)}" for k in varying),
                     ]
                 )
                 found.append(Step(name, point, after[key], judge_pair(point, after[key])[1]))
@@ -95,7 +94,7 @@ def table(run: Run) -> tuple[list[str], list[list[str]]] | None:
         rows.append(
             [
                 step.name,
-                f"{before.params.get('env')} -> {after.params.get('env')}",
+                f"{before.point.env} -> {after.point.env}",
                 f"{num(before.median('delivered_per_s'))} -> "
                 f"{num(after.median('delivered_per_s'))}",
                 _ratio(before, after),
@@ -120,7 +119,7 @@ def answer(run: Run) -> str | None:
     for step in found:
         if step.judgement.verdict in (significance.BETTER, significance.WORSE):
             moved[step.name].append(
-                f"{step.before.params.get('env')} -> {step.after.params.get('env')} "
+                f"{step.before.point.env} -> {step.after.point.env} "
                 f"{verdict_word(step.judgement, 'better', 'worse')} "
                 f"({_ratio(step.before, step.after)} the messages/s)"
             )

@@ -90,11 +90,7 @@ class Layout:
     def x_values(self) -> list[Any]:
         """Numbers in numeric order, then names in the order the scenario lists them
         (chat, orm, orm-native... reads better than the alphabet)."""
-        listed = [
-            v
-            for s in self.sources
-            for v in (s.run.scenario.get("matrix") or {}).get(self.x_key, [])
-        ]
+        listed = [v for s in self.sources for v in s.run.scenario.matrix.get(self.x_key, [])]
         present = {x for line in self.lines for x, _ in line.points}
         named = list(dict.fromkeys([*listed, *sorted(present, key=sort_key)]))
         numbers = sorted((v for v in present if sort_key(v)[0] == 0), key=sort_key)
@@ -136,20 +132,20 @@ def consumer_order(consumer: str) -> tuple[int, str]:
 def layout(sources: Sequence[Source]) -> Layout:
     """Lines (source, consumer, layer, other varying keys) along the x key that varies."""
     points = [p for s in sources for p in s.run.points]
-    varying = results.varying_keys([p.params for p in points], exclude=LINE_KEYS)
-    searched = any(s.run.scenario.get("search") for s in sources)
+    varying = results.varying_keys([p.point for p in points], exclude=LINE_KEYS)
+    searched = any(s.run.scenario.search for s in sources)
     preferred = ["rate", *X_PREFERENCE] if searched else list(X_PREFERENCE)
     x_key = next((k for k in preferred if k in varying), varying[0] if varying else "clients")
     lines: dict[tuple[Any, ...], Line] = {}
     for source in sources:
         for point in source.run.points:
-            params = point.params
-            extra = tuple((k, params.get(k)) for k in varying if k != x_key)
-            consumer, layer = str(params.get("consumer", "?")), str(params.get("layer", "?"))
+            config = point.point
+            extra = tuple((k, config.value(k)) for k in varying if k != x_key)
+            consumer, layer = config.consumer, config.layer
             key = (id(source), consumer, layer, extra)
             if key not in lines:
                 lines[key] = Line(source, consumer, layer, extra)
-            lines[key].points.append((params.get(x_key), point))
+            lines[key].points.append((config.value(x_key), point))
     ordered = sorted(
         lines.values(),
         key=lambda ln: (
@@ -172,10 +168,10 @@ def median_range(point: PointResult, metric: str) -> tuple[float, float, float] 
 
 
 def param_values(sources: Sequence[Source], key: str) -> str:
-    """The distinct values of a param over every point, in order: ``daphne``."""
-    values = (str(p.params.get(key, "?")) for s in sources for p in s.run.points)
+    """The distinct values of a key over every point, in order: ``daphne``."""
+    values = (str(p.point.value(key)) for s in sources for p in s.run.points)
     return ", ".join(dict.fromkeys(values))
 
 
 def scenario_names(sources: Sequence[Source]) -> str:
-    return ", ".join(dict.fromkeys(str(s.run.scenario.get("name", "?")) for s in sources))
+    return ", ".join(dict.fromkeys(s.run.scenario.name or "?" for s in sources))

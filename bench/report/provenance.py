@@ -15,31 +15,32 @@ from bench.report.blocks import Block, Code, Paragraph, Table
 from bench.report.layout import Source, param_values
 from bench.results.model import PointResult
 from bench.results.units import LOST
+from bench.scenario.model import Point
 
 
 def methodology_items(source: Source) -> list[str]:
     run = source.run
     scenario, env = run.scenario, run.environment
-    params = run.points[0].params if run.points else {}
+    point = run.points[0].point if run.points else Point()
     items = [
-        f"Scenario {scenario.get('name', '?')!r}"
-        + (f" ({scenario['path']})" if scenario.get("path") else "")
-        + (f": {scenario['description']}" if scenario.get("description") else ""),
+        f"Scenario {scenario.name or '?'!r}"
+        + (f" ({scenario.path})" if scenario.path else "")
+        + (f": {scenario.description}" if scenario.description else ""),
         "Matrix: "
         + "; ".join(
             f"{k} = {', '.join(map(str, v)) if isinstance(v, list) else v}"
-            for k, v in (scenario.get("matrix") or {}).items()
+            for k, v in scenario.matrix.items()
         ),
     ]
-    if scenario.get("overrides"):
+    if scenario.overrides:
         items.append(
             "Overridden on the command line: "
-            + ", ".join(f"{k}={','.join(map(str, v))}" for k, v in scenario["overrides"].items())
+            + ", ".join(f"{k}={','.join(map(str, v))}" for k, v in scenario.overrides.items())
         )
-    if params.get("mode") == "open":
+    if point.mode == "open":
         load = (
-            f"Open loop: each client sends {params.get('rate')} messages/s "
-            f"({params.get('arrival')} arrivals) whatever the server does, so latency "
+            f"Open loop: each client sends {point.rate} messages/s "
+            f"({point.arrival} arrivals) whatever the server does, so latency "
             "includes any queueing."
         )
     else:
@@ -53,10 +54,10 @@ def methodology_items(source: Source) -> list[str]:
     )
     items.append(
         f"Phases of every repeat: a fresh server process ({param_values([source], 'server')}), "
-        f"clients connect, {params.get('warmup_s', '?')} s warm-up (not measured), "
-        f"{params.get('duration_s', '?')} s measured, then a drain until every delivery "
-        f"owed has arrived (or {params.get('drain_max_s', '?')} s at most; where rooms span "
-        f"client processes, a silence of {params.get('drain_quiet_s', '?')} s or 4 times the "
+        f"clients connect, {point.warmup_s} s warm-up (not measured), "
+        f"{point.duration_s} s measured, then a drain until every delivery "
+        f"owed has arrived (or {point.drain_max_s} s at most; where rooms span "
+        f"client processes, a silence of {point.drain_quiet_s} s or 4 times the "
         "p99 so far, whichever is longer) "
         "(lost messages are counted after it). Sync and async at the same load are measured "
         "repeat by repeat in turn, in alternating order (sync first on even repeats, async "
@@ -121,7 +122,7 @@ def version_blocks(source: Source) -> list[Block]:
         interpreters = _unique(p.software.executable for p in points if p.software)
         rows += [["interpreter", str(e)] for e in interpreters if e]
         blocks.append(Table(["component", "version"], rows))
-        envs = _unique(str(p.params.get("env", "current")) for p in points)
+        envs = _unique(p.point.env for p in points)
         if len(envs) > 1:
             blocks.append(
                 Paragraph(

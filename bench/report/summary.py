@@ -54,7 +54,7 @@ def pair_sentence(where: str, sync: PointResult, async_: PointResult) -> str:
     a finding. In open loop the clients send at a fixed rate whatever the server does, so
     throughput only says whether it kept up and latency decides, when both consumers lost
     at most ``stats.LOSS_BOUND`` in every repeat."""
-    open_loop = sync.params.get("mode") == "open"
+    open_loop = sync.point.mode == "open"
     metric, judgement = judge_pair(sync, async_)
     what = "p99 latency" if open_loop else "throughput"
     base, new = sync.values(metric), async_.values(metric)
@@ -107,7 +107,7 @@ def pair_sentence(where: str, sync: PointResult, async_: PointResult) -> str:
 def judge_pair(sync: PointResult, async_: PointResult) -> tuple[str, significance.Judgement]:
     """The metric a sync/async pair is judged on (throughput in closed loop, p99 in open
     loop), and that metric's verdict of async against sync on it."""
-    metric = "p99_ms" if sync.params.get("mode") == "open" else "delivered_per_s"
+    metric = "p99_ms" if sync.point.mode == "open" else "delivered_per_s"
     losses = {"sync": sync.values("loss_ratio"), "async": async_.values("loss_ratio")}
     return metric, METRICS[metric].judge(sync.values(metric), async_.values(metric), losses)
 

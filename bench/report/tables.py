@@ -39,13 +39,13 @@ RUN_COLUMNS = ("delivered_per_s", "p50_ms", "p99_ms", "threads", "cpu_percent", 
 def run_table(result: Run, markdown: bool = False) -> str:
     """Sync beside async at each point: throughput, latency, threads, CPU, loss."""
     # Nothing varies but the consumer: name the load by its clients, as the report does.
-    varying = varying_keys([p.params for p in result.points], exclude=("consumer",)) or ["clients"]
+    varying = varying_keys([p.point for p in result.points], exclude=("consumer",)) or ["clients"]
     groups: dict[tuple[Any, ...], dict[str, PointResult]] = {}
     for point in result.points:
-        key = tuple(point.params.get(k) for k in varying)
-        groups.setdefault(key, {})[point.params["consumer"]] = point
+        key = tuple(point.point.value(k) for k in varying)
+        groups.setdefault(key, {})[point.point.consumer] = point
     consumers = sorted(
-        {p.params["consumer"] for p in result.points},
+        {p.point.consumer for p in result.points},
         key=lambda c: (c != "sync", c != "async", c),
     )
     both = {"sync", "async"} <= set(consumers)
@@ -109,17 +109,17 @@ def saturation_lines(result: Run) -> list[str]:
     saturation = result.saturation
     if not saturation:
         return []
-    bounds = saturation["bounds"]
-    lines = [f"saturation (p99 <= {bounds['p99_ms']:g} ms, loss <= {bounds['loss']:.2%}):"]
-    for group in saturation["groups"]:
-        if group["highest_rate"] is None:
-            held = f"below the lowest rate tried ({group['broken_at']:g} msg/s per client)"
+    bounds = saturation.bounds
+    lines = [f"saturation (p99 <= {bounds.p99_ms:g} ms, loss <= {bounds.loss:.2%}):"]
+    for group in saturation.groups:
+        if group.highest_rate is None:
+            held = f"below the lowest rate tried ({group.broken_at:g} msg/s per client)"
         else:
-            held = f"{group['highest_rate']:g} msg/s per client"
+            held = f"{group.highest_rate:g} msg/s per client"
         broke = (
-            f"; broke at {group['broken_at']:g}: {group['reason']}"
-            if group["broken_at"] is not None
+            f"; broke at {group.broken_at:g}: {group.reason}"
+            if group.broken_at is not None
             else "; no rate tried broke the bounds"
         )
-        lines.append(f"  {group['group']}: highest sustained rate {held}{broke}")
+        lines.append(f"  {group.group}: highest sustained rate {held}{broke}")
     return lines

@@ -13,24 +13,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from bench.deploy.workloads import WORKLOADS
 from bench.judge import stats
 from bench.report.summary import judge_pair, verdict_word
 from bench.results.metrics import METRICS
 from bench.results.model import PointResult, Run
 from bench.results.units import num
+from bench.scenario.model import KEYS
 
-# An async-native twin is measured against the sync consumer of the workload it rewrites.
-BASE = {"orm-native": "orm", "orm-acreate": "orm", "blocking-native": "blocking"}
-ORDER = ("chat", "orm", "orm-acreate", "orm-native", "blocking", "blocking-native", "cpu")
-HOW = {
-    "chat": "the tutorial's consumers: no other work",
-    "orm": "saves each message with the ORM; async through database_sync_to_async",
-    "orm-acreate": "async saves with Django's acreate (sync_to_async(create) underneath)",
-    "orm-native": "async saves through psycopg's async pool: no thread",
-    "blocking": "a blocking call per message; async through sync_to_async",
-    "blocking-native": "async awaits asyncio.sleep instead: no thread",
-    "cpu": "pure-Python CPU per message, the same code in both",
-}
 NOT_LOAD = ("consumer", "workload", "repeats")
 
 HEADERS = [
@@ -65,23 +55,22 @@ SQLITE_NOTE = (
 )
 
 
-def params_key(params: dict[str, Any], skip: Callable[[str], bool]) -> tuple[Any, ...]:
-    """The params but those ``skip`` names, hashable: points equal in everything else."""
-    return tuple((k, repr(v)) for k, v in sorted(params.items()) if not skip(k))
+def point_key(point: PointResult, skip: Callable[[str], bool]) -> tuple[Any, ...]:
+    """The point's keys but those ``skip`` names, hashable: points equal in everything else."""
+    return tuple((k, repr(point.point.value(k))) for k in KEYS if not skip(k))
 
 
-def _load(params: dict[str, Any]) -> tuple[Any, ...]:
-    return params_key(params, NOT_LOAD.__contains__)
+def _load(point: PointResult) -> tuple[Any, ...]:
+    return point_key(point, NOT_LOAD.__contains__)
 
 
-def _without_neighbours(params: dict[str, Any]) -> tuple[Any, ...]:
-    return params_key(params, lambda k: k.startswith("neighbour"))
+def _without_neighbours(point: PointResult) -> tuple[Any, ...]:
+    return point_key(point, lambda k: k.startswith("neighbour"))
 
 
 def _load_name(point: PointResult, varying: list[str]) -> str:
-    mode = point.params.get("mode", "closed")
-    parts = [f"{mode} loop"]
-    parts += [f"{k}={point.params.get(k)}" for k in varying if k != "mode"]
+    parts = [f"{point.point.mode} loop"]
+    parts += [f"{k}={point.point.value(k)}" for k in varying if k != "mode"]
     return ", ".join(parts)
 
 
@@ -105,21 +94,23 @@ def _database_cpu(point: PointResult) -> str:
 def workload_table(run: Run) -> tuple[list[str], list[list[str]]] | None:
     """The rows of the workloads table, or None when the run measured chat alone."""
     points = run.points
-    if {p.params.get("workload", "chat") for p in points} <= {"chat"}:
+    if {p.point.workload for p in points} <= {"chat"}:
         return None
     groups: dict[tuple[Any, ...], dict[tuple[str, str], PointResult]] = {}
     for point in points:
-        key = (str(point.params.get("consumer")), str(point.params.get("workload", "chat")))
-        groups.setdefault(_load(point.params), {})[key] = point
+        key = (point.point.consumer, point.point.workload)
+        groups.setdefault(_load(point), {})[key] = point
     loads = [dict(k) for k in groups]
     varying = [
         k for k in {k for load in loads for k in load} if len({ld.get(k) for ld in loads}) > 1
     ]
     rows = []
     for members in groups.values():
-        for workload in ORDER:
-            async_ = members.get(("async", workload))
-            sync = members.get(("sync", BASE.get(workload, workload)))
+        # An async-native twin is measured against the sync consumer of the workload it
+        # rewrites (its registry entry's base).
+        for workload in WORKLOADS.values():
+            async_ = members.get(("async", workload.name))
+            sync = members.get(("sync", workload.compared_with))
             if async_ is None or sync is None:
                 continue
             _, judgement = judge_pair(sync, async_)
@@ -128,8 +119,8 @@ def workload_table(run: Run) -> tuple[list[str], list[list[str]]] | None:
             rows.append(
                 [
                     _load_name(async_, sorted(varying)),
-                    workload,
-                    HOW[workload],
+                    workload.name,
+                    workload.how,
                     num(thr, ".2f", "x"),
                     num(p99, ".2f", "x"),
                     verdict_word(judgement),
@@ -184,17 +175,15 @@ def neighbour_table(run: Run) -> tuple[list[str], list[list[str]]] | None:
     alone: dict[tuple[Any, ...], PointResult] = {}
     beside: list[PointResult] = []
     for point in run.points:
-        params = point.params
-        key = _without_neighbours(params)
-        if params.get("neighbour", "none") == "none":
+        key = _without_neighbours(point)
+        if point.point.neighbour == "none":
             alone[key] = point
         else:
             beside.append(point)
     rows = []
     for point in beside:
-        params = point.params
-        key = _without_neighbours(params)
-        base = alone.get(key)
+        config = point.point
+        base = alone.get(_without_neighbours(point))
         if base is None:
             continue
         losses = {"alone": base.values("loss_ratio"), "beside": point.values("loss_ratio")}
@@ -207,9 +196,8 @@ def neighbour_table(run: Run) -> tuple[list[str], list[list[str]]] | None:
         lost = stats.median([n.loss_ratio for n in own if n.loss_ratio is not None])
         rows.append(
             [
-                f"{params.get('consumer')} {params.get('workload', 'chat')}",
-                f"{params.get('neighbour_clients')} x {params.get('neighbour')} at "
-                f"{params.get('neighbour_rate')}/s",
+                f"{config.consumer} {config.workload}",
+                f"{config.neighbour_clients} x {config.neighbour} at {config.neighbour_rate}/s",
                 p99.format(base.median(p99.name)),
                 p99.format(point.median(p99.name)),
                 num(stats.ratio(point.median("p99_ms"), base.median("p99_ms")), ".2f", "x"),

@@ -2,98 +2,29 @@
 
 A run holds points; a point holds repeats; a repeat is merged from its client workers'
 results. Every record is a dataclass with the same ``to_json`` / ``from_json`` pair
-(``bench.results.record``), so the shape of a result file is written down once, here. Counters are
-declared once (``Counts``) and merged by one function.
+(``bench.results.record``), so the shape of a result file is written down once: here, in
+``books`` (what a client worker measured), ``saturation`` (a search's verdicts) and, for
+the point and the scenario as run, ``bench.scenario.model``.
 
 The schema's history and the migrations of older files live in ``bench.results.schema``.
 """
 
 from __future__ import annotations
 
-import bisect
 import dataclasses
 import math
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from bench.judge import stats
+from bench.results.books import Counts, RoomTally, WorkerResult
 from bench.results.environment import Environment, Software
 from bench.results.metrics import METRICS, walk
 from bench.results.record import Record
+from bench.results.saturation import Saturation, StepVerdict
 from bench.results.schema import SCHEMA_VERSION
-
-# --- What one client worker process measured --------------------------------------------
-
-
-@dataclass
-class Counts(Record):
-    """The counters every client keeps, summed across workers by ``Counts.total``."""
-
-    connected: int = 0
-    compressed: int = 0  # clients whose server accepted permessage-deflate
-    connect_failures: int = 0
-    sent: int = 0
-    sent_measured: int = 0
-    delivered: int = 0
-    duplicated: int = 0
-    out_of_order: int = 0
-    malformed: int = 0
-    disconnected: int = 0
-    closed_loop_timeouts: int = 0
-    received_in_window: int = 0  # first deliveries arriving in the window, any phase
-    negative_latency: int = 0  # deliveries that arrived before they were sent: a bug
-    sent_early: int = 0  # open-loop sends before their intended time: a bug
-
-    @classmethod
-    def total(cls, many: Iterable[Counts]) -> Counts:
-        out = cls()
-        for counts in many:
-            for f in fields(cls):
-                setattr(out, f.name, getattr(out, f.name) + getattr(counts, f.name))
-        return out
-
-
-@dataclass
-class RoomTally(Record):
-    """One room as one worker saw it: its members there, their measured sends, and the
-    deliveries those members accounted."""
-
-    members: int = 0
-    sent: int = 0
-    delivered: int = 0
-    # When each measured send was intended, and when each member that left did, in µs
-    # from the window's start (the same instant in every worker).
-    sends_us: list[int] = field(default_factory=list)
-    departures_us: list[int] = field(default_factory=list)
-
-    def receiver_gone(self) -> int:
-        """Deliveries owed to members after they left: for each departure, the room's
-        measured sends intended at or after it. Read from a tally merged across workers,
-        it counts every worker's sends against every worker's departures."""
-        if not self.departures_us:
-            return 0
-        sends = sorted(self.sends_us)
-        return sum(len(sends) - bisect.bisect_left(sends, left) for left in self.departures_us)
-
-
-@dataclass
-class WorkerResult(Record):
-    """One worker process's raw books; plain JSON, so a worker could run anywhere."""
-
-    worker: int
-    clients: int
-    counts: Counts = field(default_factory=Counts)
-    connect_errors: dict[str, int] = field(default_factory=dict)
-    connect_ms: list[float] = field(default_factory=list)
-    rooms: dict[int, RoomTally] = field(default_factory=dict)
-    latency_histogram: str = ""
-    lateness_histogram: str = ""  # open loop: each measured send's lateness, µs
-    cpu_s: float = 0.0
-    measured_s: float = 0.0
-    drain_s: float = 0.0
-    interrupted: bool = False
-
+from bench.scenario.model import KEYS, Point, Scenario
 
 # --- One repeat of a point ----------------------------------------------------------------
 
@@ -366,14 +297,14 @@ class PointResult(Record):
 
     id: str = ""
     label: str = ""
-    params: dict[str, Any] = field(default_factory=dict)
+    point: Point = field(default_factory=Point)
     repeats: list[Repeat] = field(default_factory=list)
     # The software the point's server ran, read from its own interpreter.
     software: Software | None = None
     # The command line its server ran (every setting chanbench pins is on it).
     server_command: list[str] | None = None
     # A saturation search step: whether it held the bounds, and why not.
-    search: dict[str, Any] | None = None
+    search: StepVerdict | None = None
 
     def ok_repeats(self) -> list[Repeat]:
         return [r for r in self.repeats if r.ok]
@@ -416,7 +347,7 @@ class Calibration(Record):
     """The load generator's ceiling: the same clients against the reference server."""
 
     server: str = ""
-    params: dict[str, Any] = field(default_factory=dict)
+    point: Point = field(default_factory=Point)
     deliveries_per_s: float | None = None
     sent_per_s: float | None = None
     latency_ms: dict[str, float | None] = field(default_factory=dict)
@@ -432,25 +363,25 @@ class Run(Record):
     schema_version: int = SCHEMA_VERSION
     tool: dict[str, Any] = field(default_factory=dict)
     environment: Environment = field(default_factory=Environment)
-    scenario: dict[str, Any] = field(default_factory=dict)
+    scenario: Scenario = field(default_factory=Scenario)
     target: str | None = None
     partial: bool = True
     # One calibration per shape of load (``CALIBRATION_SHAPE``) among the points.
     calibrations: list[Calibration] = field(default_factory=list)
     points: list[PointResult] = field(default_factory=list)
-    saturation: dict[str, Any] | None = None
+    saturation: Saturation | None = None
     command: str | None = None
     finished_at: float | None = None
     error: str | None = None
 
     @property
     def varying(self) -> list[str]:
-        return varying_keys([p.params for p in self.points])
+        return varying_keys([p.point for p in self.points])
 
-    def calibration_for(self, params: Mapping[str, Any]) -> Calibration | None:
-        """The calibration measured on the shape of load of a point with ``params``."""
-        wanted = load_shape(params)
-        return next((c for c in self.calibrations if load_shape(c.params) == wanted), None)
+    def calibration_for(self, point: Point) -> Calibration | None:
+        """The calibration measured on the shape of load of ``point``."""
+        wanted = load_shape(point)
+        return next((c for c in self.calibrations if load_shape(c.point) == wanted), None)
 
 
 # What the load generator's ceiling depends on: how many clients, in how many rooms,
@@ -465,21 +396,20 @@ CALIBRATION_SHAPE = (
 )
 
 
-def load_shape(params: Mapping[str, Any]) -> tuple[Any, ...]:
-    return tuple(params.get(key) for key in CALIBRATION_SHAPE)
+def load_shape(point: Point) -> tuple[Any, ...]:
+    return tuple(point.value(key) for key in CALIBRATION_SHAPE)
 
 
 # Keys that never tell points apart in a table or a chart: repeats is how often, not what.
 NOT_VARYING = ("repeats",)
 
 
-def varying_keys(params: Sequence[Mapping[str, Any]], exclude: Sequence[str] = ()) -> list[str]:
-    """The params whose values differ between points, in first-seen order.
+def varying_keys(points: Sequence[Point], exclude: Sequence[str] = ()) -> list[str]:
+    """The keys whose values differ between points, in the Point's order.
 
     The one answer to "what varies?" for tables, charts and comparisons."""
-    keys = list(dict.fromkeys(k for p in params for k in p))
     return [
         k
-        for k in keys
-        if k not in NOT_VARYING and k not in exclude and len({repr(p.get(k)) for p in params}) > 1
+        for k in KEYS
+        if k not in NOT_VARYING and k not in exclude and len({repr(p.value(k)) for p in points}) > 1
     ]

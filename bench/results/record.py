@@ -71,6 +71,9 @@ def _from_json(hint: Any, value: Any) -> Any:
     if origin is list:
         (item,) = typing.get_args(hint) or (Any,)
         return [_from_json(item, v) for v in value]
+    if origin is tuple:  # tuple[X, ...]: JSON has only lists
+        item = (typing.get_args(hint) or (Any,))[0]
+        return tuple(_from_json(item, v) for v in value)
     if origin is dict:
         key, item = typing.get_args(hint) or (Any, Any)
         return {(int(k) if key is int else k): _from_json(item, v) for k, v in value.items()}

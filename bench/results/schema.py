@@ -30,13 +30,19 @@ Schema history (``SCHEMA_VERSION``), as pyperf keeps it:
       (``server`` beyond daphne, ``loop``, ``workers``), each point's ``server_command``,
       and each server process's client ``connections``; the ``env`` key (``current``
       where absent) and the scenario's ``envs`` and ``layers`` tables.
+  3 - a point carries its configuration typed (``point``, the scenario's keys, every key
+      present) instead of ``params`` (the keys its chanbench knew); a calibration too.
+      The scenario's ``layers`` are ``{"backend", "config"}`` (were ``BACKEND``,
+      ``CONFIG``, as a scenario file writes them). ``update_to_3`` reads version 2 files:
+      a key a version 2 file lacks reads as its default (``env``: current, ``loop``:
+      asyncio, ``workers``: 1, what those runs did).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 FAULTS = ("stall", "slow")
 
@@ -71,7 +77,25 @@ def update_to_2(data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
-MIGRATIONS = {1: update_to_2}
+def update_to_3(data: dict[str, Any]) -> dict[str, Any]:
+    """A version 2 result as version 3: ``params`` become the typed ``point`` (missing
+    keys at their defaults, filled when the ``Point`` is read), the scenario's layers
+    lower-cased."""
+    for record in [*(data.get("points") or []), *(data.get("calibrations") or [])]:
+        if isinstance(record, dict) and "params" in record:
+            record["point"] = record.pop("params") or {}
+    scenario = data.get("scenario")
+    if isinstance(scenario, dict) and isinstance(scenario.get("layers"), dict):
+        scenario["layers"] = {
+            name: {"backend": layer.get("BACKEND", ""), "config": layer.get("CONFIG", {})}
+            for name, layer in scenario["layers"].items()
+            if isinstance(layer, dict)
+        }
+    data["schema_version"] = 3
+    return data
+
+
+MIGRATIONS = {1: update_to_2, 2: update_to_3}
 
 
 def migrate(data: dict[str, Any]) -> dict[str, Any]:

@@ -45,7 +45,7 @@ from bench.run.monitor import ProcessMonitor
 from bench.run.preflight import check_layers, check_limits
 from bench.run.progress import Progress, summary_line
 from bench.run.search import SaturationSearch
-from bench.scenario import INTERLEAVED, Point, Scenario
+from bench.scenario import INTERLEAVED, KEYS, Point, Scenario
 
 HOST = "127.0.0.1"
 # A worker process starts (imports uvloop, picows, numpy) in well under 2 s.
@@ -113,18 +113,9 @@ def _new_server(
     layer = ctx.scenario.layers.get(point.layer)
     built = ctx.envs.get(point.env)
     settings = ServerSettings(
-        layer=point.layer,
-        capacity=point.capacity,
+        point,
         redis_url=ctx.services.redis_url(point),
-        fault_consumers=point.fault != "none",
-        work_ms=point.work_ms,
-        work_us=point.work_us,
         database_url=ctx.services.database_url(point),
-        conn_max_age=point.conn_max_age,
-        db_pool_size=point.db_pool_size,
-        loop=point.loop,
-        workers=point.workers,
-        compression=point.compression,
         layer_backend=layer.backend if layer else None,
         layer_config=layer.config_json if layer else None,
         site_dir=built.site_dir if built else None,
@@ -251,7 +242,7 @@ def measure(
             )
             sent = sum(r.counts.sent for r in writers)
             record.database = DatabaseTally(db.kind, db.rows(), sent)
-        calibration = ctx.run.calibration_for(point.params())
+        calibration = ctx.run.calibration_for(point)
         ceiling = calibration.deliveries_per_s if calibration else None
         if ceiling and not reference and record.throughput is not None:
             record.ceiling_fraction = record.throughput.delivered_per_s / ceiling
@@ -286,7 +277,7 @@ def calibrate(ctx: RunContext, point: Point) -> Calibration:
     assert record.throughput is not None and record.clients is not None
     return Calibration(
         server="reference (picows on uvloop, no Django)",
-        params=calib_point.params(),
+        point=calib_point,
         deliveries_per_s=record.throughput.delivered_per_s,
         sent_per_s=record.throughput.sent_per_s,
         latency_ms=record.latency_ms,
@@ -297,7 +288,7 @@ def calibrate(ctx: RunContext, point: Point) -> Calibration:
 
 def _calibrate_each_shape(ctx: RunContext, points: list[Point]) -> None:
     """The load generator's ceiling for each distinct shape of load among ``points``."""
-    shapes = {load_shape(p.params()): p for p in points}
+    shapes = {load_shape(p): p for p in points}
     for point in shapes.values():
         ctx.out.write(
             f"chanbench: calibrating the load generator ({point.clients} clients, "
@@ -306,7 +297,7 @@ def _calibrate_each_shape(ctx: RunContext, points: list[Point]) -> None:
         try:
             calibration = calibrate(ctx, point)
         except PointFailed as exc:
-            calibration = Calibration(params=point.params(), error=str(exc))
+            calibration = Calibration(point=point, error=str(exc))
         ctx.run.calibrations.append(calibration)
         store.write(ctx.path, ctx.run)
 
@@ -328,7 +319,7 @@ def run(ctx: RunContext, calibrate_first: bool = True) -> int:
     result = ctx.run
     result.tool = {"name": "chanbench", "version": _version()}
     result.environment = environment.collect()
-    result.scenario = scenario.to_dict()
+    result.scenario = scenario
     result.target = redact(ctx.target) if ctx.target else None
     result.command = ctx.command
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
@@ -366,10 +357,10 @@ def run(ctx: RunContext, calibrate_first: bool = True) -> int:
 
 def steps(points: list[Point]) -> list[list[Point]]:
     """Points equal but for the interleaved keys: measured together, repeat by repeat."""
-    out: dict[tuple[Any, ...], list[Point]] = {}
+    out: dict[Point, list[Point]] = {}
+    unset = {key: Point().value(key) for key in INTERLEAVED}
     for point in points:
-        key = tuple(v for k, v in point.params().items() if k not in INTERLEAVED)
-        out.setdefault(key, []).append(point)
+        out.setdefault(replace(point, **unset), []).append(point)
     return list(out.values())
 
 
@@ -393,9 +384,9 @@ def _run_points(ctx: RunContext, points: list[Point]) -> int:
             (
                 point,
                 PointResult(
-                    id=point.label(sorted(point.params())),
+                    id=point.label(sorted(KEYS)),
                     label=point.label(varying),
-                    params=point.params(),
+                    point=point,
                 ),
             )
             for point in step
@@ -419,7 +410,7 @@ def _run_points(ctx: RunContext, points: list[Point]) -> int:
         if search is not None:
             for point, rec in records:
                 search.record(point, rec)
-            result.saturation = search.to_json()
+            result.saturation = search.outcome()
     return ExitCode.POINT_FAILED if failed else ExitCode.OK
 
 

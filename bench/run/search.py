@@ -17,27 +17,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any
 
 from bench.results.model import PointResult, Repeat
+from bench.results.saturation import Saturation, SearchGroup, StepVerdict
 from bench.results.units import LOST
 from bench.scenario import Point, Search
-
-
-@dataclass
-class Group:
-    group: str
-    consumer: str
-    highest_rate: float | None = None
-    broken_at: float | None = None
-    reason: str | None = None
-    held: list[float] = field(default_factory=list)
-
-    def settle(self) -> None:
-        """The highest held rate below the lowest broken one."""
-        below = [r for r in self.held if self.broken_at is None or r < self.broken_at]
-        self.highest_rate = max(below, default=None)
 
 
 class SaturationSearch:
@@ -46,11 +30,13 @@ class SaturationSearch:
     def __init__(self, bounds: Search, varying: list[str]) -> None:
         self.bounds = bounds
         self.keys = [k for k in varying if k != "rate"]
-        self.groups: dict[str, Group] = {}
+        self.groups: dict[str, SearchGroup] = {}
+        # The rates each group held, by group name.
+        self.held: dict[str, list[float]] = {}
 
-    def _group(self, point: Point) -> Group:
+    def _group(self, point: Point) -> SearchGroup:
         name = point.label(self.keys)
-        return self.groups.setdefault(name, Group(name, point.consumer))
+        return self.groups.setdefault(name, SearchGroup(name, point.consumer))
 
     def order(self, points: Sequence[Point]) -> list[Point]:
         """``points`` in ascending rate, otherwise in the order given (a stable sort), so
@@ -95,19 +81,20 @@ class SaturationSearch:
     def record(self, point: Point, record: PointResult) -> None:
         """Judge a finished step and mark it in ``record``."""
         reason = self.broken(record)
-        record.search = {"within_bounds": reason is None, "reason": reason}
+        record.search = StepVerdict(within_bounds=reason is None, reason=reason)
         group = self._group(point)
+        held = self.held.setdefault(group.group, [])
         if reason is None:
-            group.held.append(point.rate)
+            held.append(point.rate)
         elif group.broken_at is None or point.rate < group.broken_at:
             group.broken_at, group.reason = point.rate, reason
-        group.settle()
+        # The highest held rate below the lowest broken one.
+        below = [r for r in held if group.broken_at is None or r < group.broken_at]
+        group.highest_rate = max(below, default=None)
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "bounds": vars(self.bounds),
-            "rule": "every repeat within both bounds",
-            "groups": [
-                {k: v for k, v in vars(g).items() if k != "held"} for g in self.groups.values()
-            ],
-        }
+    def outcome(self) -> Saturation:
+        return Saturation(
+            bounds=self.bounds,
+            rule="every repeat within both bounds",
+            groups=list(self.groups.values()),
+        )

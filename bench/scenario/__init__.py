@@ -3,6 +3,7 @@ file and the command line's options become one (``parse``)."""
 
 from bench.scenario.model import (
     INTERLEAVED,
+    KEYS,
     PARAMS,
     CustomEnv,
     CustomLayer,
@@ -14,6 +15,7 @@ from bench.scenario.parse import from_dict, load, parse_env_option, parse_overri
 
 __all__ = [
     "INTERLEAVED",
+    "KEYS",
     "PARAMS",
     "CustomEnv",
     "CustomLayer",

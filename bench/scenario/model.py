@@ -17,34 +17,39 @@ import itertools
 import json
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from bench.deploy.servers import DEFAULT_SERVER, SERVERS
 from bench.deploy.site import (
     CONSUMERS,
-    DATABASE_WORKLOADS,
-    DATABASES,
     DEFAULT_CAPACITY,
     DEFAULT_LAYER,
     DEFAULT_LOOP,
     FAULTS,
     LAYERS,
     LOOPS,
-    WORKLOADS,
 )
+from bench.deploy.workloads import DATABASES, WORKLOADS
+from bench.results.record import Record
 
 MODES = ("closed", "open")
+# What a scenario key's value can be (``PARAMS`` says which, key by key).
+Value = str | int | float | bool
 ARRIVALS = ("constant", "poisson")
 
 
 @dataclass(frozen=True)
-class Point:
-    """One configuration to measure: what runs, what it does, where it runs."""
+class Point(Record):
+    """One configuration to measure: what runs, what it does, where it runs.
+
+    Carried whole from the scenario to the server (``ServerSettings``), the client pool
+    (``WorkerPlan``) and the result (``PointResult.point``); its fields are the scenario's
+    keys, so adding a setting is one field here and the code that uses it."""
 
     # What runs: the consumer flavour.
     consumer: str = "async"
-    # What it does: the workload (site.WORKLOADS) and its size: blocking's call in ms,
+    # What it does: the workload (bench.deploy.workloads) and its size: blocking's call in ms,
     # cpu's work per message in µs of CPU; where the orm workloads write (the private
     # PostgreSQL or DATABASE_URL, or SQLite), Django's CONN_MAX_AGE (0: closed after every
     # handler, Django's default; seconds: kept), the orm-native consumer's pool size.
@@ -112,12 +117,12 @@ class Point:
     @property
     def writes(self) -> bool:
         """Whether the measured clients' messages are saved to the database."""
-        return self.workload in DATABASE_WORKLOADS
+        return WORKLOADS[self.workload].writes
 
     @property
     def neighbours_write(self) -> bool:
         route = self.neighbour_route
-        return route is not None and route[1] in DATABASE_WORKLOADS
+        return route is not None and WORKLOADS[route[1]].writes
 
     @property
     def needs_database(self) -> bool:
@@ -129,8 +134,17 @@ class Point:
             return max(1, math.ceil(self.clients / self.clients_per_room))
         return self.rooms
 
-    def params(self) -> dict[str, Any]:
-        return asdict(self)
+    @property
+    def fault_consumers(self) -> bool:
+        """Whether the server routes the fault-injecting consumers."""
+        return self.fault != "none"
+
+    def value(self, key: str) -> Any:
+        """The value of the scenario key ``key``: for code that goes over keys by name
+        (what varies, what matches); elsewhere read the attribute."""
+        if key not in PARAMS:
+            raise KeyError(key)
+        return getattr(self, key)
 
     def label(self, keys: Sequence[str]) -> str:
         """A short name from the keys that vary in the scenario, e.g. ``async clients=10``."""
@@ -139,13 +153,15 @@ class Point:
         return " ".join(parts)
 
 
+# The scenario's keys, in the Point's order, and the type each takes.
 PARAMS: dict[str, type] = {f.name: type(f.default) for f in fields(Point)}
+KEYS = tuple(PARAMS)
 # Keys whose values are measured repeat by repeat in turn rather than one after another,
 # so that drift on a shared machine hits every value alike.
 INTERLEAVED = ("consumer", "env")
 ALLOWED: dict[str, tuple[str, ...]] = {
     "consumer": CONSUMERS,
-    "workload": WORKLOADS,
+    "workload": tuple(WORKLOADS),
     "database": DATABASES,
     "env": ("current",),
     "loop": LOOPS,
@@ -183,7 +199,7 @@ MINIMUM: dict[str, tuple[float, bool]] = {
 
 
 @dataclass(frozen=True)
-class Search:
+class Search(Record):
     """A saturation search: step ``rate`` up until p99 latency or loss passes a bound."""
 
     p99_ms: float = 100.0
@@ -191,12 +207,12 @@ class Search:
 
 
 @dataclass(frozen=True)
-class CustomLayer:
+class CustomLayer(Record):
     """A channel layer by its dotted path (``[layers.NAME]``: ``BACKEND`` and ``CONFIG``),
     its CONFIG naming the services it needs: ``"{database}"`` (the run's PostgreSQL, as
     Django's ``DATABASES`` entry), ``{database_url}``, ``{redis_url}``."""
 
-    backend: str
+    backend: str = ""
     config: Any = field(default_factory=dict)
 
     @property
@@ -218,7 +234,7 @@ class CustomLayer:
 
 
 @dataclass(frozen=True)
-class CustomEnv:
+class CustomEnv(Record):
     """A Python environment for the server (``[envs.NAME]``): requirement pins installed
     over what the site needs (``requirements``), or an existing interpreter (``python``);
     with ``source``, a checkout installed into it (editable), whose ``consumers/`` site,
@@ -230,13 +246,16 @@ class CustomEnv:
 
 
 @dataclass
-class Scenario:
-    name: str
-    description: str
-    matrix: dict[str, list[Any]]
+class Scenario(Record):
+    """A scenario as read (its matrix after ``--set`` overrides); recorded whole with the
+    run (``Run.scenario``)."""
+
+    name: str = ""
+    description: str = ""
+    matrix: dict[str, list[Value]] = field(default_factory=dict)
     path: str | None = None
     search: Search | None = None
-    overrides: dict[str, list[Any]] = field(default_factory=dict)
+    overrides: dict[str, list[Value]] = field(default_factory=dict)
     layers: dict[str, CustomLayer] = field(default_factory=dict)
     envs: dict[str, CustomEnv] = field(default_factory=dict)
 
@@ -251,8 +270,9 @@ class Scenario:
         keys += [k for k in INTERLEAVED if k in self.matrix]
         points = []
         for values in itertools.product(*(self.matrix[key] for key in keys)):
-            point = replace(Point(), **dict(zip(keys, values, strict=True)))
-            points.append(point)
+            # The values were checked against PARAMS' types when the scenario was read.
+            chosen: dict[str, Any] = dict(zip(keys, values, strict=True))
+            points.append(replace(Point(), **chosen))
         return points
 
     def run_name(self, target: str | None = None) -> str:
@@ -262,20 +282,3 @@ class Scenario:
         if target:
             parts.append("target")
         return "+".join(parts)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "description": self.description,
-            "path": self.path,
-            "matrix": self.matrix,
-            "overrides": self.overrides,
-            "search": asdict(self.search) if self.search else None,
-            "layers": {
-                k: {"BACKEND": v.backend, "CONFIG": v.config} for k, v in self.layers.items()
-            },
-            "envs": {
-                k: {"requirements": list(v.requirements), "python": v.python, "source": v.source}
-                for k, v in self.envs.items()
-            },
-        }

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.deploy.site import FAULTS, LAYERS
+from bench.deploy.workloads import WORKLOADS
 from bench.errors import UserError
 from bench.scenario.model import (
     ALLOWED,
@@ -165,10 +166,11 @@ def _check_points(source: str, scenario: Scenario) -> None:
                 f"{source}: fault = {point.fault!r} with consumer = {point.consumer!r}: "
                 'the faults wrap the async consumer; set consumer = "async"'
             )
-        if point.workload == "orm-native" and point.database != "postgres":
+        workload = WORKLOADS[point.workload]
+        if workload.writes and point.database not in workload.databases:
             raise UserError(
-                f"{source}: workload = 'orm-native' with database = {point.database!r}: "
-                'the async-native driver is psycopg\'s; set database = "postgres"'
+                f"{source}: workload = {workload.name!r} with database = {point.database!r}: "
+                f'{workload.databases_why}; set database = "{workload.databases[0]}"'
             )
         if point.workers > 1 and point.layer == "memory":
             raise UserError(

@@ -13,7 +13,10 @@ def test_a_named_layer_is_a_value_of_the_layer_key():
     assert [p.layer for p in scenario.points()] == ["memory", "pg"]
     layer = scenario.layers["pg"]
     assert layer.uses_database and not layer.uses_redis and layer.app == "channels_postgres"
-    assert scenario.to_dict()["layers"] == {"pg": PG}
+    assert scenario.to_json()["layers"] == {
+        "pg": {"backend": PG["BACKEND"], "config": PG["CONFIG"]}
+    }
+    assert type(scenario).from_json(scenario.to_json()) == scenario  # recorded whole
 
 
 @pytest.mark.parametrize(

@@ -9,6 +9,7 @@ import pytest
 from bench.loadgen import WorkerPlan, protocol
 from bench.loadgen.link import pack, unpack
 from bench.results.model import Counts, RoomTally, WorkerResult
+from bench.scenario import Point
 
 
 def test_encode_writes_the_tutorial_frame_with_the_token_as_text():
@@ -63,18 +64,9 @@ def test_plan_and_result_cross_the_pipe_as_json():
     plan = WorkerPlan(
         worker=1,
         clients=[(0, 0), (3, 1)],
-        total_clients=4,
         url_template="ws://127.0.0.1:1/ws/async/chat/{room}/",
         origin="http://127.0.0.1:1",
-        mode="open",
-        rate=20.0,
-        arrival="poisson",
-        message_bytes=64,
-        warmup_s=1.0,
-        duration_s=5.0,
-        drain_quiet_s=1.0,
-        drain_max_s=10.0,
-        connect_rate=0.0,
+        point=Point(clients=4, mode="open", rate=20.0, arrival="poisson", compression=True),
         seed=7,
     )
     assert WorkerPlan.from_json(json.loads(json.dumps(plan.to_json()))) == plan

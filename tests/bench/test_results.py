@@ -5,8 +5,11 @@ import statistics
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from bench.judge import stats
+from bench.judge.compare import match_points
+from bench.results import store
 from bench.results.model import (
     Counts,
     PointResult,
@@ -18,6 +21,7 @@ from bench.results.model import (
 )
 from bench.results.schema import SCHEMA_VERSION
 from bench.results.store import from_json
+from bench.scenario import KEYS, Point
 
 REPO = Path(__file__).resolve().parents[2]
 REFERENCE = REPO / "results" / "2026-11-24" / "20261124-185815_quick_a686f7f5.json"
@@ -73,7 +77,7 @@ def test_point_medians_skip_failed_repeats():
         {
             "id": "p",
             "label": "p",
-            "params": {},
+            "point": {},
             "repeats": [
                 {
                     "repeat": 0,
@@ -107,14 +111,16 @@ def test_the_reference_result_reads_as_the_current_schema():
     raw = json.loads(REFERENCE.read_text())
     assert raw["schema_version"] == 1
     run = from_json(json.loads(REFERENCE.read_text()))
-    assert run.schema_version == SCHEMA_VERSION == 2
+    assert run.schema_version == SCHEMA_VERSION == 3
     assert len(run.points) == len(raw["points"])
     for point, old in zip(run.points, raw["points"], strict=True):
-        assert point.params["workload"] == "chat"
-        assert point.params["server"] == "daphne"
-        assert point.params["fault"] == "none"
-        assert "asgi_threads" not in point.params  # it never sized the thread that mattered
-        assert point.params["consumer"] == old["params"]["consumer"]
+        assert point.point.workload == "chat"
+        assert point.point.server == "daphne"
+        assert point.point.fault == "none"
+        assert point.point.consumer == old["params"]["consumer"]
+        assert point.point.clients == old["params"]["clients"]
+        assert point.point.env == "current"  # a key version 1 lacked, at its default
+        assert "asgi_threads" not in point.to_json()["point"]  # it never sized that thread
         # Medians computed here from the raw JSON, not by the model under test.
         raw_values = [r["throughput"]["delivered_per_s"] for r in old["repeats"]]
         assert point.median("delivered_per_s") == statistics.median(raw_values)
@@ -123,8 +129,8 @@ def test_the_reference_result_reads_as_the_current_schema():
     # The reference run calibrated one shape of load (100 clients, rooms of 10) and
     # applied it to its 10-client points too; read now, those have no ceiling of their own.
     for point in run.points:
-        mine = calibration if point.params["clients"] == 100 else None
-        assert run.calibration_for(point.params) is mine
+        mine = calibration if point.point.clients == 100 else None
+        assert run.calibration_for(point.point) is mine
 
 
 def test_a_run_survives_a_json_round_trip():
@@ -146,14 +152,30 @@ def test_version_1_fault_consumers_become_the_fault_key():
             ],
         }
     )
-    assert run.points[0].params == {
-        "consumer": "async",
-        "fault": "stall",
-        "workload": "chat",
-        "server": "daphne",
-    }
-    assert run.points[1].params["fault"] == "none"
-    assert run.scenario["matrix"] == {"consumer": ["async"], "fault": ["stall"]}
+    assert run.points[0].point == Point(consumer="async", fault="stall")
+    assert run.points[1].point == Point(consumer="sync", fault="none")
+    assert run.scenario.matrix == {"consumer": ["async"], "fault": ["stall"]}
+
+
+def test_version_2_params_become_the_typed_point():
+    run = from_json(
+        {
+            "schema_version": 2,
+            "scenario": {
+                "name": "s",
+                "layers": {"pg": {"BACKEND": "channels_postgres.core.L", "CONFIG": {"a": 1}}},
+            },
+            "calibrations": [{"params": {"clients": 20, "compression": True}}],
+            "points": [
+                {"id": "a", "label": "a", "params": {"clients": 20, "rate": 6.0}, "repeats": []}
+            ],
+        }
+    )
+    assert run.schema_version == 3
+    assert run.points[0].point == Point(clients=20, rate=6.0)
+    assert run.calibrations[0].point == Point(clients=20, compression=True)
+    assert run.scenario.layers["pg"].backend == "channels_postgres.core.L"
+    assert run.scenario.layers["pg"].config == {"a": 1}
 
 
 def test_unknown_keys_from_a_newer_writer_are_ignored():
@@ -162,23 +184,23 @@ def test_unknown_keys_from_a_newer_writer_are_ignored():
 
 
 def test_varying_keys_ignore_repeats_and_excluded_keys():
-    params = [
-        {"consumer": "sync", "clients": 10, "repeats": 3, "layer": "memory"},
-        {"consumer": "async", "clients": 100, "repeats": 5, "layer": "memory"},
+    points = [
+        Point(consumer="sync", clients=10, repeats=3, layer="memory"),
+        Point(consumer="async", clients=100, repeats=5, layer="memory"),
     ]
-    assert varying_keys(params) == ["consumer", "clients"]
-    assert varying_keys(params, exclude=("consumer",)) == ["clients"]
+    assert varying_keys(points) == ["consumer", "clients"]
+    assert varying_keys(points, exclude=("consumer",)) == ["clients"]
 
 
 def test_each_shape_of_load_has_its_own_calibration():
     from bench.results.model import Calibration
 
-    small = Calibration(params={"clients": 10, "clients_per_room": 10}, deliveries_per_s=5e4)
-    big = Calibration(params={"clients": 100, "clients_per_room": 10}, deliveries_per_s=1.5e5)
+    small = Calibration(point=Point(clients=10, clients_per_room=10), deliveries_per_s=5e4)
+    big = Calibration(point=Point(clients=100, clients_per_room=10), deliveries_per_s=1.5e5)
     run = Run(calibrations=[small, big])
-    assert run.calibration_for({"clients": 100, "clients_per_room": 10, "rate": 5}) is big
-    assert run.calibration_for({"clients": 10, "clients_per_room": 10, "mode": "open"}) is small
-    assert run.calibration_for({"clients": 50, "clients_per_room": 10}) is None
+    assert run.calibration_for(Point(clients=100, clients_per_room=10, rate=5.0)) is big
+    assert run.calibration_for(Point(clients=10, clients_per_room=10, mode="open")) is small
+    assert run.calibration_for(Point(clients=50, clients_per_room=10)) is None
 
 
 def test_a_version_2_files_environment_and_software_read_as_records():
@@ -195,3 +217,28 @@ def test_a_version_2_files_environment_and_software_read_as_records():
         assert software == old["software"]
         packages = {k: "-" if v is None else v for k, v in old["software"]["packages"].items()}
         assert point.versions() == {"python": old["software"]["python"], **packages}
+
+
+COMMITTED = sorted((REPO / "results").glob("2026-*/*.json"))
+
+
+@pytest.mark.parametrize("path", COMMITTED, ids=lambda p: p.name[:40])
+def test_every_committed_result_reads_typed_and_matches_itself(path):
+    """The dated reference runs (schema 1 and 2) read as today's model: every point a
+    typed Point that survives a round trip, and compare pairs each point with itself."""
+    raw = json.loads(path.read_text())
+    assert raw["schema_version"] < SCHEMA_VERSION
+    run = store.read(path)
+    for point, old in zip(run.points, raw["points"], strict=True):
+        assert isinstance(point.point, Point)
+        # Every key the old file had reads back with its value.
+        for key, value in old["params"].items():
+            if key in KEYS and key not in ("consumer", "fault"):  # version 1 moved faults
+                assert point.point.value(key) == value, key
+    again = Run.from_json(json.loads(json.dumps(run.to_json())))
+    assert again == run
+    pairs, only_base, only_new = match_points(run, again)
+    assert len(pairs) == len(run.points) and not only_base and not only_new
+    if raw.get("saturation"):
+        assert run.saturation is not None
+        assert [g.to_json() for g in run.saturation.groups] == raw["saturation"]["groups"]

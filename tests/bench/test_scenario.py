@@ -131,3 +131,11 @@ def test_result_file_name_carries_the_run_name(tmp_path):
     assert first.name.endswith("_quick+clients=10,20+target_abcdef12.json")
     first.write_text("{}")
     assert store.new_path("quick+clients=10,20+target", "abcdef1234", tmp_path) != first
+
+
+def test_every_numeric_key_has_a_minimum():
+    """A new numeric setting on the Point is checked like the others, not a KeyError."""
+    from bench.scenario.model import MINIMUM, PARAMS
+
+    numeric = {key for key, kind in PARAMS.items() if kind in (int, float)}
+    assert numeric == set(MINIMUM)

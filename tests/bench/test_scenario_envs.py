@@ -22,7 +22,8 @@ def test_environments_are_values_of_the_env_key_and_interleaved():
         ("sync", "mine"),
     ]
     assert scenario.envs["old"].requirements == ("channels==4.1.0",)
-    assert scenario.to_dict()["envs"]["mine"] == {
+    assert type(scenario).from_json(scenario.to_json()) == scenario  # recorded whole
+    assert scenario.to_json()["envs"]["mine"] == {
         "requirements": [],
         "python": "/x",
         "source": None,

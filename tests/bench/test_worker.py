@@ -12,6 +12,7 @@ import pytest
 
 from bench.loadgen.protocol import MEASURED, encode
 from bench.loadgen.worker import Worker, WorkerPlan
+from bench.scenario import Point
 
 MS = 1_000_000
 
@@ -41,24 +42,25 @@ class FakeClient:
 
 
 def plan(**changes: Any) -> WorkerPlan:
-    values: dict[str, Any] = {
-        "worker": 0,
-        "clients": [(0, 0), (1, 0)],
-        "total_clients": 2,
-        "url_template": "ws://127.0.0.1:1/{room}",
-        "origin": "http://127.0.0.1:1",
+    """A plan for two clients in one room; ``changes`` are the point's keys."""
+    point: dict[str, Any] = {
+        "clients": 2,
         "mode": "open",
         "rate": 10.0,
-        "arrival": "constant",
         "message_bytes": 8,
         "warmup_s": 0.1,
         "duration_s": 0.2,
         "drain_quiet_s": 0.05,
         "drain_max_s": 3.0,
-        "connect_rate": 0.0,
         **changes,
     }
-    return WorkerPlan(**values)
+    return WorkerPlan(
+        worker=0,
+        clients=[(0, 0), (1, 0)],
+        url_template="ws://127.0.0.1:1/{room}",
+        origin="http://127.0.0.1:1",
+        point=Point(**point),
+    )
 
 
 def worker_with_members(p: WorkerPlan) -> tuple[Worker, list[FakeClient]]:
@@ -165,7 +167,7 @@ def test_where_rooms_are_shared_the_drain_waits_four_p99s_of_silence():
     drain_quiet_s (0.05 s)."""
 
     async def main() -> Worker:
-        worker, _ = worker_with_members(plan(total_clients=4, drain_quiet_s=0.05))
+        worker, _ = worker_with_members(plan(clients=4, drain_quiet_s=0.05))
         now = time.monotonic_ns()
         worker.ledger.window = (now - 1000 * MS, now)
         for seq in range(100):  # latencies of 100 ms, arrived just now

@@ -25,6 +25,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 from bench.deploy.processes import free_port
 from bench.deploy.servers import DaphneServer
 from bench.deploy.site import CONSUMERS, ServerSettings
+from bench.scenario import Point
 
 HOST = "127.0.0.1"
 # Bounded waits: generous for a loaded 2-core machine, never a measure of speed.
@@ -36,7 +37,9 @@ QUIT_TIMEOUT_S = 10.0
 def site(tmp_path_factory) -> Iterator[str]:
     """The chat site in a real Daphne (in-memory layer); yields its base URL."""
     log_path = tmp_path_factory.mktemp("daphne-browser") / "daphne.log"
-    with DaphneServer(ServerSettings(layer="memory"), HOST, free_port(HOST), log_path) as daphne:
+    with DaphneServer(
+        ServerSettings(Point(layer="memory")), HOST, free_port(HOST), log_path
+    ) as daphne:
         daphne.wait_ready()
         yield f"http://{HOST}:{daphne.port}"
 

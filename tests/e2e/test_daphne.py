@@ -22,6 +22,7 @@ from bench.deploy.processes import free_port
 from bench.deploy.redis_server import flush
 from bench.deploy.servers import DaphneServer
 from bench.deploy.site import CONSUMERS, LAYERS, ServerSettings, origin, ws_url
+from bench.scenario import Point
 
 HOST = "127.0.0.1"
 # Bounded waits: generous for a loaded 2-core machine, never a measure of speed.
@@ -43,7 +44,7 @@ def server(request, tmp_path_factory) -> Iterator[DaphneServer]:
         flush(redis_url)
     log_path = tmp_path_factory.mktemp(f"daphne-{layer}") / "daphne.log"
     daphne = DaphneServer(
-        ServerSettings(layer=layer, redis_url=redis_url), HOST, free_port(HOST), log_path
+        ServerSettings(Point(layer=layer), redis_url=redis_url), HOST, free_port(HOST), log_path
     )
     with daphne:
         daphne.wait_ready()
@@ -226,7 +227,7 @@ def redis_group_size(server, request):
     """
 
     async def wait_for_size(room: str, expected: int) -> None:
-        if server.settings.layer != "redis":
+        if server.settings.point.layer != "redis":
             return
         import redis.asyncio
 

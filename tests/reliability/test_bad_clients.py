@@ -30,6 +30,7 @@ from bench.deploy.processes import free_port
 from bench.deploy.redis_server import flush
 from bench.deploy.servers import DaphneServer
 from bench.deploy.site import CONSUMERS, LAYERS, ServerSettings, origin, ws_url
+from bench.scenario import Point
 
 from .conftest import only_result, scenario_text, write_scenario
 
@@ -41,7 +42,7 @@ RECV_TIMEOUT_S = 10.0
 def daphne(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaphneServer]:
     port = free_port(HOST)
     log = tmp_path_factory.mktemp("daphne") / "daphne.log"
-    with DaphneServer(ServerSettings(), HOST, port, log) as server:
+    with DaphneServer(ServerSettings(Point()), HOST, port, log) as server:
         server.wait_ready()
         yield server
         assert server.alive(), "Daphne died during the tests"
@@ -60,7 +61,7 @@ def layer_daphne(
     redis_url = request.getfixturevalue("redis_url")
     flush(redis_url)
     log = tmp_path_factory.mktemp(f"daphne-{layer}") / "daphne.log"
-    settings = ServerSettings(layer=layer, redis_url=redis_url)
+    settings = ServerSettings(Point(layer=layer), redis_url=redis_url)
     with DaphneServer(settings, HOST, free_port(HOST), log) as server:
         server.wait_ready()
         yield server

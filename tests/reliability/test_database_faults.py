@@ -37,7 +37,7 @@ def test_private_postgres_killed_mid_point(chanbench, monkeypatch):
     code, result = finished_result(run, 120)
     assert code == 3, run.output()
     orm_sync, orm_async, chat_sync, chat_async = result["points"]
-    assert [p["params"]["workload"] for p in result["points"]] == ["orm", "orm", "chat", "chat"]
+    assert [p["point"]["workload"] for p in result["points"]] == ["orm", "orm", "chat", "chat"]
     first = orm_sync["repeats"][0]
     assert first["status"] == "failed"
     assert "stopped answering during the point" in first["reason"], first["reason"]

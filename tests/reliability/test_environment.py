@@ -70,7 +70,7 @@ def test_daphne_that_cannot_start_fails_its_point_only(tmp_path, capsys, monkeyp
     results = tmp_path / "results"
     assert main(["run", str(path), "--no-calibrate", "--results-dir", str(results)]) == 3
     result = only_result(results)
-    by_fault = {p["params"]["fault"]: p["repeats"][0] for p in result["points"]}
+    by_fault = {p["point"]["fault"]: p["repeats"][0] for p in result["points"]}
     failed = by_fault["stall"]
     assert failed["status"] == "failed"
     reason = failed["reason"]

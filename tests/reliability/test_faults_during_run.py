@@ -177,7 +177,7 @@ def test_interrupt_keeps_finished_points_and_leaves_nothing(chanbench, monkeypat
     code, result = finished_result(run, 60)
     assert code == 130, run.output()
     assert result["partial"] is True
-    assert [p["params"]["consumer"] for p in result["points"]] == ["sync"]
+    assert [p["point"]["consumer"] for p in result["points"]] == ["sync"]
     assert result["points"][0]["repeats"][0]["status"] == "ok"
     assert "interrupted" in run.output()
     assert_nothing_left(run)

@@ -18,7 +18,7 @@ import pytest
 from bench.cli import main
 from bench.errors import UserError
 from bench.results import store
-from bench.results.model import PointResult, Run
+from bench.results.model import PointResult, Repeat, Run
 
 GOOD = {"schema_version": store.SCHEMA_VERSION, "points": [{"id": "x", "repeats": []}]}
 GOOD_RUN = Run.from_json(GOOD)
@@ -113,7 +113,10 @@ def test_failed_write_keeps_the_old_file(tmp_path, poison):
     path = tmp_path / "result.json"
     store.write(path, GOOD_RUN)
     before = path.read_bytes()
-    half = Run(points=[PointResult(id="p" * 10_000)] * 50 + [PointResult(params={"bad": poison})])
+    half = Run(
+        points=[PointResult(id="p" * 10_000)] * 50
+        + [PointResult(repeats=[Repeat(0, latency_ms={"p50": poison})])]
+    )
     with pytest.raises((TypeError, ValueError)):
         store.write(path, half)
     assert path.read_bytes() == before
@@ -139,5 +142,7 @@ def test_interrupt_during_write_keeps_the_old_file(tmp_path, monkeypatch):
 def test_first_write_that_fails_leaves_nothing(tmp_path):
     path = tmp_path / "new.json"
     with pytest.raises(TypeError):
-        store.write(path, Run(points=[PointResult(params={"bad": Unencodable()})]))
+        store.write(
+            path, Run(points=[PointResult(repeats=[Repeat(0, latency_ms={"p50": Unencodable()})])])
+        )
     assert list(tmp_path.iterdir()) == []

@@ -74,7 +74,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     )
     relabelled = json.loads(slow.read_text())
     for point in relabelled["points"]:
-        point["params"]["fault"] = "none"
+        point["point"]["fault"] = "none"
     slowed = results / "slowed-as-async.json"
     slowed.write_text(json.dumps(relabelled))
     return {"base": base, "again": again, "slowed": slowed}

@@ -43,7 +43,7 @@ repeats = 2
         head=envs,
     )
     assert code == 3  # the broken environment's points failed; the others ran
-    points = {p["params"]["env"]: p for p in result["points"]}
+    points = {p["point"]["env"]: p for p in result["points"]}
     current, old, broken = points["current"], points["old"], points["broken"]
     assert old["software"]["packages"]["channels"] == "4.1.0"
     assert old["software"]["packages"]["daphne"] == "4.1.2"
@@ -130,7 +130,7 @@ def test_a_source_tree_is_installed_and_its_site_served(tmp_path, monkeypatch):
     code, result = run_matrix(tmp_path, matrix, "--env", f"base={tree}")
     assert code == 0
     (point,) = result["points"]
-    assert point["params"]["env"] == "base"
+    assert point["point"]["env"] == "base"
     assert point["software"]["site"]["path"] == str(tree / "consumers")
     assert point["software"]["executable"].startswith(str(tmp_path / "envs"))
     assert result["scenario"]["envs"]["base"]["source"] == str(tree)

@@ -36,10 +36,10 @@ def test_channels_postgres_carries_every_message(tmp_path, monkeypatch):
     (file,) = results.glob("*.json")
     result = json.loads(file.read_text())
     assert code == 0, [r.get("reason") for p in result["points"] for r in p["repeats"]]
-    assert result["scenario"]["layers"]["postgres"]["BACKEND"].startswith("channels_postgres")
+    assert result["scenario"]["layers"]["postgres"]["backend"].startswith("channels_postgres")
     assert len(result["points"]) == 4
     for point in result["points"]:
-        where = f"{point['params']['consumer']} workers={point['params']['workers']}"
+        where = f"{point['point']['consumer']} workers={point['point']['workers']}"
         (rep,) = point["repeats"]
         assert rep["status"] == "ok", (where, rep.get("reason"))
         counts = rep["counts"]

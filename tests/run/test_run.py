@@ -31,7 +31,7 @@ def test_tiny_run_accounts_for_every_broadcast(tmp_path, capsys):
     assert code == 0
     assert result["partial"] is False
     assert result["environment"]["packages"]["channels"]
-    assert {p["params"]["consumer"] for p in result["points"]} == {"sync", "async"}
+    assert {p["point"]["consumer"] for p in result["points"]} == {"sync", "async"}
     for point in result["points"]:
         (rep,) = point["repeats"]
         assert rep["status"] == "ok", rep.get("reason")
@@ -70,7 +70,7 @@ def test_stalled_server_shows_in_open_loop_latency(tmp_path, monkeypatch):
 
 def test_target_drives_a_running_server(tmp_path):
     port = free_port()
-    settings = ServerSettings()
+    settings = ServerSettings(Point())
     with servers.DaphneServer(settings, "127.0.0.1", port, tmp_path / "daphne.log") as daphne:
         daphne.wait_ready()
         code, result = run_cli(
@@ -110,7 +110,7 @@ def test_saturation_search_stops_at_the_first_broken_rate(tmp_path, capsys):
     code, result = run_cli(tmp_path, scenario)
     assert code == 0
     # A 1 µs bound breaks at the first rate: the higher rates are never run.
-    assert [p["params"]["rate"] for p in result["points"]] == [2.0, 2.0]
+    assert [p["point"]["rate"] for p in result["points"]] == [2.0, 2.0]
     groups = {g["consumer"]: g for g in result["saturation"]["groups"]}
     assert groups["sync"]["highest_rate"] is None and groups["sync"]["broken_at"] == 2.0
     assert "highest sustained rate below the lowest rate tried" in capsys.readouterr().out
@@ -133,7 +133,7 @@ def test_target_url_with_room_is_kept_as_given(tmp_path):
     """A route written the tutorial's way (``/$``) needs its trailing slash: a --target
     with {room} and a trailing slash is used exactly as given."""
     port = free_port()
-    settings = ServerSettings()
+    settings = ServerSettings(Point())
     with servers.DaphneServer(settings, "127.0.0.1", port, tmp_path / "daphne.log") as daphne:
         daphne.wait_ready()
         target = f"ws://127.0.0.1:{port}/ws/async/chat/{{room}}/"
@@ -159,7 +159,7 @@ def test_repeats_alternate_their_order(tmp_path):
     code, result = run_cli(tmp_path, TINY, "--set", "repeats=2", "--no-report")
     assert code == 0
     started = {
-        (p["params"]["consumer"], r["repeat"]): r["started_at"]
+        (p["point"]["consumer"], r["repeat"]): r["started_at"]
         for p in result["points"]
         for r in p["repeats"]
     }
@@ -176,11 +176,11 @@ def test_each_shape_of_load_is_calibrated(tmp_path):
     assert main([*args, "--set", "clients=4,8"]) == 0
     (file,) = results.glob("*.json")
     result = json.loads(file.read_text())
-    ceilings = {c["params"]["clients"]: c["deliveries_per_s"] for c in result["calibrations"]}
+    ceilings = {c["point"]["clients"]: c["deliveries_per_s"] for c in result["calibrations"]}
     assert sorted(ceilings) == [4, 8]
     for point in result["points"]:
         (rep,) = point["repeats"]
-        ceiling = ceilings[point["params"]["clients"]]
+        ceiling = ceilings[point["point"]["clients"]]
         assert rep["ceiling_fraction"] == pytest.approx(
             rep["throughput"]["delivered_per_s"] / ceiling
         )

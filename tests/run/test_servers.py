@@ -22,7 +22,7 @@ loop = "uvloop"
     assert code == 0
     seen = set()
     for point in result["points"]:
-        where = f"{point['params']['server']} {point['params']['consumer']}"
+        where = f"{point['point']['server']} {point['point']['consumer']}"
         (rep,) = point["repeats"]
         assert rep["status"] == "ok", (where, rep.get("reason"))
         counts = rep["counts"]
@@ -34,10 +34,10 @@ loop = "uvloop"
         assert holder["connections"] == 4, where
         assert holder["threads_max"] >= 1 and holder["cpu_percent"] > 0, where
         assert rep["server"]["threads_max"] >= holder["threads_max"], where
-        seen.add(point["params"]["server"])
+        seen.add(point["point"]["server"])
         # Its own version, read from its interpreter (as each kind declares it), the stack's.
         packages = point["software"]["packages"]
-        kind = point["params"]["server"]
+        kind = point["point"]["server"]
         assert packages["django"] and packages[kind], where
         assert set(packages) >= {p.name for p in SERVERS[kind].packages}, where
     assert seen == set(SERVERS)

@@ -7,13 +7,13 @@ from pathlib import Path
 import pytest
 from helpers import TINY_OPEN_LOAD, run_matrix
 
-from bench.deploy.site import DATABASE_WORKLOADS, WORKLOADS
+from bench.deploy.workloads import WORKLOADS
 
 CONSUMERS_DIR = Path(__file__).resolve().parents[2] / "consumers"
 
 
 def by_params(result: dict) -> dict[tuple[str, str], dict]:
-    return {(p["params"]["consumer"], p["params"]["workload"]): p for p in result["points"]}
+    return {(p["point"]["consumer"], p["point"]["workload"]): p for p in result["points"]}
 
 
 def test_the_routes_are_the_harness_workloads():
@@ -46,7 +46,7 @@ work_us = 200.0
         counts = rep["counts"]
         assert counts["lost"] == 0 and counts["expected"] == counts["delivered"] > 0, where
         assert counts["malformed"] == 0 and counts["disconnected"] == 0, where
-        if workload in DATABASE_WORKLOADS:
+        if WORKLOADS[workload].writes:
             db = rep["database"]
             assert db["kind"] == "postgres"
             assert db["rows"] == db["sent"] == counts["sent"] > 0, where

@@ -117,10 +117,9 @@ def spectrum_charts(lay: Layout, out_dir: Path) -> list[Chart]:
 def phase_offset_s(repeat: Repeat, point: PointResult) -> float | None:
     """Seconds from the monitor's start to the start of the warm-up, the runner's t = 0."""
     window = repeat.server.window_s if repeat.server else []
-    warmup_s = point.params.get("warmup_s")
-    if not window or window[0] is None or warmup_s is None:
+    if not window or window[0] is None:
         return None
-    return float(window[0]) - float(warmup_s)
+    return float(window[0]) - point.point.warmup_s
 
 
 def timeline_charts(lay: Layout, out_dir: Path) -> list[Chart]:
@@ -155,11 +154,15 @@ def timeline_charts(lay: Layout, out_dir: Path) -> list[Chart]:
         if not drawn:
             plt.close(fig)
             continue
-        params = members[0][1].params
-        warmup_s, duration_s = params.get("warmup_s"), params.get("duration_s")
+        config = members[0][1].point
         for ax in axes:
-            if warmup_s is not None and duration_s is not None:
-                ax.axvspan(warmup_s, warmup_s + duration_s, color="grey", alpha=0.12, lw=0)
+            ax.axvspan(
+                config.warmup_s,
+                config.warmup_s + config.duration_s,
+                color="grey",
+                alpha=0.12,
+                lw=0,
+            )
             ax.axvline(0, color="grey", linewidth=0.8)
             ax.set_ylim(bottom=0)
         axes[0].set_ylabel("delivered/s")
