@@ -24,6 +24,8 @@ from bench.deploy.site import (
 from bench.errors import UserError
 from bench.run import preflight
 
+MAX_PORT = 65535
+
 
 def add_command(sub: argparse._SubParsersAction) -> None:
     """The ``serve`` subcommand and its options."""
@@ -84,6 +86,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     until Ctrl-C, as the tutorial's last step does."""
     import os
 
+    if not 1 <= args.port <= MAX_PORT:
+        raise UserError(f"--port {args.port}: a TCP port is 1 to {MAX_PORT}; give one such as 8000")
     check_port_free(args.host, args.port)
     preflight.check_installed(args.server)
     if args.workers < 1 or (args.workers > 1 and args.layer == "memory"):
@@ -93,8 +97,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    # Kept after the server stops, for the user to read: the system's temp folder clears it.
+    log_dir = Path(tempfile.mkdtemp(prefix="chanbench-serve-"))
     with ExitStack() as stack:
-        log_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="chanbench-serve-")))
         redis_url = args.redis_url or os.environ.get("REDIS_URL")
         if args.layer != "memory":
             from bench.deploy.redis_server import redis_for
@@ -117,11 +122,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
             "Ctrl-C stops)",
             flush=True,
         )
+        print(f"chanbench: server log: {server.log_path}", flush=True)
         try:
             while not stop.wait(0.5):
                 if not server.alive():
                     raise UserError(f"{server.name} exited unexpectedly; see {server.log_path}")
         except KeyboardInterrupt:
             pass
-    print("chanbench: stopped", flush=True)
+    print(f"chanbench: stopped; its logs are kept in {log_dir}", flush=True)
     return 0
