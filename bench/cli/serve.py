@@ -117,13 +117,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
         )
         server.wait_ready(args.consumer)
         page = f"http://{netloc(args.host, args.port)}/chat/lobby/?consumer={args.consumer}"
-        print(
-            f"chanbench: serving the chat on {page} ({args.server}, layer {args.layer}; "
-            "Ctrl-C stops)",
-            flush=True,
-        )
-        print(f"chanbench: server log: {server.log_path}", flush=True)
-        try:
+        try:  # from here on, Ctrl-C is the way to stop: exit 0
+            print(
+                f"chanbench: serving the chat on {page} ({args.server}, layer {args.layer}; "
+                f"Ctrl-C stops)\nchanbench: server log: {server.log_path}",
+                flush=True,
+            )
             while not stop.wait(0.5):
                 if not server.alive():
                     raise UserError(f"{server.name} exited unexpectedly; see {server.log_path}")
