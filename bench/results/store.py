@@ -2,7 +2,10 @@
 
 A result is one JSON file per run, never overwritten, written atomically (a temporary
 file renamed over the target) after every repeat, so an interrupted or crashed run keeps
-what it measured. ``atomic_path`` is the one atomic writer: reports use it too.
+what it measured. ``atomic_path`` is the one atomic writer: reports use it too. A write
+the file system refuses (full, read-only, a file where a folder should be) is a one-line
+``UserError`` from here, and ``check_writable`` refuses such a folder before a run
+measures or a report draws anything.
 ``read`` checks a file and ``from_json`` migrates it to the current schema
 (``bench.results.schema``, which keeps the history and imports nothing of the model)
 before ``bench.results.model`` reads it: the model never sees an older shape.
