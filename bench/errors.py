@@ -25,8 +25,8 @@ _MEANINGS = {
     ExitCode.OK: "done; for compare, no regression and every point judged",
     ExitCode.REGRESSION: "compare: a regression (a worse change past the fail threshold, "
     "or a point that failed in new)",
-    ExitCode.USER_ERROR: "bad input or a broken setup, said in one line (argparse's usage "
-    "errors exit 2 too): fix what it names and run again",
+    ExitCode.USER_ERROR: "bad input or a broken setup (a full or read-only disk too), said "
+    "in one line (argparse's usage errors exit 2 too): fix what it names and run again",
     ExitCode.POINT_FAILED: "run: a point failed (its reason is recorded in the result); the "
     "others were measured and saved",
     ExitCode.NOT_JUDGED: "compare: nothing worse, but a point the base has no measurement "

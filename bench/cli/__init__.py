@@ -2,8 +2,9 @@
 
 ``serve`` serves the chat site; ``run`` and ``calibrate`` measure (``run``); ``report``
 and ``compare`` read results (``read``). Every outcome has its own exit code
-(``bench.errors.ExitCode``, listed by ``--help``): an expected failure (``UserError``)
-prints one line and exits 2, Ctrl-C exits 130.
+(``bench.errors.ExitCode``, listed by ``--help``): an expected failure (``UserError``),
+or the machine's refusal of a file operation (``OSError``: a full or read-only disk),
+prints one line and exits 2; Ctrl-C exits 130.
 """
 
 from __future__ import annotations
@@ -53,6 +54,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UserError as exc:
         print(f"chanbench: error: {redact(str(exc))}", file=sys.stderr)
         return exc.exit_code
-    except KeyboardInterrupt:
-        print("chanbench: interrupted", file=sys.stderr)
+    except OSError as exc:
+        # The machine's state (a disk, a file, a socket) rather than a bug: one line, as
+        # for bad input. Writes the atomic writer knows of say more (store.write_error).
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"chanbench: error: {redact(where + str(exc.strerror or exc))}", file=sys.stderr)
+        return ExitCode.USER_ERROR
+    except KeyboardInterrupt as exc:
+        # An interrupt may say what it left undone and how to finish it (cli.read).
+        said = f": {exc}" if str(exc) else ""
+        print(f"chanbench: interrupted{said}", file=sys.stderr)
         return ExitCode.INTERRUPTED

@@ -4,15 +4,22 @@ them, with the parsing of compare's options (thresholds, ``--between``)."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import math
+import shlex
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bench.cli import exits
 from bench.errors import ExitCode, UserError
 from bench.results import store
 from bench.results.model import Run
 from bench.scenario import KEYS, Point
+
+if TYPE_CHECKING:
+    from bench.report import Source
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
@@ -103,7 +110,8 @@ def cmd_report(args: argparse.Namespace) -> int:
         for label, path in zip(labels, paths, strict=True)
     ]
     out_dir = args.output or report.default_out_dir(paths)
-    index = report.write_report(sources, out_dir)
+    store.check_writable(out_dir, "-o")
+    index = write_report(sources, out_dir)
     charts = len(list(out_dir.glob("*.png")))
     print(f"report: {index} ({charts} charts, README.md beside it)")
     return 0
@@ -136,12 +144,35 @@ def cmd_compare(args: argparse.Namespace) -> int:
         loss_threshold=args.loss_threshold,
         force=args.force,
     )
+    if args.charts:
+        store.check_writable(args.charts, "--charts")  # before the table, not after it
     render = compare_output.format_markdown if args.format == "md" else compare_output.format_text
     print(render(comparison), end="")
     if args.charts:
         names = write_charts(base, new, args.charts)
         print(f"charts: {args.charts} ({len(names)} charts, base and new overlaid)")
     return comparison.exit_code
+
+
+def write_report(sources: Sequence[Source], out_dir: Path) -> Path:
+    """``report.write_report``; interrupted (Ctrl-C), it removes the folder if it made it
+    and left it empty, and the interrupt says how to make the report again."""
+    from bench import report
+
+    made = not out_dir.exists()
+    try:
+        return report.write_report(sources, out_dir)
+    except KeyboardInterrupt:
+        if made:
+            with contextlib.suppress(OSError):
+                out_dir.rmdir()  # only if empty: charts already drawn stay
+        paths = [s.path for s in sources if s.path is not None]
+        again = ["chanbench", "report", *map(str, paths)]
+        if out_dir != report.default_out_dir(paths):
+            again += ["-o", str(out_dir)]
+        raise KeyboardInterrupt(
+            f"the report in {out_dir} was not finished; make it with: {shlex.join(again)}"
+        ) from None
 
 
 def parse_threshold(text: str) -> float:

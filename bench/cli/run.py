@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import TextIO, cast
 
-from bench.cli import exits
+from bench.cli import exits, read
 from bench.errors import ExitCode
 from bench.redact import RedactingWriter, redact
 from bench.report import tables
@@ -107,6 +107,7 @@ def _run_context(args: argparse.Namespace) -> runner.RunContext:
 
     scenario = load_scenario(args.scenario, args.overrides, args.env_options)
     results_dir = args.results_dir or store.RESULTS_DIR
+    store.check_writable(results_dir, "--results-dir")  # before minutes of measuring
     target = getattr(args, "target", None)
     path = store.new_path(scenario.run_name(target), environment.git_info().commit, results_dir)
     return runner.RunContext(
@@ -153,7 +154,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if result.points and not args.no_report:
         from bench import report
 
-        index = report.write_report(
+        index = read.write_report(
             [report.Source(ctx.path.stem, result, ctx.path)], run_dir(ctx.path) / "report"
         )
         print(f"report: {index}")

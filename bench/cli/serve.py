@@ -25,6 +25,8 @@ from bench.errors import UserError
 from bench.run import preflight
 from bench.scenario import Point
 
+MAX_PORT = 65535
+
 
 def add_command(sub: argparse._SubParsersAction) -> None:
     """The ``serve`` subcommand and its options."""
@@ -85,6 +87,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     until Ctrl-C, as the tutorial's last step does."""
     import os
 
+    if not 1 <= args.port <= MAX_PORT:
+        raise UserError(f"--port {args.port}: a TCP port is 1 to {MAX_PORT}; give one such as 8000")
     check_port_free(args.host, args.port)
     preflight.check_installed(args.server)
     if args.workers < 1 or (args.workers > 1 and args.layer == "memory"):
@@ -94,8 +98,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    # Kept after the server stops, for the user to read: the system's temp folder clears it.
+    log_dir = Path(tempfile.mkdtemp(prefix="chanbench-serve-"))
     with ExitStack() as stack:
-        log_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="chanbench-serve-")))
         redis_url = args.redis_url or os.environ.get("REDIS_URL")
         if args.layer != "memory":
             from bench.deploy.redis_server import redis_for
@@ -110,16 +115,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
         )
         server.wait_ready(args.consumer)
         page = f"http://{netloc(args.host, args.port)}/chat/lobby/?consumer={args.consumer}"
-        print(
-            f"chanbench: serving the chat on {page} ({args.server}, layer {args.layer}; "
-            "Ctrl-C stops)",
-            flush=True,
-        )
-        try:
+        try:  # from here on, Ctrl-C is the way to stop: exit 0
+            print(
+                f"chanbench: serving the chat on {page} ({args.server}, layer {args.layer}; "
+                f"Ctrl-C stops)\nchanbench: server log: {server.log_path}",
+                flush=True,
+            )
             while not stop.wait(0.5):
                 if not server.alive():
                     raise UserError(f"{server.name} exited unexpectedly; see {server.log_path}")
         except KeyboardInterrupt:
             pass
-    print("chanbench: stopped", flush=True)
+    print(f"chanbench: stopped; its logs are kept in {log_dir}", flush=True)
     return 0
