@@ -138,6 +138,24 @@ class ProcessSummary(Record):
     rss_peak_bytes: int | None = None
     # The server's processes: established client connections held when measuring began.
     connections: int | None = None
+    # At the window's end: memory the process holds alone (USS) and with its share of
+    # pages shared with its siblings (PSS; RSS counts them in every worker), open files.
+    uss_bytes: int | None = None
+    pss_bytes: int | None = None
+    open_files: int | None = None
+
+
+@dataclass
+class ThreadCpu(Record):
+    """One thread's CPU over the measured window; ``tid`` None for a process's threads
+    that exited inside it, or the root's children that exited (files before version 2
+    have no ``pid`` or ``main``)."""
+
+    label: str = ""
+    cpu_percent: float = 0.0
+    tid: int | None = None
+    pid: int | None = None
+    main: bool = False  # the process's main thread: an asyncio server's event loop
 
 
 @dataclass
@@ -154,10 +172,12 @@ class MonitorSummary(Record):
     threads_max: int | None = None
     cpu_mean_percent: float | None = None
     rss_peak_bytes: int | None = None
-    busiest_thread: dict[str, Any] | None = None
+    # The tree's memory at the window's end, shared pages counted once (sum of PSS).
+    pss_bytes: int | None = None
+    busiest_thread: ThreadCpu | None = None
     event_loop_cpu_percent: float | None = None
     other_threads_cpu_percent: float | None = None
-    per_thread: list[dict[str, Any]] = field(default_factory=list)
+    per_thread: list[ThreadCpu] = field(default_factory=list)
     processes: list[ProcessSummary] = field(default_factory=list)
     window_s: list[float | None] = field(default_factory=list)
     series: dict[str, list[float]] = field(default_factory=dict)
