@@ -4,8 +4,9 @@ otherwise, and the delivery rate over time that the report's timeline draws."""
 from __future__ import annotations
 
 import time
-from typing import Any, TextIO
+from typing import TextIO
 
+from bench.loadgen.link import WorkerProgress
 from bench.results.model import Repeat
 
 # Rates are worked out over at least this long, so the line does not flicker.
@@ -21,19 +22,19 @@ class Progress:
         self.total_s = total_s
         self.t0_ns = t0_ns
         self.workers = workers
-        self.last: dict[int, dict[str, Any]] = {}
+        self.last: dict[int, WorkerProgress] = {}
         self.prev: tuple[float, int, int] | None = None
         self.series: dict[str, list[float]] = {"t_s": [], "delivered_per_s": [], "sent_per_s": []}
         self.tty = out.isatty()
 
-    def update(self, worker: int, value: dict[str, Any]) -> None:
+    def update(self, worker: int, value: WorkerProgress) -> None:
         """A worker's counters; once every worker has reported, a point of the series."""
         self.last[worker] = value
         if len(self.last) < self.workers:
             return
         now = time.monotonic()
-        sent = sum(v["sent"] for v in self.last.values())
-        received = sum(v["received"] for v in self.last.values())
+        sent = sum(v.sent for v in self.last.values())
+        received = sum(v.received for v in self.last.values())
         if self.prev is None:
             self.prev = (now, sent, received)
             return
@@ -46,7 +47,7 @@ class Progress:
         self.series["sent_per_s"].append(round(sent_rate, 1))
         self.series["delivered_per_s"].append(round(recv_rate, 1))
         if self.tty:
-            p99s = [v["p99_ms"] for v in self.last.values() if v["p99_ms"] is not None]
+            p99s = [v.p99_ms for v in self.last.values() if v.p99_ms is not None]
             share = max(0.0, min(1.0, elapsed / self.total_s)) if self.total_s else 1.0
             bar = "#" * int(share * 20)
             p99 = f"{max(p99s):8.1f} ms" if p99s else "       - ms"

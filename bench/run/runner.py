@@ -26,7 +26,7 @@ from bench.deploy.services import Services, services_for
 from bench.deploy.site import ServerSettings, origin, ws_url
 from bench.errors import PointFailed, ServerError, UserError
 from bench.loadgen import CONNECT_TIMEOUT_S
-from bench.loadgen.link import CONNECT, CONNECTED, RESULT, START
+from bench.loadgen.link import CONNECT, CONNECTED, RESULT, START, Connected, WorkerProgress
 from bench.loadgen.pool import WorkerPool, exit_description, plan_neighbours, plan_workers
 from bench.redact import redact
 from bench.results import environment, store
@@ -196,11 +196,13 @@ def measure(
         connect_budget = WORKER_START_TIMEOUT_S + CONNECT_TIMEOUT_S * 2
         if point.connect_rate:
             connect_budget += point.clients / point.connect_rate
-        connected = pool.gather(CONNECTED, connect_budget, check=check)
-        if not sum(c["connected"] for c in connected):
+        connected = [
+            Connected.from_json(c) for c in pool.gather(CONNECTED, connect_budget, check=check)
+        ]
+        if not sum(c.connected for c in connected):
             errors: dict[str, int] = {}
             for c in connected:
-                for k, v in c["errors"].items():
+                for k, v in c.errors.items():
                     errors[k] = errors.get(k, 0) + v
             why = ", ".join(f"{count} x {name}" for name, count in errors.items())
             raise PointFailed(f"no client could connect to {template.format(room=0)}: {why}")
@@ -208,7 +210,7 @@ def measure(
         total_s = point.warmup_s + point.duration_s
         progress = Progress(ctx.out, label, total_s, t0_ns, len(plans))
 
-        def on_progress(worker: int, value: Any) -> None:
+        def on_progress(worker: int, value: WorkerProgress) -> None:
             if worker < len(plans):  # the measured clients only
                 progress.update(worker, value)
 
