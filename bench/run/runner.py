@@ -43,7 +43,7 @@ from bench.results.model import (
 from bench.run.flags import client_warnings
 from bench.run.monitor import ProcessMonitor
 from bench.run.preflight import check_layers, check_limits
-from bench.run.progress import Progress, summary_line
+from bench.run.progress import Progress, RunDisplay, summary_line
 from bench.run.search import SaturationSearch
 from bench.scenario import INTERLEAVED, Point, Scenario
 
@@ -77,6 +77,8 @@ class RunContext:
     envs: dict[str, Built] = field(default_factory=dict)
     env_errors: dict[str, str] = field(default_factory=dict)
     run: Run = field(default_factory=Run)
+    # The whole run's bars while the points run (on a terminal).
+    display: RunDisplay | None = None
 
 
 def _url_template(ctx: RunContext, point: Point, port: int | None) -> tuple[str, str]:
@@ -208,7 +210,7 @@ def measure(
             raise PointFailed(f"no client could connect to {template.format(room=0)}: {why}")
         t0_ns = time.monotonic_ns() + int(START_DELAY_S * 1e9)
         total_s = point.warmup_s + point.duration_s
-        progress = Progress(ctx.out, label, total_s, t0_ns, len(plans))
+        progress = Progress(ctx.out, label, total_s, t0_ns, len(plans), ctx.display)
 
         def on_progress(worker: int, value: WorkerProgress) -> None:
             if worker < len(plans):  # the measured clients only
@@ -350,7 +352,9 @@ def run(ctx: RunContext, calibrate_first: bool = True) -> int:
                 result.environment.update(ctx.services.versions())
             if calibrate_first and not ctx.target:
                 _calibrate_each_shape(ctx, points)
-            exit_code = _run_points(ctx, points)
+            repeats = {p.label(scenario.varying()): p.repeats for p in points}
+            with RunDisplay(ctx.out, repeats) as ctx.display:
+                exit_code = _run_points(ctx, points)
             finished = True
     except KeyboardInterrupt:
         ctx.out.write("\nchanbench: interrupted; the points measured so far are saved\n")
@@ -391,6 +395,7 @@ def _run_points(ctx: RunContext, points: list[Point]) -> int:
     scenario, result = ctx.scenario, ctx.run
     varying = scenario.varying()
     search = SaturationSearch(scenario.search, varying) if scenario.search else None
+    display = ctx.display or RunDisplay(ctx.out, {})  # plain lines without one
     failed = False
     for step in steps(search.order(points) if search else points):
         records = [
@@ -405,6 +410,9 @@ def _run_points(ctx: RunContext, points: list[Point]) -> int:
             for point in step
             if search is None or not search.skips(point)
         ]
+        for point in step:  # out of the run's totals
+            if search is not None and search.skips(point):
+                display.skip(point.label(varying))
         for repeat in range(max((p.repeats for p, _ in records), default=0)):
             for point, rec in measuring_order(records, repeat):
                 if repeat >= point.repeats:
@@ -413,7 +421,7 @@ def _run_points(ctx: RunContext, points: list[Point]) -> int:
                     rec.repeats.append(measure(ctx, point, rec.label, repeat, into=rec))
                 except PointFailed as exc:
                     failed = True
-                    ctx.out.write(f"  {rec.label:<40} FAILED: {exc}\n")
+                    display.repeat_done(rec.label, f"FAILED: {exc}")
                     rec.repeats.append(Repeat.failed(repeat, str(exc)))
                 if rec not in result.points:
                     result.points.append(rec)
