@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from bench.deploy.processes import process_tree
-from bench.results.model import MachineSummary, MonitorSummary, ProcessSummary, ThreadCpu
+from bench.results.usage import MachineSummary, MonitorSummary, ProcessSummary, ThreadCpu
 from bench.run.readings import (
     Memory,
     Reading,

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from bench.results.model import MonitorSummary, ThreadCpu
+from bench.results.usage import MonitorSummary, ThreadCpu
 from bench.run.monitor import Edge, ProcessMonitor
 from bench.run.readings import (
     CLOCK_TICKS,
