@@ -36,19 +36,22 @@ class RunDisplay:
         self.out = out
         self.needed = dict(repeats)
         self.done: dict[str, int] = dict.fromkeys(self.needed, 0)
-        self.started = time.monotonic()
+        self.started = self.last_done = time.monotonic()
         self.bars: RichProgress | None = None
         self._run_task: TaskID | None = None
         self._repeat_task: TaskID | None = None
 
     def __enter__(self) -> RunDisplay:
-        if self.out.isatty() and self.needed:
+        console = Console(file=self.out)
+        # A terminal that cannot move the cursor (TERM=dumb: Emacs' shell, some CI
+        # runners) gets the plain lines.
+        if self.out.isatty() and not console.is_dumb_terminal and self.needed:
             self.bars = RichProgress(
                 TextColumn("  {task.description:<40}"),
                 BarColumn(bar_width=20),
                 TextColumn("{task.fields[info]:<56}"),
                 TimeElapsedColumn(),
-                console=Console(file=self.out),
+                console=console,
                 refresh_per_second=REFRESH_PER_S,
             )
             self.bars.start()
@@ -71,7 +74,10 @@ class RunDisplay:
         repeats_done = sum(self.done.values())
         info = f"points {points_done}/{len(self.needed)}  repeats {repeats_done}/{self.total}"
         if repeats_done and repeats_done < self.total:
-            left_s = (time.monotonic() - self.started) / repeats_done * (self.total - repeats_done)
+            # The repeats so far, on average, for each one left; counting down during one.
+            each_s = (self.last_done - self.started) / repeats_done
+            since_s = time.monotonic() - self.last_done
+            left_s = max(0.0, each_s * (self.total - repeats_done) - since_s)
             info += f"  about {_clock(left_s)} left"
         return info
 
@@ -97,6 +103,7 @@ class RunDisplay:
         """A repeat's line (its summary, or FAILED and why); the run bar moves on."""
         if label in self.done:
             self.done[label] += 1
+        self.last_done = time.monotonic()
         if self.bars is None:
             self.out.write(f"  {label:<40} {line}\n")
             self.out.flush()

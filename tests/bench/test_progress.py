@@ -30,7 +30,8 @@ def test_off_a_terminal_each_repeat_is_one_plain_line():
     )
 
 
-def test_on_a_terminal_the_run_bar_counts_points_repeats_and_time_left():
+def test_on_a_terminal_the_run_bar_counts_points_repeats_and_time_left(monkeypatch):
+    monkeypatch.setenv("TERM", "xterm")
     out = Terminal()
     with RunDisplay(out, {"a": 2, "b": 1, "c": 1}) as display:
         display.skip("c")  # the saturation search will not measure it
@@ -46,7 +47,8 @@ def test_on_a_terminal_the_run_bar_counts_points_repeats_and_time_left():
     assert "points 1/2  repeats 2/3" in shown
 
 
-def test_on_a_terminal_a_repeat_shows_its_rates_and_keeps_its_series():
+def test_on_a_terminal_a_repeat_shows_its_rates_and_keeps_its_series(monkeypatch):
+    monkeypatch.setenv("TERM", "xterm")
     out = Terminal()
     with RunDisplay(out, {"a": 1}) as display:
         progress = Progress(out, "a", 10.0, time.monotonic_ns(), 2, display)
@@ -60,3 +62,12 @@ def test_on_a_terminal_a_repeat_shows_its_rates_and_keeps_its_series():
     assert re.search(r"sent +\d+/s  delivered +[\d,]+/s  p99 +12\.5 ms", info)
     assert progress.series["t_s"] and progress.series["delivered_per_s"][0] > 0
     assert display.bars is None  # stopped when the run ends
+
+
+def test_a_dumb_terminal_gets_the_plain_lines(monkeypatch):
+    monkeypatch.setenv("TERM", "dumb")
+    out = Terminal()
+    with RunDisplay(out, {"a": 1}) as display:
+        assert display.bars is None
+        display.repeat_done("a", "FAILED: the server died")
+    assert out.getvalue() == f"  {'a':<40} FAILED: the server died\n"
