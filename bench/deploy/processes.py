@@ -89,8 +89,8 @@ def process_tree(pid: int) -> list[int]:
 
     Read by hand from each thread's ``children`` file, not with psutil's ``children()``:
     the monitor finds the tree again at every 10 Hz sample, and psutil finds a process's
-    children by reading every process on the machine (measured: 2.0 ms against 0.37 ms
-    for a tree of 3 among 78 processes, and it grows with the machine, not the tree)."""
+    children by reading every process on the machine (measured, a Daphne with 2 workers
+    among 79 processes: 1.2 ms against 0.14 ms; it grows with the machine, not the tree)."""
     if not Path(f"/proc/{pid}").exists():
         return []
     tree, todo = [pid], [pid]

@@ -3,8 +3,9 @@ costs.
 
 The 10 Hz samples run all through the load, on the cores the server needs, so they read
 one ``/proc/<pid>/stat`` line per process by hand: CPU, threads and RSS in one read.
-psutil's ``oneshot`` reads the same figures from three files (stat, status, statm) and
-costs about four times as much per process (measured: benchmarks/test_monitor.py).
+psutil's ``oneshot`` reads the same figures from three files (stat, status, statm): 161
+against 66 microseconds for a Daphne with 2 workers (best of 5; the whole sample is
+benchmarks/test_monitor.py).
 
 The measured window's edges are read twice a repeat, through psutil: each process's and
 thread's CPU (first, so that the edge is sharp), then what is slow to read and need not
