@@ -13,14 +13,14 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from types import TracebackType
-from typing import TextIO
-
-from rich.console import Console
-from rich.progress import BarColumn, TaskID, TextColumn, TimeElapsedColumn
-from rich.progress import Progress as RichProgress
+from typing import TYPE_CHECKING, TextIO
 
 from bench.loadgen.link import WorkerProgress
 from bench.results.model import Repeat
+
+if TYPE_CHECKING:
+    from rich.progress import Progress as RichProgress
+    from rich.progress import TaskID
 
 # Rates are worked out over at least this long, so the line does not flicker.
 MIN_INTERVAL_S = 0.4
@@ -42,10 +42,17 @@ class RunDisplay:
         self._repeat_task: TaskID | None = None
 
     def __enter__(self) -> RunDisplay:
+        if not self.out.isatty() or not self.needed:
+            return self
+        # Imported here, on a terminal only: rich costs every chanbench command 75 ms.
+        from rich.console import Console
+        from rich.progress import BarColumn, TextColumn, TimeElapsedColumn
+        from rich.progress import Progress as RichProgress
+
         console = Console(file=self.out)
         # A terminal that cannot move the cursor (TERM=dumb: Emacs' shell, some CI
         # runners) gets the plain lines.
-        if self.out.isatty() and not console.is_dumb_terminal and self.needed:
+        if not console.is_dumb_terminal:
             self.bars = RichProgress(
                 TextColumn("  {task.description:<40}"),
                 BarColumn(bar_width=20),
