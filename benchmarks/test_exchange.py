@@ -21,6 +21,7 @@ from websockets.asyncio.client import connect
 from bench.deploy.processes import free_port
 from bench.deploy.servers import DaphneServer
 from bench.deploy.site import ServerSettings, origin, ws_url
+from bench.scenario import Point
 
 CLIENTS = 10
 MESSAGES = 20
@@ -35,7 +36,7 @@ def served(
 ) -> Iterator[tuple[str, DaphneServer]]:
     port = free_port(HOST)
     log = tmp_path_factory.mktemp("exchange") / "daphne.log"
-    with DaphneServer(ServerSettings(), HOST, port, log) as server:
+    with DaphneServer(ServerSettings(Point()), HOST, port, log) as server:
         server.wait_ready(request.param)
         yield request.param, server
 

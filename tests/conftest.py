@@ -7,6 +7,7 @@ private one on a free loopback port, or the one ``$REDIS_URL`` names).
 
 from __future__ import annotations
 
+import multiprocessing.process
 import os
 import sys
 from collections.abc import Callable, Iterator
@@ -41,6 +42,44 @@ KINDS = {
     "browser": "browser",
     "reliability": "reliability",
 }
+
+
+# Unit tests start no process (a server, a redis-server, a client worker, a subprocess):
+# while one runs, fixtures included, starting one fails it. Audit events catch
+# subprocess, fork and exec; multiprocessing's spawn raises none, so its start is checked.
+PROCESS_EVENTS = {"subprocess.Popen", "os.fork", "os.forkpty", "os.posix_spawn", "os.system"}
+_unit_running = False
+
+
+class ProcessInUnitTest(RuntimeError):
+    pass
+
+
+def _refuse(what: str) -> None:
+    if _unit_running:
+        raise ProcessInUnitTest(f"a unit test started a process ({what}); move it out of unit")
+
+
+sys.addaudithook(lambda event, _args: _refuse(event) if event in PROCESS_EVENTS else None)
+_process_start = multiprocessing.process.BaseProcess.start
+
+
+def _checked_start(self: multiprocessing.process.BaseProcess) -> None:
+    _refuse("multiprocessing")
+    _process_start(self)
+
+
+multiprocessing.process.BaseProcess.start = _checked_start  # type: ignore[method-assign]
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Any:
+    global _unit_running
+    _unit_running = item.get_closest_marker("unit") is not None
+    try:
+        return (yield)
+    finally:
+        _unit_running = False
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import os
 import resource
 import signal
 import socket
@@ -86,7 +85,12 @@ def stop_process(
 
 
 def process_tree(pid: int) -> list[int]:
-    """``pid`` and its descendants, read from /proc (``pid`` first); [] once it is gone."""
+    """``pid`` and its descendants, read from /proc (``pid`` first); [] once it is gone.
+
+    Read by hand from each thread's ``children`` file, not with psutil's ``children()``:
+    the monitor finds the tree again at every 10 Hz sample, and psutil finds a process's
+    children by reading every process on the machine (measured, a Daphne with 2 workers
+    among 79 processes: 1.2 ms against 0.14 ms; it grows with the machine, not the tree)."""
     if not Path(f"/proc/{pid}").exists():
         return []
     tree, todo = [pid], [pid]
@@ -196,38 +200,3 @@ def wait_until_answers(
                     f"{name} did not answer within {timeout_s:g} s (log: {log_path})"
                 ) from None
             time.sleep(0.05)
-
-
-# /proc/net/tcp's state of an established connection.
-TCP_ESTABLISHED = "01"
-
-
-def parse_net_tcp(text: str, port: int) -> set[int]:
-    """The socket inodes of established connections whose local port is ``port``, from
-    /proc/net/tcp or tcp6 (``local_address`` is ``ADDR:PORT`` in hex)."""
-    inodes = set()
-    for line in text.splitlines()[1:]:
-        fields = line.split()
-        established = len(fields) > 9 and fields[3] == TCP_ESTABLISHED
-        if established and int(fields[1].rsplit(":", 1)[1], 16) == port:
-            inodes.add(int(fields[9]))
-    return inodes
-
-
-def established_connections(pids: Sequence[int], port: int) -> dict[int, int]:
-    """For each process, how many established connections on its ``port`` it holds."""
-    inodes: set[int] = set()
-    for name in ("tcp", "tcp6"):
-        with contextlib.suppress(OSError):
-            inodes |= parse_net_tcp(Path(f"/proc/net/{name}").read_text(), port)
-    out = {}
-    for pid in pids:
-        count = 0
-        with contextlib.suppress(OSError):
-            for fd in os.listdir(f"/proc/{pid}/fd"):
-                with contextlib.suppress(OSError):
-                    link = os.readlink(f"/proc/{pid}/fd/{fd}")
-                    if link.startswith("socket:[") and int(link[8:-1]) in inodes:
-                        count += 1
-        out[pid] = count
-    return out

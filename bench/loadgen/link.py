@@ -1,10 +1,10 @@
 """The pipe between the runner and a worker: JSON arrays ``[kind, value]`` both ways.
 
 Plain JSON, as pyperf's workers speak it, so nothing but data crosses the process boundary
-and a worker could run anywhere. Worker to runner: ``connected``, ``progress``,
-``result`` (``WorkerResult.to_json()``), ``error`` (one line). Runner to worker:
-``connect`` (the server is ready: open the websockets), ``start`` (t0, monotonic ns) and
-``stop``.
+and a worker could run anywhere. Worker to runner: ``connected`` (``Connected``),
+``progress`` (``WorkerProgress``), ``result`` (``WorkerResult``), ``error`` (one line).
+Runner to worker: ``connect`` (the server is ready: open the websockets), ``start`` (t0,
+monotonic ns) and ``stop``. The records' shapes are written down here, once.
 """
 
 from __future__ import annotations
@@ -13,8 +13,11 @@ import asyncio
 import contextlib
 import json
 import os
+from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any
+
+from bench.results.record import Record
 
 CONNECTED, PROGRESS, RESULT, ERROR = "connected", "progress", "result", "error"
 CONNECT, START, STOP = "connect", "start", "stop"
@@ -22,9 +25,30 @@ CONNECT, START, STOP = "connect", "start", "stop"
 Message = tuple[str, Any]
 
 
+@dataclass
+class Connected(Record):
+    """A worker's clients have connected, or failed to (errors by exception name)."""
+
+    connected: int = 0
+    failures: int = 0
+    errors: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class WorkerProgress(Record):
+    """A worker's counters while the load runs, every half second, for the progress line."""
+
+    t_ns: int = 0  # when read, monotonic
+    sent: int = 0
+    # Good deliveries, as delivered/s counts them: first arrivals of any phase, no
+    # duplicates, no malformed frames.
+    received: int = 0
+    p99_ms: float | None = None  # of the recent deliveries
+
+
 def pack(kind: str, value: Any) -> bytes:
-    """One message as it goes through ``Connection.send_bytes``."""
-    return json.dumps([kind, value]).encode()
+    """One message as it goes through ``Connection.send_bytes`` (a record as its JSON)."""
+    return json.dumps([kind, value.to_json() if isinstance(value, Record) else value]).encode()
 
 
 def unpack(data: bytes) -> Message:

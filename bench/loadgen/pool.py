@@ -20,7 +20,7 @@ from typing import Any
 
 from bench.errors import PointFailed, UserError
 from bench.loadgen import WorkerPlan, worker_main
-from bench.loadgen.link import ERROR, PROGRESS, STOP, pack, unpack
+from bench.loadgen.link import ERROR, PROGRESS, STOP, WorkerProgress, pack, unpack
 from bench.scenario import Point
 
 # One picows client process receives 36k-48k messages/s on this kind of machine; 5,000
@@ -173,7 +173,7 @@ class WorkerPool:
         self,
         wanted: str,
         timeout_s: float,
-        on_progress: Callable[[int, Any], None] | None = None,
+        on_progress: Callable[[int, WorkerProgress], None] | None = None,
         check: Callable[[], None] | None = None,
     ) -> list[Any]:
         """One ``wanted`` message from every worker within ``timeout_s``, in worker order.
@@ -193,7 +193,7 @@ class WorkerPool:
                 if kind == wanted:
                     got[index] = value
                 elif kind == PROGRESS and on_progress is not None:
-                    on_progress(index, value)
+                    on_progress(index, WorkerProgress.from_json(value))
                 elif kind in (ERROR, DIED):
                     raise PointFailed(f"client process {index}: {value}")
         return [got[i] for i in range(len(self.conns))]

@@ -30,7 +30,17 @@ from typing import Any
 from bench.deploy.processes import die_with_parent, raise_open_file_limit
 from bench.loadgen.clients import ChatClient, DeflateClient, PicowsClient, connect_all
 from bench.loadgen.ledger import DeliveryLedger
-from bench.loadgen.link import CONNECT, CONNECTED, ERROR, PROGRESS, RESULT, START, RunnerLink
+from bench.loadgen.link import (
+    CONNECT,
+    CONNECTED,
+    ERROR,
+    PROGRESS,
+    RESULT,
+    START,
+    Connected,
+    RunnerLink,
+    WorkerProgress,
+)
 from bench.loadgen.pacing import ClosedLoop, OpenLoop, Pacer, sleep_until
 from bench.results.books import WorkerResult
 from bench.results.record import Record
@@ -231,14 +241,12 @@ class Worker:
         while True:
             next_ns += int(PROGRESS_INTERVAL_S * 1e9)
             await asyncio.sleep(max(0.0, (next_ns - time.monotonic_ns()) / 1e9))
-            progress = {
-                "t_ns": time.monotonic_ns(),
-                "sent": self.ledger.counts.sent,
-                # Good deliveries, as delivered/s counts them: first arrivals of any
-                # phase, no duplicates, no malformed frames.
-                "received": self.ledger.deliveries,
-                "p99_ms": self.ledger.recent_p99_ms(),
-            }
+            progress = WorkerProgress(
+                t_ns=time.monotonic_ns(),
+                sent=self.ledger.counts.sent,
+                received=self.ledger.deliveries,
+                p99_ms=self.ledger.recent_p99_ms(),
+            )
             self.link.send(PROGRESS, progress)
 
     def finish(self) -> WorkerResult:
@@ -277,11 +285,7 @@ async def _serve(plan: WorkerPlan, link: RunnerLink) -> None:
         counts = worker.result.counts
         link.send(
             CONNECTED,
-            {
-                "connected": counts.connected,
-                "failures": counts.connect_failures,
-                "errors": worker.result.connect_errors,
-            },
+            Connected(counts.connected, counts.connect_failures, worker.result.connect_errors),
         )
         command, value = await link.command()
         if command == START:
@@ -297,7 +301,7 @@ async def _serve(plan: WorkerPlan, link: RunnerLink) -> None:
     finally:
         link.close()
         await worker.close_all()
-    link.send(RESULT, worker.finish().to_json())
+    link.send(RESULT, worker.finish())
 
 
 def worker_main(plan_json: dict[str, Any], conn: Connection) -> None:

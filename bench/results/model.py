@@ -24,6 +24,7 @@ from bench.results.metrics import METRICS, walk
 from bench.results.record import Record
 from bench.results.saturation import Saturation, StepVerdict
 from bench.results.schema import SCHEMA_VERSION
+from bench.results.usage import MachineSummary, MonitorSummary
 from bench.scenario.model import KEYS, Point, Scenario
 
 # --- One repeat of a point ----------------------------------------------------------------
@@ -56,54 +57,6 @@ class ClientSummary(Record):
     # Schema 1 files only: a 0.5 s timer's lag. Replaced by ``Repeat.lateness_ms``.
     max_loop_lag_ms: float | None = None
     drain_s: float = 0.0
-
-
-@dataclass
-class ProcessSummary(Record):
-    """One watched process over the measured window."""
-
-    pid: int
-    role: str  # "server", "worker", "redis", ...
-    name: str = ""
-    threads_max: int | None = None
-    cpu_percent: float | None = None
-    rss_peak_bytes: int | None = None
-    # The server's processes: established client connections held when measuring began.
-    connections: int | None = None
-
-
-@dataclass
-class MonitorSummary(Record):
-    """Threads, CPU and memory of a set of processes (a server's tree, or Redis) over the
-    measured window: sums across the processes, each process, and the series over time.
-
-    ``pid`` is the process the set was found from (the server's main process)."""
-
-    pid: int | None = None
-    samples: int = 0
-    threads_min: int | None = None
-    threads_mean: float | None = None
-    threads_max: int | None = None
-    cpu_mean_percent: float | None = None
-    rss_peak_bytes: int | None = None
-    busiest_thread: dict[str, Any] | None = None
-    event_loop_cpu_percent: float | None = None
-    other_threads_cpu_percent: float | None = None
-    per_thread: list[dict[str, Any]] = field(default_factory=list)
-    processes: list[ProcessSummary] = field(default_factory=list)
-    window_s: list[float | None] = field(default_factory=list)
-    series: dict[str, list[float]] = field(default_factory=dict)
-
-
-@dataclass
-class MachineSummary(Record):
-    """The whole machine over the measured window: on a shared machine no single process
-    may reach a full core while the clients, the server and Redis starve each other."""
-
-    cores: int = 0
-    cpu_percent: float | None = None  # of all cores: 100 means every core busy
-    # Each client process's time waiting for a core (run queue), as a share of the window.
-    client_wait_percent: list[float] = field(default_factory=list)
 
 
 @dataclass

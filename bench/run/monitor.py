@@ -1,16 +1,17 @@
-"""The monitor: threads, CPU and memory of the processes under test, sampled from /proc.
+"""The monitor: threads, CPU and memory of the processes under test.
 
 It watches sets of processes by role: ``server`` is the server's whole process tree (a
 supervisor and its workers, found again at every sample), ``redis`` the private Redis.
 Each role gets sums across its processes, and each process its own figures, so a
 supervisor is never mistaken for the server. Headline CPU comes from readings at the
 measured window's edges (exact, whatever the sampling rate); the 10 Hz samples draw the
-timeline. It also reads the whole machine (``/proc/stat``) and how long each client
+timeline (``bench.run.readings`` says what each reads, and why two readers). It also
+reads the whole machine and how long each client
 process waited for a core (``schedstat``): on 2 cores the clients, the server and Redis
 can starve each other while no single process reaches a full core. It runs in a thread
 of the runner (idle while worker processes drive the load), never in a busy event loop,
 and reads only /proc, so its cost to the server is the kernel's work to fill those files
-(measured: see docs/measurements.md).
+(measured: see docs/measurements.md and benchmarks/test_monitor.py).
 """
 
 from __future__ import annotations
@@ -20,104 +21,29 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
 
-from bench.deploy.processes import established_connections, process_tree
-from bench.results.model import MachineSummary, MonitorSummary, ProcessSummary
-
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
-
-
-@dataclass(frozen=True)
-class Stat:
-    """What one /proc stat line says of a process or thread."""
-
-    name: str
-    cpu_s: float
-    threads: int
-    rss_bytes: int
-    # CPU of the children it has reaped (cutime + cstime): a PostgreSQL backend that
-    # served one message and exited lives on only here, in the postmaster's counters.
-    reaped_cpu_s: float = 0.0
-
-
-def parse_stat(text: str) -> Stat:
-    """A /proc/<pid>/stat (or task stat) line: comm, utime + stime, threads, RSS."""
-    # The command name may hold spaces and parentheses: split after the last ')'.
-    name = text[text.index("(") + 1 : text.rindex(")")]
-    fields = text[text.rindex(")") + 2 :].split()
-    cpu_s = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime + stime
-    reaped_cpu_s = (int(fields[13]) + int(fields[14])) / CLOCK_TICKS  # cutime + cstime
-    return Stat(name, cpu_s, int(fields[17]), int(fields[21]) * PAGE_BYTES, reaped_cpu_s)
-
-
-def read_stat(path: Path) -> Stat | None:
-    """The stat of a process or thread, or None if it is gone."""
-    try:
-        return parse_stat(path.read_text())
-    except (OSError, ValueError, IndexError):
-        return None
-
-
-def thread_cpu_s(pid: int) -> dict[int, float]:
-    """CPU seconds of each thread of ``pid``, by thread id."""
-    out: dict[int, float] = {}
-    try:
-        tids = os.listdir(f"/proc/{pid}/task")
-    except OSError:
-        return out
-    for tid in tids:
-        stat = read_stat(Path(f"/proc/{pid}/task/{tid}/stat"))
-        if stat is not None:
-            out[int(tid)] = stat.cpu_s
-    return out
-
-
-def parse_proc_stat(text: str) -> tuple[float, float]:
-    """(busy, total) CPU ticks of all cores from /proc/stat's first line; idle and iowait
-    are not busy."""
-    fields = [float(f) for f in text.splitlines()[0].split()[1:]]
-    total = sum(fields[:8])  # user nice system idle iowait irq softirq steal (guest is in user)
-    return total - fields[3] - fields[4], total
-
-
-def machine_cpu() -> tuple[float, float] | None:
-    try:
-        return parse_proc_stat(Path("/proc/stat").read_text())
-    except (OSError, ValueError, IndexError):
-        return None
-
-
-def parse_schedstat(text: str) -> float:
-    """Seconds a task waited on a run queue, from /proc/<pid>/task/<tid>/schedstat."""
-    return int(text.split()[1]) / 1e9
-
-
-def wait_s(pid: int) -> float | None:
-    """Seconds every thread of ``pid`` has waited for a core, or None if it is gone."""
-    try:
-        tids = os.listdir(f"/proc/{pid}/task")
-    except OSError:
-        return None
-    total = 0.0
-    for tid in tids:
-        try:
-            total += parse_schedstat(Path(f"/proc/{pid}/task/{tid}/schedstat").read_text())
-        except (OSError, ValueError, IndexError):
-            continue
-    return total
+from bench.deploy.processes import process_tree
+from bench.results.usage import MachineSummary, MonitorSummary, ProcessSummary, ThreadCpu
+from bench.run.readings import (
+    Memory,
+    Reading,
+    Stat,
+    established_connections,
+    machine_cpu,
+    read_memory,
+    read_process,
+    read_stat,
+    wait_s,
+)
 
 
 @dataclass
 class Edge:
-    """What is read at an edge of the measured window."""
+    """What is read at an edge of the measured window: each process of the role."""
 
     t: float
-    threads: dict[int, dict[int, float]]  # pid -> tid -> CPU seconds
-    processes: dict[int, float]  # pid -> CPU seconds of the whole process, dead threads too
-    reaped_s: float = 0.0  # the root's reaped children's CPU seconds
+    processes: dict[int, Reading]
+    memory: dict[int, Memory] = field(default_factory=dict)  # at the end
 
 
 @dataclass
@@ -189,7 +115,7 @@ class ProcessMonitor:
         first reading). False once the whole tree is gone."""
         stats = {}
         for pid in process_tree(watched.root):
-            stat = read_stat(Path(f"/proc/{pid}/stat"))
+            stat = read_stat(pid)
             if stat is not None:
                 stats[pid] = stat
         if not stats:
@@ -213,26 +139,23 @@ class ProcessMonitor:
 
     def mark(self, name: str) -> None:
         """Read CPU at a phase boundary (``start`` and ``end`` of measuring): each process
-        and thread of each role, the machine, the clients' waits for a core."""
+        and thread of each role, the machine, the clients' waits for a core; then what
+        is slow to read: the server's connections (start), memory and files (end)."""
         t = time.monotonic() - self._t0
         self._window[name] = t
+        for watched in self.watched.values():
+            readings = {pid: read_process(pid) for pid in process_tree(watched.root)}
+            watched.edges[name] = Edge(t, {p: r for p, r in readings.items() if r is not None})
         self._machine[name] = machine_cpu()
         self._client_wait[name] = {pid: wait_s(pid) for pid in self.clients}
         if name == "start" and self.server_port and "server" in self.watched:
-            pids = process_tree(self.watched["server"].root)
+            # How the clients spread over the server's workers.
+            pids = self.watched["server"].edges[name].processes
             self._connections = established_connections(pids, self.server_port)
-        for watched in self.watched.values():
-            pids = process_tree(watched.root)
-            processes = {}
-            reaped_s = 0.0
-            for pid in pids:
-                stat = read_stat(Path(f"/proc/{pid}/stat"))
-                if stat is not None:
-                    processes[pid] = stat.cpu_s
-                    if pid == watched.root:
-                        reaped_s = stat.reaped_cpu_s
-            threads = {pid: thread_cpu_s(pid) for pid in pids}
-            watched.edges[name] = Edge(t, threads, processes, reaped_s)
+        if name == "end":
+            for watched in self.watched.values():
+                edge = watched.edges[name]
+                edge.memory.update({pid: read_memory(pid) for pid in edge.processes})
 
     def stop(self) -> None:
         self._stop.set()
@@ -253,21 +176,16 @@ class ProcessMonitor:
         per_thread = self._per_thread(watched, process_cpu)
         reaped = self._reaped_cpu(watched)
         if reaped:
-            per_thread.append(
-                {
-                    "pid": watched.root,
-                    "tid": None,
-                    "label": "children that exited",
-                    "main": False,
-                    "cpu_percent": reaped,
-                }
-            )
+            per_thread.append(ThreadCpu("children that exited", reaped, None, watched.root))
         if process_cpu:
             headline: float | None = round(sum(process_cpu.values()) + reaped, 1)
         else:  # no window edges (an interrupted repeat): the samples' mean
             headline = round(sum(cpu) / len(cpu), 1) if cpu else None
-        loop = [r["cpu_percent"] for r in per_thread if r["main"]]
-        others = [r["cpu_percent"] for r in per_thread if not r["main"]]
+        loop = [r.cpu_percent for r in per_thread if r.main]
+        others = [r.cpu_percent for r in per_thread if not r.main]
+        end = watched.edges.get("end")
+        pss = [m.pss_bytes for m in end.memory.values()] if end else []
+        pss_bytes = sum(v for v in pss if v is not None) if pss and None not in pss else None
         return MonitorSummary(
             pid=watched.root,
             samples=len(idx),
@@ -276,6 +194,7 @@ class ProcessMonitor:
             threads_max=max(threads) if threads else None,
             cpu_mean_percent=headline,
             rss_peak_bytes=max(series.rss_bytes) if series.rss_bytes else None,
+            pss_bytes=pss_bytes,
             busiest_thread=per_thread[0] if per_thread else None,
             # Each process's main thread (the event loop of an asyncio server) against
             # every other thread: where the sync consumer's handlers, and the async
@@ -304,11 +223,13 @@ class ProcessMonitor:
         begin, end = watched.edges["start"], watched.edges["end"]
         out = {}
         for pid in dict.fromkeys([*begin.processes, *end.processes]):
-            last = end.processes.get(pid)
-            if last is None:
+            first = begin.processes[pid].cpu_s if pid in begin.processes else 0.0
+            if pid in end.processes:
+                last = end.processes[pid].cpu_s
+            else:
                 inside = [s[3] for s in watched.samples.get(pid, []) if s[0] <= end.t]
-                last = inside[-1] if inside else begin.processes[pid]
-            out[pid] = round(100 * (last - begin.processes.get(pid, 0.0)) / span, 1)
+                last = inside[-1] if inside else first
+            out[pid] = round(100 * (last - first) / span, 1)
         return out
 
     def _reaped_cpu(self, watched: Watched) -> float:
@@ -317,10 +238,13 @@ class ProcessMonitor:
         span = self._span(watched)
         if span is None:
             return 0.0
-        begin, end = watched.edges["start"], watched.edges["end"]
-        return round(max(0.0, 100 * (end.reaped_s - begin.reaped_s) / span), 1)
+        begin = watched.edges["start"].processes.get(watched.root)
+        end = watched.edges["end"].processes.get(watched.root)
+        if begin is None or end is None:
+            return 0.0
+        return round(max(0.0, 100 * (end.reaped_cpu_s - begin.reaped_cpu_s) / span), 1)
 
-    def _per_thread(self, watched: Watched, process_cpu: dict[int, float]) -> list[dict[str, Any]]:
+    def _per_thread(self, watched: Watched, process_cpu: dict[int, float]) -> list[ThreadCpu]:
         """CPU % of each thread over the window; what threads that exited inside the
         window used is one row per process, so the rows add up to the processes'."""
         span = self._span(watched)
@@ -328,28 +252,23 @@ class ProcessMonitor:
             return []
         begin, end = watched.edges["start"], watched.edges["end"]
         several = len(process_cpu) > 1
-        rows: list[dict[str, Any]] = []
+        rows: list[ThreadCpu] = []
 
         def row(pid: int, tid: int | None, label: str, cpu: float) -> None:
-            rows.append(
-                {
-                    "pid": pid,
-                    "tid": tid,
-                    "main": tid == pid,
-                    "label": f"pid {pid} {label}" if several else label,
-                    "cpu_percent": round(cpu, 1),
-                }
-            )
+            label = f"pid {pid} {label}" if several else label
+            rows.append(ThreadCpu(label, round(cpu, 1), tid, pid, main=tid == pid))
 
         for pid, total in process_cpu.items():
             live = 0.0
-            for tid, cpu_s in end.threads.get(pid, {}).items():
-                used = 100 * (cpu_s - begin.threads.get(pid, {}).get(tid, 0.0)) / span
+            before = begin.processes[pid].threads if pid in begin.processes else {}
+            after = end.processes[pid].threads if pid in end.processes else {}
+            for tid, cpu_s in after.items():
+                used = 100 * (cpu_s - before.get(tid, 0.0)) / span
                 live += used
                 row(pid, tid, "main (event loop)" if tid == pid else f"thread {tid}", used)
             if total - live >= 0.1:
                 row(pid, None, "threads that exited", total - live)
-        rows.sort(key=lambda r: -r["cpu_percent"])
+        rows.sort(key=lambda r: -r.cpu_percent)
         return rows
 
     def machine(self) -> MachineSummary | None:
@@ -379,8 +298,10 @@ class ProcessMonitor:
         process_cpu: dict[int, float],
     ) -> list[ProcessSummary]:
         out = []
+        end = watched.edges.get("end")
         for pid, samples in watched.samples.items():
             inside = [s for s in samples if start_t <= s[0] <= end_t] or samples
+            last = end.memory.get(pid) if end else None
             out.append(
                 ProcessSummary(
                     pid=pid,
@@ -390,6 +311,9 @@ class ProcessMonitor:
                     cpu_percent=process_cpu.get(pid),
                     rss_peak_bytes=max(s[2] for s in inside),
                     connections=self._connections.get(pid) if role == "server" else None,
+                    uss_bytes=last.uss_bytes if last else None,
+                    pss_bytes=last.pss_bytes if last else None,
+                    open_files=last.open_files if last else None,
                 )
             )
         return out

@@ -26,7 +26,7 @@ from bench.deploy.services import Services, services_for
 from bench.deploy.site import ServerSettings, origin, ws_url
 from bench.errors import ExitCode, PointFailed, ServerError, UserError
 from bench.loadgen import CONNECT_TIMEOUT_S
-from bench.loadgen.link import CONNECT, CONNECTED, RESULT, START
+from bench.loadgen.link import CONNECT, CONNECTED, RESULT, START, Connected, WorkerProgress
 from bench.loadgen.pool import WorkerPool, exit_description, plan_neighbours, plan_workers
 from bench.redact import redact
 from bench.results import environment, store
@@ -43,7 +43,7 @@ from bench.results.model import (
 from bench.run.flags import client_warnings
 from bench.run.monitor import ProcessMonitor
 from bench.run.preflight import check_layers, check_limits
-from bench.run.progress import Progress, summary_line
+from bench.run.progress import Progress, RunDisplay, summary_line
 from bench.run.search import SaturationSearch
 from bench.scenario import INTERLEAVED, KEYS, Point, Scenario
 
@@ -76,6 +76,8 @@ class RunContext:
     envs: dict[str, Built] = field(default_factory=dict)
     env_errors: dict[str, str] = field(default_factory=dict)
     run: Run = field(default_factory=Run)
+    # The whole run's bars while the points run (on a terminal).
+    display: RunDisplay | None = None
 
 
 def _url_template(ctx: RunContext, point: Point, port: int | None) -> tuple[str, str]:
@@ -186,19 +188,21 @@ def measure(
         connect_budget = WORKER_START_TIMEOUT_S + CONNECT_TIMEOUT_S * 2
         if point.connect_rate:
             connect_budget += point.clients / point.connect_rate
-        connected = pool.gather(CONNECTED, connect_budget, check=check)
-        if not sum(c["connected"] for c in connected):
+        connected = [
+            Connected.from_json(c) for c in pool.gather(CONNECTED, connect_budget, check=check)
+        ]
+        if not sum(c.connected for c in connected):
             errors: dict[str, int] = {}
             for c in connected:
-                for k, v in c["errors"].items():
+                for k, v in c.errors.items():
                     errors[k] = errors.get(k, 0) + v
             why = ", ".join(f"{count} x {name}" for name, count in errors.items())
             raise PointFailed(f"no client could connect to {template.format(room=0)}: {why}")
         t0_ns = time.monotonic_ns() + int(START_DELAY_S * 1e9)
         total_s = point.warmup_s + point.duration_s
-        progress = Progress(ctx.out, label, total_s, t0_ns, len(plans))
+        progress = Progress(ctx.out, label, total_s, t0_ns, len(plans), ctx.display)
 
-        def on_progress(worker: int, value: Any) -> None:
+        def on_progress(worker: int, value: WorkerProgress) -> None:
             if worker < len(plans):  # the measured clients only
                 progress.update(worker, value)
 
@@ -337,7 +341,9 @@ def run(ctx: RunContext, calibrate_first: bool = True) -> int:
                 ctx.services.record_versions(result.environment)
             if calibrate_first and not ctx.target:
                 _calibrate_each_shape(ctx, points)
-            exit_code = _run_points(ctx, points)
+            repeats = {p.label(scenario.varying()): p.repeats for p in points}
+            with RunDisplay(ctx.out, repeats) as ctx.display:
+                exit_code = _run_points(ctx, points)
             finished = True
     except KeyboardInterrupt:
         ctx.out.write("\nchanbench: interrupted; the points measured so far are saved\n")
@@ -378,6 +384,7 @@ def _run_points(ctx: RunContext, points: list[Point]) -> int:
     scenario, result = ctx.scenario, ctx.run
     varying = scenario.varying()
     search = SaturationSearch(scenario.search, varying) if scenario.search else None
+    display = ctx.display or RunDisplay(ctx.out, {})  # plain lines without one
     failed = False
     for step in steps(search.order(points) if search else points):
         records = [
@@ -392,6 +399,9 @@ def _run_points(ctx: RunContext, points: list[Point]) -> int:
             for point in step
             if search is None or not search.skips(point)
         ]
+        for point in step:  # out of the run's totals
+            if search is not None and search.skips(point):
+                display.skip(point.label(varying))
         for repeat in range(max((p.repeats for p, _ in records), default=0)):
             for point, rec in measuring_order(records, repeat):
                 if repeat >= point.repeats:
@@ -400,7 +410,7 @@ def _run_points(ctx: RunContext, points: list[Point]) -> int:
                     rec.repeats.append(measure(ctx, point, rec.label, repeat, into=rec))
                 except PointFailed as exc:
                     failed = True
-                    ctx.out.write(f"  {rec.label:<40} FAILED: {exc}\n")
+                    display.repeat_done(rec.label, f"FAILED: {exc}")
                     rec.repeats.append(Repeat.failed(repeat, str(exc)))
                 if rec not in result.points:
                     result.points.append(rec)

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from bench.loadgen import WorkerPlan, protocol
-from bench.loadgen.link import pack, unpack
+from bench.loadgen.link import CONNECTED, PROGRESS, Connected, WorkerProgress, pack, unpack
 from bench.results.model import Counts, RoomTally, WorkerResult
 from bench.scenario import Point
 
@@ -76,5 +76,14 @@ def test_plan_and_result_cross_the_pipe_as_json():
         counts=Counts(connected=2, delivered=5),
         rooms={0: RoomTally(1, 3, 2), 1: RoomTally(1, 2, 3)},
     )
-    _, value = unpack(pack("result", result.to_json()))
+    _, value = unpack(pack("result", result))
     assert WorkerResult.from_json(value) == result
+
+
+def test_the_workers_reports_cross_the_pipe_as_records():
+    connected = Connected(3, 1, {"ConnectionRefusedError": 1})
+    kind, value = unpack(pack(CONNECTED, connected))
+    assert kind == CONNECTED and Connected.from_json(value) == connected
+    progress = WorkerProgress(t_ns=5, sent=10, received=90, p99_ms=None)
+    kind, value = unpack(pack(PROGRESS, progress))
+    assert kind == PROGRESS and WorkerProgress.from_json(value) == progress

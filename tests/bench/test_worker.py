@@ -220,4 +220,4 @@ def test_progress_counts_good_deliveries(mode):
     link = worker.link
     assert isinstance(link, FakeLink)
     (_, progress), *_ = link.sent
-    assert progress["received"] == 1
+    assert progress.received == 1
