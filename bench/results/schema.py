@@ -36,6 +36,13 @@ Schema history (``SCHEMA_VERSION``), as pyperf keeps it:
       ``CONFIG``, as a scenario file writes them). ``update_to_3`` reads version 2 files:
       a key a version 2 file lacks reads as its default (``env``: current, ``loop``:
       asyncio, ``workers``: 1, what those runs did).
+      Also, as records where they were free-form: the run's ``environment`` (``git``,
+      ``packages``, the services' versions) and each point's ``software`` (its server
+      kind's own packages among them), ``scenario`` as read, ``saturation`` and each
+      point's ``search``. A server process in a repeat's ``server`` gains ``uss_bytes``,
+      ``pss_bytes`` and ``open_files`` (read when the window ends), the tree
+      ``pss_bytes``; ``per_thread`` rows always carry ``pid`` and ``main``. Each is
+      optional: older files read without them.
 """
 
 from __future__ import annotations

@@ -125,3 +125,27 @@ def test_the_servers_connections_are_counted_on_its_port():
         stop_process(proc)
     (process,) = summary.processes
     assert process.connections == 3
+
+
+def test_connections_count_for_the_process_that_holds_them_while_it_forks():
+    """A forked child holds its parent's sockets until it execs or exits; the system-wide
+    table names one process per socket and may name the child. Read process by process,
+    the parent keeps its count."""
+    from bench.run.readings import established_connections
+
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        port = listener.getsockname()[1]
+        clients = [socket.create_connection(("127.0.0.1", port)) for _ in range(3)]
+        accepted = [listener.accept()[0] for _ in clients]
+        child = os.fork()
+        if child == 0:  # holds the same sockets, then leaves without cleaning up
+            time.sleep(3)
+            os._exit(0)
+        try:
+            for _ in range(20):
+                assert established_connections([os.getpid()], port) == {os.getpid(): 3}
+        finally:
+            os.kill(child, 9)
+            os.waitpid(child, 0)
+            for sock in clients + accepted:
+                sock.close()
