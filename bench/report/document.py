@@ -251,7 +251,7 @@ def caveat_items(source: Source) -> list[str]:
     if run.target:
         items.append(
             "chanbench did not start the target server: it served every repeat without a "
-            "restart, so what one repeat leaves behind (connections, memory, queued "
+            "restart, so what one repeat leaves behind (open connections, queued "
             "messages) can reach the next, and on this machine the load generator "
             "competes with it for CPU."
         )
