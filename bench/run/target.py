@@ -11,6 +11,7 @@ the clients' URL, with one warning, instead of a warning per client.
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
@@ -196,25 +197,37 @@ def check_server_pid(pid: int | None, target: Target | None) -> None:
 
 
 def check_server_pid_port(pid: int | None, target: Target) -> str | None:
-    """Refuse a ``--server-pid`` that does not hold the target's port while another
-    process does (PID 1 would make the whole machine "the server", load generator
-    included); return a warning when no process can be seen holding it."""
+    """Refuse a ``--server-pid`` whose process tree holds chanbench itself (PID 1, a
+    shell: the load generator would count as the server); return a warning when neither
+    it nor its children listen on the target's port (a proxy such as docker-proxy may
+    hold it for a server elsewhere), naming the process that does."""
     import psutil
 
     if pid is None:
         return None
-    listeners = [
+    try:
+        tree = {pid, *(child.pid for child in psutil.Process(pid).children(recursive=True))}
+    except psutil.Error:
+        tree = {pid}
+    listeners = {
         c.pid
         for c in psutil.net_connections(kind="tcp")
         if c.status == psutil.CONN_LISTEN and c.laddr and c.laddr.port == target.port
-    ]
-    if pid in listeners:
-        return None
-    holder = next((p for p in listeners if p is not None), None)
-    if holder is not None:
+    }
+    holder = min((p for p in listeners if p is not None), default=None)
+    does = f"process {holder} ({_name(holder)}) listens on port {target.port}" if holder else ""
+    if os.getpid() in tree:
         raise UserError(
+            f"--server-pid {pid} ({_name(pid)}) has chanbench itself among its processes: "
+            "the load generator would count as the server; give the server's own PID"
+            + (f" ({does})" if does else "")
+        )
+    if listeners & tree:
+        return None
+    if does:
+        return (
             f"--server-pid {pid} ({_name(pid)}) does not listen on port {target.port} of "
-            f"the target; process {holder} ({_name(holder)}) does: give --server-pid {holder}"
+            f"the target, {does}: the server's figures are those of process {pid}"
         )
     return (
         f"--server-pid {pid} ({_name(pid)}): cannot tell whether it listens on port "

@@ -192,8 +192,8 @@ def test_server_pid_that_is_not_the_targets_server_is_refused(tmp_path, capsys, 
     for pid in ("-3", "0", str(pid_max + 1)):
         assert run(tmp_path, "--target", tutorial.url(), "--server-pid", pid) == 2
         assert pid in one_error_line(capsys)
-    # PID 1 holds no port of the target: "the server" would be the whole machine. The
-    # refusal names the process that does listen there.
+    # PID 1's processes include chanbench's: "the server" would be the whole machine,
+    # load generator included. The refusal names the process that listens there.
     assert run(tmp_path, "--target", tutorial.url(), "--server-pid", "1") == 2
     assert str(tutorial.pid) in one_error_line(capsys)
     # Without --target it would be ignored: it is refused instead.
@@ -225,3 +225,20 @@ def test_credentials_in_the_url_give_one_line_and_stay_masked(tmp_path, capfd, t
     assert json.dumps(result["target"]).count("bob") == 1
     (rep,) = result["points"][0]["repeats"]
     assert rep["counts"]["connected"] == 40
+
+
+def test_server_pid_that_does_not_listen_on_the_port_is_warned_about(tmp_path, capsys, tutorial):
+    """A process that is not the target's server (nor chanbench's): it may be a server
+    behind a proxy that holds the port, so the run goes on, with one warning naming the
+    process that does listen there."""
+    other = start_process(["sleep", "60"])
+    try:
+        code = run(tmp_path, "--target", tutorial.url(), "--server-pid", str(other.pid))
+    finally:
+        stop_process(other)
+    out = capsys.readouterr().out
+    assert code == 0, out
+    (warning,) = [line for line in out.splitlines() if str(other.pid) in line and "warning" in line]
+    assert str(tutorial.pid) in warning
+    (rep,) = only_result(tmp_path / "results")["points"][0]["repeats"]
+    assert rep["server"]["pid"] == other.pid
