@@ -289,9 +289,10 @@ def caveat_items(source: Source) -> list[str]:
                 "generator's ceiling there is unknown."
             )
     if not run.calibrations:
+        why = "chanbench does not calibrate for a --target" if run.target else "--no-calibrate"
         items.append(
-            "No calibration (--no-calibrate): the load generator's ceiling is unknown, "
-            "so a client limit cannot be ruled out."
+            f"No calibration ({why}): the load generator's ceiling is unknown, so a client "
+            "limit cannot be ruled out."
         )
     if run.partial:
         items.append("The run was interrupted: points or repeats are missing.")
