@@ -55,7 +55,8 @@ class Target:
     def origin(self) -> str:
         """The Origin header the clients send (a tutorial site checks it)."""
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
+        scheme = "https" if self.url.startswith("wss:") else "http"
+        return f"{scheme}://{host}:{self.port}"
 
     def template(self, point: Point) -> str:
         """The clients' URL with ``{room}`` left in: the URL as given when it has
