@@ -130,8 +130,13 @@ def one_system(scenario: Scenario) -> tuple[Scenario, list[str]]:
         key = given[0]
         raise UserError(
             f"--set {key}: a --target is one server that chanbench did not start, so its "
-            f"{key} is the server's own; drop --set {key} (to drive another consumer, "
-            f"give its route: --target 'ws://HOST:PORT{EXAMPLE_ROUTE}')"
+            f"{key} is the server's own; drop --set {key}"
+            + (
+                f" (to drive another consumer, give its route: "
+                f"--target 'ws://HOST:PORT{EXAMPLE_ROUTE}')"
+                if key == "consumer"
+                else ""
+            )
         )
     if scenario.envs and "env" in scenario.matrix and scenario.matrix["env"] != ["current"]:
         raise UserError(
@@ -164,13 +169,7 @@ def check_handshake(target: Target, point: Point) -> None:
     except InvalidStatus as exc:
         status = exc.response.status_code
         why = f"the server answered the websocket handshake with HTTP {status}"
-        hint = (
-            f"; a URL without {{room}} tries chanbench's own site's route: for another "
-            f"site give the route with {{room}} in it, such as "
-            f"ws://{target.host}:{target.port}{EXAMPLE_ROUTE}"
-            if not target.routed
-            else "; is this the route, with its trailing slash, and {room} where the room goes?"
-        )
+        hint = _status_hint(target, status)
     except TimeoutError:
         why, hint = f"no handshake within {HANDSHAKE_TIMEOUT_S:g} s", "; is it a websocket server?"
     except ConnectionRefusedError:
@@ -179,6 +178,22 @@ def check_handshake(target: Target, point: Point) -> None:
     except (OSError, InvalidHandshake) as exc:
         why, hint = str(exc) or type(exc).__name__, ""
     raise UserError(f"--target: {redact(url)}: {why}{hint}")
+
+
+def _status_hint(target: Target, status: int) -> str:
+    """What to try when the handshake got an HTTP status instead of a websocket."""
+    if status == 403:
+        return (
+            f"; it refused chanbench's Origin header ({target.origin}) or asks for a login: "
+            "check its ALLOWED_HOSTS and authentication"
+        )
+    if target.routed:
+        return "; is this the route, with its trailing slash, and {room} where the room goes?"
+    return (
+        "; a URL without {room} tries chanbench's own site's route: for another site give "
+        f"the route with {{room}} in it, such as {target.origin.replace('http', 'ws', 1)}"
+        f"{EXAMPLE_ROUTE}"
+    )
 
 
 def check_server_pid(pid: int | None, target: Target | None) -> None:
