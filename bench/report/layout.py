@@ -168,7 +168,10 @@ def line_names(run: Run, point: PointResult) -> tuple[str, str]:
     """The consumer and layer that name a point's line: for a --target, ``target`` and
     no layer, since chanbench did not start that server and saw neither."""
     if run.target:
-        return TARGET_NAME, ""
+        # Results written before a target was one system crossed it with consumer:
+        # their points keep apart, by the consumer they were labelled with.
+        crossed = len({p.point.consumer for p in run.points}) > 1
+        return (f"{TARGET_NAME} {point.point.consumer}" if crossed else TARGET_NAME), ""
     return point.point.consumer, point.point.layer
 
 

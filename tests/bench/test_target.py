@@ -91,3 +91,17 @@ def test_server_pid_needs_a_target_and_a_process():
     for pid, t_ in ((1234, None), (-1, t), (0, t)):
         with pytest.raises(UserError):
             target.check_server_pid(pid, t_)
+
+
+def test_an_old_target_result_crossed_with_consumer_keeps_its_points_apart():
+    """Written before a target was one system: sync and async against one URL."""
+    from bench.report.layout import line_names
+    from bench.results.model import PointResult, Run
+
+    points = [PointResult(id=c, label=c, point=Point(consumer=c)) for c in ("sync", "async")]
+    run = Run(target="ws://127.0.0.1:8000", points=points)
+    names = {line_names(run, p) for p in points}
+    assert len(names) == 2
+    assert all(name.startswith("target") and layer == "" for name, layer in names)
+    run.points = points[:1]
+    assert line_names(run, points[0]) == ("target", "")
