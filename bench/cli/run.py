@@ -12,7 +12,7 @@ from bench.errors import ExitCode
 from bench.redact import RedactingWriter, redact
 from bench.report import tables
 from bench.results import environment, store
-from bench.run import preflight, runner
+from bench.run import runner, target
 from bench.scenario import load as load_scenario
 
 
@@ -106,17 +106,25 @@ def _run_context(args: argparse.Namespace) -> runner.RunContext:
     import os
 
     scenario = load_scenario(args.scenario, args.overrides, args.env_options)
+    given = getattr(args, "target", None)
+    server_pid = getattr(args, "server_pid", None)
+    target_ = None
+    if given:
+        target_, scenario, warnings = target.prepare(given, scenario, server_pid)
+        for line in warnings:
+            print(f"chanbench: warning: {line}")
+    else:
+        target.check_server_pid(server_pid, None)
     results_dir = args.results_dir or store.RESULTS_DIR
     store.check_writable(results_dir, "--results-dir")  # before minutes of measuring
-    target = getattr(args, "target", None)
-    path = store.new_path(scenario.run_name(target), environment.git_info().commit, results_dir)
+    path = store.new_path(scenario.run_name(given), environment.git_info().commit, results_dir)
     return runner.RunContext(
         scenario=scenario,
         path=path,
         log_dir=run_dir(path) / "logs",
         out=cast(TextIO, RedactingWriter(sys.stdout)),
-        target=target,
-        server_pid=getattr(args, "server_pid", None),
+        target=target_,
+        server_pid=server_pid,
         redis_url=args.redis_url or os.environ.get("REDIS_URL"),
         database_url=args.database_url or os.environ.get("DATABASE_URL"),
         command=args.command_line,
@@ -131,8 +139,6 @@ def run_dir(result_path: Path) -> Path:
 def cmd_run(args: argparse.Namespace) -> int:
     """Run a scenario against both consumers; print the table; save the result and,
     beside it, the report."""
-    if args.target:
-        preflight.check_target(args.target)
     ctx = _run_context(args)
     code = runner.run(ctx, calibrate_first=not args.no_calibrate)
     result = ctx.run

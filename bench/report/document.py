@@ -74,10 +74,14 @@ def document(lay: Layout, charts: Sequence[Chart]) -> tuple[str, list[Block]]:
         blocks.append(
             Paragraph(
                 "Markers are medians over repeats of each repeat's value; bars span the "
-                "minimum to the maximum. The spectrum charts merge every repeat's histogram. "
-                "Colour is the consumer, line style the layer"
-                + (" and result file" if multi else "")
-                + "."
+                "minimum to the maximum. The spectrum charts merge every repeat's histogram."
+                + (
+                    ""
+                    if all(s.run.target for s in sources)
+                    else " Colour is the consumer, line style the layer"
+                    + (" and result file" if multi else "")
+                    + "."
+                )
             )
         )
         loads = len(lay.groups())
@@ -105,6 +109,8 @@ def summary_blocks(lay: Layout, source: Source) -> list[Block]:
     return [
         Items(items)
         if items
+        else Paragraph(TARGET_SUMMARY.format(target=source.run.target))
+        if source.run.target
         else Paragraph(
             "No sync/async pair at the same load to compare; the table below has every point."
         ),
@@ -168,6 +174,15 @@ def environment_blocks(source: Source) -> list[Block]:
     ]
 
 
+# A --target is one server: there is nothing to set against it, and nothing known of it
+# but what was measured.
+TARGET_SUMMARY = (
+    "The target {target}: one server that chanbench did not start, so no consumer is set "
+    "against another here; its consumer, channel layer, server kind and versions are its "
+    "own and not known to chanbench. The table below has what was measured at every point."
+)
+
+
 # Which percentile the table shows (the charts' captions say theirs).
 TABLE_CAPTION = (
     "Every number is the median over repeats of each repeat's own value (the range: the "
@@ -210,7 +225,9 @@ def results_table(lay: Layout, source: Source) -> Table:
             rng = median_range(point, throughput.name)
             rows.append(
                 [
-                    f"{line.consumer} {line.layer} {lay.point_name(x, line.extra)}",
+                    " ".join(
+                        filter(None, (line.consumer, line.layer, lay.point_name(x, line.extra)))
+                    ),
                     throughput.format(medians[throughput.name]),
                     "-" if rng is None else "-".join(map(throughput.format, rng[1:])),
                     *(m.format(medians[m.name]) for m in columns),
@@ -231,7 +248,14 @@ def caveat_items(source: Source) -> list[str]:
             "ranges of very few samples, and differences under about 10-20% may be "
             "noise. Run more repeats (--set repeats=5) for firmer numbers."
         )
-    if not run.target:
+    if run.target:
+        items.append(
+            "chanbench did not start the target server: it served every repeat without a "
+            "restart, so what one repeat leaves behind (open connections, queued "
+            "messages) can reach the next, and on this machine the load generator "
+            "competes with it for CPU."
+        )
+    else:
         items.append(
             f"Clients and server ran on the same machine ({env.cpu_count or '?'} "
             "CPUs): the load generator competes with the server for CPU, so absolute "
@@ -265,9 +289,10 @@ def caveat_items(source: Source) -> list[str]:
                 "generator's ceiling there is unknown."
             )
     if not run.calibrations:
+        why = "chanbench does not calibrate for a --target" if run.target else "--no-calibrate"
         items.append(
-            "No calibration (--no-calibrate): the load generator's ceiling is unknown, "
-            "so a client limit cannot be ruled out."
+            f"No calibration ({why}): the load generator's ceiling is unknown, so a client "
+            "limit cannot be ruled out."
         )
     if run.partial:
         items.append("The run was interrupted: points or repeats are missing.")

@@ -71,7 +71,7 @@ class Line:
         parts = [self.source.label] if multi_source and self.source.label else []
         parts += [self.consumer, self.layer]
         parts += [f"{k}={v}" for k, v in self.extra]
-        return " ".join(parts)
+        return " ".join(part for part in parts if part)
 
 
 @dataclass
@@ -141,7 +141,7 @@ def layout(sources: Sequence[Source]) -> Layout:
         for point in source.run.points:
             config = point.point
             extra = tuple((k, config.value(k)) for k in varying if k != x_key)
-            consumer, layer = config.consumer, config.layer
+            consumer, layer = line_names(source.run, point)
             key = (id(source), consumer, layer, extra)
             if key not in lines:
                 lines[key] = Line(source, consumer, layer, extra)
@@ -158,6 +158,28 @@ def layout(sources: Sequence[Source]) -> Layout:
     for line in ordered:
         line.points.sort(key=lambda xp: sort_key(xp[0]))
     return Layout(x_key, varying, ordered, list(sources))
+
+
+# What a --target's points are called: chanbench knows neither its consumer nor its layer.
+TARGET_NAME = "target"
+
+
+def line_names(run: Run, point: PointResult) -> tuple[str, str]:
+    """The consumer and layer that name a point's line: for a --target, ``target`` and
+    no layer, since chanbench did not start that server and saw neither."""
+    if run.target:
+        # Results written before a target was one system crossed it with consumer:
+        # their points keep apart, by the consumer they were labelled with.
+        crossed = len({p.point.consumer for p in run.points}) > 1
+        return (f"{TARGET_NAME} {point.point.consumer}" if crossed else TARGET_NAME), ""
+    return point.point.consumer, point.point.layer
+
+
+def server_name(sources: Sequence[Source]) -> str:
+    """``the server (daphne)``: the kinds chanbench started, or what it was given."""
+    if all(s.run.target for s in sources):
+        return "the target server"
+    return f"the server ({param_values([s for s in sources if not s.run.target], 'server')})"
 
 
 def median_range(point: PointResult, metric: str) -> tuple[float, float, float] | None:

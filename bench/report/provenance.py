@@ -52,19 +52,19 @@ def methodology_items(source: Source) -> list[str]:
         load + " Each message is broadcast to every member of the sender's room "
         "(the tutorial's chat); latency is measured from send to each delivery."
     )
+    server = (
+        "the target server, as it runs (not started by chanbench)"
+        if run.target
+        else f"a fresh server process ({param_values([source], 'server')})"
+    )
     items.append(
-        f"Phases of every repeat: a fresh server process ({param_values([source], 'server')}), "
+        f"Phases of every repeat: {server}, "
         f"clients connect, {point.warmup_s} s warm-up (not measured), "
         f"{point.duration_s} s measured, then a drain until every delivery "
         f"owed has arrived (or {point.drain_max_s} s at most; where rooms span "
         f"client processes, a silence of {point.drain_quiet_s} s or 4 times the "
         "p99 so far, whichever is longer) "
-        "(lost messages are counted after it). Sync and async at the same load are measured "
-        "repeat by repeat in turn, in alternating order (sync first on even repeats, async "
-        "first on odd ones), so a drifting machine is charged to both alike. Both "
-        "consumers' sync work (the sync consumer's handlers, the auth middleware's user "
-        "lookup, the async consumer's aclose_old_connections hop) runs on asgiref's one "
-        "thread-sensitive executor, whatever ASGI_THREADS says."
+        "(lost messages are counted after it)." + ("" if run.target else " " + INTERLEAVING)
     )
     reps = sorted({len(p.repeats) for p in run.points})
     items.append(
@@ -75,12 +75,8 @@ def methodology_items(source: Source) -> list[str]:
         "dropped; a repeat that delivered nothing counts, as zero throughput and lost "
         "latency. "
         "Latency percentiles count every expected delivery: a lost message is +inf, so "
-        f"a percentile past the delivered fraction reads {LOST}. "
-        f"A consumer wins only where chanbench compare would call it better: medians "
-        f"{significance.DEFAULT_THRESHOLD:.0%} apart and a Mann-Whitney U test over the repeats "
-        f"at p < {significance.SIGNIFICANCE_ALPHA:g}: on throughput in closed loop (where latency "
-        "follows from throughput by Little's law), on p99 in open loop, and there only when "
-        f"neither consumer lost more than {stats.LOSS_BOUND:.1%} in any repeat."
+        f"a percentile past the delivered fraction reads {LOST}."
+        + ("" if run.target else " " + verdict_rule())
     )
     cpu = f"{env.cpu_model or '?'} x {env.cpu_count or '?'}"
     items.append(
@@ -89,6 +85,27 @@ def methodology_items(source: Source) -> list[str]:
     )
     items.append(f"Started {when(env.started_at)}, finished {when(run.finished_at)}.")
     return items
+
+
+# How sync and async are measured side by side (a --target has one side).
+INTERLEAVING = (
+    "Sync and async at the same load are measured repeat by repeat in turn, in alternating "
+    "order (sync first on even repeats, async first on odd ones), so a drifting machine is "
+    "charged to both alike. Both consumers' sync work (the sync consumer's handlers, the "
+    "auth middleware's user lookup, the async consumer's aclose_old_connections hop) runs "
+    "on asgiref's one thread-sensitive executor, whatever ASGI_THREADS says."
+)
+
+
+def verdict_rule() -> str:
+    """When the report calls a consumer the winner: the rule ``chanbench compare`` uses."""
+    return (
+        "A consumer wins only where chanbench compare would call it better: medians "
+        f"{significance.DEFAULT_THRESHOLD:.0%} apart and a Mann-Whitney U test over the repeats "
+        f"at p < {significance.SIGNIFICANCE_ALPHA:g}: on throughput in closed loop (where latency "
+        "follows from throughput by Little's law), on p99 in open loop, and there only when "
+        f"neither consumer lost more than {stats.LOSS_BOUND:.1%} in any repeat."
+    )
 
 
 def version_blocks(source: Source) -> list[Block]:
@@ -109,6 +126,13 @@ def version_blocks(source: Source) -> list[Block]:
     if env.redis_server:
         rows.append(["redis-server", env.redis_server])
     blocks: list[Block] = [Table(["component", "version"], rows)]
+    if source.run.target:
+        blocks.append(
+            Paragraph(
+                "These are the load generator's. chanbench did not start the target "
+                f"server ({source.run.target}) and did not observe its versions."
+            )
+        )
     # Points that ran the same versions share one table; old files have none.
     by_versions: dict[str, list[PointResult]] = {}
     for point in source.run.points:

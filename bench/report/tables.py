@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from bench.judge import stats
+from bench.report.layout import line_names
 from bench.results.metrics import METRICS
 from bench.results.model import PointResult, Run, varying_keys
 from bench.results.units import LOST, ms, num
@@ -37,15 +38,16 @@ RUN_COLUMNS = ("delivered_per_s", "p50_ms", "p99_ms", "threads", "cpu_percent", 
 
 
 def run_table(result: Run, markdown: bool = False) -> str:
-    """Sync beside async at each point: throughput, latency, threads, CPU, loss."""
+    """Sync beside async at each point: throughput, latency, threads, CPU, loss (a
+    --target's points in one column group: it is one server)."""
     # Nothing varies but the consumer: name the load by its clients, as the report does.
     varying = varying_keys([p.point for p in result.points], exclude=("consumer",)) or ["clients"]
     groups: dict[tuple[Any, ...], dict[str, PointResult]] = {}
     for point in result.points:
         key = tuple(point.point.value(k) for k in varying)
-        groups.setdefault(key, {})[point.point.consumer] = point
+        groups.setdefault(key, {})[line_names(result, point)[0]] = point
     consumers = sorted(
-        {p.point.consumer for p in result.points},
+        {line_names(result, p)[0] for p in result.points},
         key=lambda c: (c != "sync", c != "async", c),
     )
     both = {"sync", "async"} <= set(consumers)

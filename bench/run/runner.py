@@ -45,6 +45,7 @@ from bench.run.monitor import ProcessMonitor
 from bench.run.preflight import check_layers, check_limits
 from bench.run.progress import Progress, RunDisplay, summary_line
 from bench.run.search import SaturationSearch
+from bench.run.target import Target
 from bench.scenario import INTERLEAVED, KEYS, Point, Scenario
 
 HOST = "127.0.0.1"
@@ -64,7 +65,7 @@ class RunContext:
     path: Path
     log_dir: Path
     out: TextIO
-    target: str | None = None
+    target: Target | None = None
     server_pid: int | None = None
     redis_url: str | None = None
     # The user's PostgreSQL for the orm workloads (DATABASE_URL); else a private one.
@@ -83,14 +84,7 @@ class RunContext:
 def _url_template(ctx: RunContext, point: Point, port: int | None) -> tuple[str, str]:
     """The clients' URL with ``{room}`` left in, and the Origin header to send."""
     if ctx.target:
-        # A URL with {room} is used exactly as given: routes written the tutorial's way
-        # (``/$``) need their trailing slash.
-        if "{room}" in ctx.target:
-            template = ctx.target
-        else:
-            template = f"{ctx.target.rstrip('/')}/ws/{point.route}/{point.workload}/{{room}}/"
-        host_port = ctx.target.split("//", 1)[-1].split("/", 1)[0].rsplit("@", 1)[-1]
-        return template, f"http://{host_port}"
+        return ctx.target.template(point), ctx.target.origin
     assert port is not None
     return ws_url(HOST, port, point.route, "{room}", point.workload), origin(HOST, port)
 
@@ -310,7 +304,7 @@ def run(ctx: RunContext, calibrate_first: bool = True) -> int:
     """Run the scenario; write the result file as it goes; return the exit code."""
     scenario = ctx.scenario
     points = scenario.points()
-    check_limits(scenario.path or scenario.name, points, ctx.target)
+    check_limits(scenario.path or scenario.name, points, ctx.target is not None)
     if not ctx.target:
         check_layers(
             {p.layer: scenario.layers[p.layer] for p in points if p.layer in scenario.layers}
@@ -324,7 +318,7 @@ def run(ctx: RunContext, calibrate_first: bool = True) -> int:
     result.tool = {"name": "chanbench", "version": _version()}
     result.environment = environment.collect()
     result.scenario = scenario
-    result.target = redact(ctx.target) if ctx.target else None
+    result.target = ctx.target.shown if ctx.target else None
     result.command = ctx.command
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     exit_code: int = ExitCode.OK
@@ -392,7 +386,7 @@ def _run_points(ctx: RunContext, points: list[Point]) -> int:
                 point,
                 PointResult(
                     id=point.label(sorted(KEYS)),
-                    label=point.label(varying),
+                    label=point.label(varying, "target" if ctx.target else None),
                     point=point,
                 ),
             )

@@ -146,9 +146,11 @@ class Point(Record):
             raise KeyError(key)
         return getattr(self, key)
 
-    def label(self, keys: Sequence[str]) -> str:
-        """A short name from the keys that vary in the scenario, e.g. ``async clients=10``."""
-        parts = [self.route]
+    def label(self, keys: Sequence[str], system: str | None = None) -> str:
+        """A short name from the keys that vary in the scenario, e.g. ``async clients=10``;
+        ``system`` names what ran instead of the route (``target``: a server not started
+        by chanbench, whose consumer it does not know)."""
+        parts = [system or self.route]
         parts += [f"{key}={getattr(self, key)}" for key in keys if key not in ("consumer", "fault")]
         return " ".join(parts)
 

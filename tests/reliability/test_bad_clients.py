@@ -272,7 +272,7 @@ def test_run_counts_malformed_frames_and_disconnects(tmp_path, capsys, rude_chat
     assert counts["delivered"] > 0
     assert "2 malformed frames, 1 clients disconnected by the server" in rep["warnings"]
     out = capsys.readouterr().out
-    assert "warning: async: 2 malformed frames" in out
+    assert "warning: target: 2 malformed frames" in out
 
 
 # Open loop at 5 messages a second from each of 4 clients in one room: a message every

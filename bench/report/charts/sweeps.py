@@ -21,7 +21,14 @@ from bench.report.charts.style import (
     note,
     save,
 )
-from bench.report.layout import X_LABELS, Chart, Layout, median_range, param_values, scenario_names
+from bench.report.layout import (
+    X_LABELS,
+    Chart,
+    Layout,
+    median_range,
+    scenario_names,
+    server_name,
+)
 from bench.results.metrics import METRICS
 from bench.results.units import LOST
 
@@ -107,13 +114,21 @@ def _plot_metric(ax: Any, lay: Layout, styler: Styler, metric: str) -> bool:
     return drawn
 
 
+# Where chanbench's consumers run their handlers (not said of a --target's server).
+THREADS_NOTE = (
+    "The sync consumer's handlers run in asgiref's one thread-sensitive worker thread "
+    "(ASGI_THREADS does not size it); the async ones in the event loop, with one hop to "
+    "that same thread per message on Channels 4.2+ (aclose_old_connections). "
+)
+
+
 def metric_charts(lay: Layout, out_dir: Path) -> list[Chart]:
     """Throughput, latency, threads and CPU against the x key."""
     charts: list[Chart] = []
     styler = Styler(lay.lines)
     title = scenario_names(lay.sources)
     xname = X_LABELS.get(lay.x_key, lay.x_key).split(" (")[0]
-    server = f"the server ({param_values(lay.sources, 'server')})"
+    server = server_name(lay.sources)
 
     def single(metric: str, name: str, heading: str, caption: str) -> None:
         fig, ax = figure()
@@ -167,11 +182,9 @@ def metric_charts(lay: Layout, out_dir: Path) -> list[Chart]:
         "threads",
         "threads",
         METRICS["threads"].description,
-        f"Peak thread count of {server} in the measured window. The sync consumer's "
-        "handlers run in asgiref's one thread-sensitive worker thread (ASGI_THREADS does "
-        "not size it); the async ones in the event loop, with one hop to that same thread "
-        "per message on Channels 4.2+ (aclose_old_connections). Per-thread CPU is in the "
-        "result file.",
+        f"Peak thread count of {server} in the measured window. "
+        + ("" if all(s.run.target for s in lay.sources) else THREADS_NOTE)
+        + "Per-thread CPU is in the result file.",
     )
     single(
         "cpu_percent",
