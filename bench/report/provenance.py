@@ -113,7 +113,7 @@ def version_blocks(source: Source) -> list[Block]:
     env = source.run.environment
     git = env.git
     rows = [
-        ["chanbench", str(source.run.tool.get("version", "?"))],
+        ["chanbench", source.run.tool.version or "?"],
         [
             "git commit",
             f"{git.commit or 'none'}" + (" (dirty: uncommitted changes)" if git.dirty else ""),

@@ -310,11 +310,19 @@ class Calibration(Record):
 
 
 @dataclass
+class Tool(Record):
+    """What wrote the result file."""
+
+    name: str = "chanbench"
+    version: str = ""
+
+
+@dataclass
 class Run(Record):
     """A whole result file."""
 
     schema_version: int = SCHEMA_VERSION
-    tool: dict[str, Any] = field(default_factory=dict)
+    tool: Tool = field(default_factory=Tool)
     environment: Environment = field(default_factory=Environment)
     scenario: Scenario = field(default_factory=Scenario)
     target: str | None = None

@@ -37,6 +37,7 @@ from bench.results.model import (
     PointResult,
     Repeat,
     Run,
+    Tool,
     WorkerResult,
     load_shape,
 )
@@ -315,7 +316,7 @@ def run(ctx: RunContext, calibrate_first: bool = True) -> int:
     )
     ctx.out.flush()
     result = ctx.run
-    result.tool = {"name": "chanbench", "version": _version()}
+    result.tool = Tool(version=_version())
     result.environment = environment.collect()
     result.scenario = scenario
     result.target = ctx.target.shown if ctx.target else None
