@@ -203,8 +203,18 @@ def test_x_axis_is_the_key_that_varies():
     assert layout([source(both)]).x_key == "rate"
 
 
-def test_categorical_x_axis_draws(tmp_path):
+def png_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Draw PNG alone where a test checks what is drawn, not its formats (both formats are
+    checked once, by test_every_chart_in_png_and_svg): it halves the drawing time."""
+    from bench.report.charts import style
+
+    monkeypatch.setattr(style, "FORMATS", ("png",))
+
+
+def test_categorical_x_axis_draws(tmp_path, monkeypatch):
     from bench.report.charts import per_load, sweeps
+
+    png_only(monkeypatch)
 
     lay = layout([source(synthetic("mode", ["closed", "open"]))])
     charts = sweeps.metric_charts(lay, tmp_path) + per_load.spectrum_charts(lay, tmp_path)
@@ -381,9 +391,10 @@ def test_open_loop_latency_verdict_needs_both_within_the_loss_bound():
     assert "losing 0.00% vs 10.00%" in item
 
 
-def test_a_p99_past_the_lost_messages_reads_as_lost(tmp_path):
+def test_a_p99_past_the_lost_messages_reads_as_lost(tmp_path, monkeypatch):
     """Item 2: a point with 10% lost has its p99 among the lost messages: the table says
     so, beside the p99 of the messages that arrived; the charts still draw."""
+    png_only(monkeypatch)
     result = json.loads(REAL.read_text())
     lossy = result["points"][0]
     with_loss(lossy, 0.10)
