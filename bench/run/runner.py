@@ -50,6 +50,9 @@ from bench.scenario import INTERLEAVED, KEYS, Point, Scenario
 HOST = "127.0.0.1"
 # A worker process starts (imports uvloop, picows, numpy) in well under 2 s.
 WORKER_START_TIMEOUT_S = 20.0
+# A repeat waits for its clients as if they connected this slowly (Daphne on 2 shared
+# cores: 380/s); those that cannot connect at all fail sooner (``connect_all``).
+SLOWEST_CONNECTS_PER_S = 100.0
 # The clients start their phases this long after the last one connected, on one clock.
 START_DELAY_S = 0.3
 # Beyond its phases, how long a repeat may take to report before it is failed.
@@ -184,6 +187,7 @@ def measure(
 
         pool.broadcast(CONNECT)
         connect_budget = WORKER_START_TIMEOUT_S + CONNECT_TIMEOUT_S * 2
+        connect_budget += point.clients / SLOWEST_CONNECTS_PER_S  # thousands take a while
         if point.connect_rate:
             connect_budget += point.clients / point.connect_rate
         connected = pool.gather(CONNECTED, connect_budget, check=check)
@@ -340,7 +344,10 @@ def run(ctx: RunContext, calibrate_first: bool = True) -> int:
             exit_code = _run_points(ctx, points)
             finished = True
     except KeyboardInterrupt:
-        ctx.out.write("\nchanbench: interrupted; the points measured so far are saved\n")
+        saved = "the points measured so far are saved"
+        if not result.points:  # e.g. during calibration
+            saved = "no point was measured yet, so no result file is written"
+        ctx.out.write(f"\nchanbench: interrupted; {saved}\n")
         exit_code = ExitCode.INTERRUPTED
     except UserError as exc:
         result.error = str(exc)
@@ -349,9 +356,12 @@ def run(ctx: RunContext, calibrate_first: bool = True) -> int:
         signal.signal(signal.SIGTERM, previous)
         result.partial = not finished
         result.finished_at = time.time()
-        # A run that failed before measuring anything leaves no result file behind.
-        if result.points or ctx.path.exists():
+        # A run that failed before measuring a point leaves no result file behind (a
+        # calibration alone, written as it went, is no result: nothing could read it).
+        if result.points:
             store.write(ctx.path, result)
+        else:
+            ctx.path.unlink(missing_ok=True)
     return exit_code
 
 

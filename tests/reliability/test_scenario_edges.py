@@ -9,9 +9,11 @@ import pytest
 from helpers import one_error_line
 
 from bench.cli import main
+from bench.loadgen.pool import CLIENTS_PER_PROCESS
+from bench.run.preflight import usable_cores
 from bench.scenario import load
 
-from .conftest import result_files, write_scenario
+from .conftest import result_files, scenario_text, write_scenario
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -43,3 +45,16 @@ def test_refused_in_one_line(tmp_path, capsys, nothing_started, case):
 @pytest.mark.parametrize("path", sorted(REPO.glob("scenarios/*.toml")), ids=lambda p: p.name)
 def test_shipped_scenarios_still_load(path):
     assert load(path).points()
+
+
+def test_more_clients_than_the_machine_holds(tmp_path, capsys, nothing_started):
+    """``--set clients=19000`` on a small machine: refused before anything starts, with the
+    limit, rather than failing every repeat after the connect budget."""
+    too_many = (usable_cores() + 1) * CLIENTS_PER_PROCESS
+    path = write_scenario(tmp_path, scenario_text())
+    results = tmp_path / "results"
+    argv = ["run", str(path), "--set", f"clients={too_many}", "--results-dir", str(results)]
+    assert main([*argv, "--no-calibrate"]) == 2
+    err = one_error_line(capsys)
+    assert str(too_many) in err
+    assert not result_files(results)
