@@ -50,9 +50,6 @@ from bench.scenario import INTERLEAVED, KEYS, Point, Scenario
 HOST = "127.0.0.1"
 # A worker process starts (imports uvloop, picows, numpy) in well under 2 s.
 WORKER_START_TIMEOUT_S = 20.0
-# A repeat waits for its clients as if they connected this slowly (Daphne on 2 shared
-# cores: 380/s); those that cannot connect at all fail sooner (``connect_all``).
-SLOWEST_CONNECTS_PER_S = 100.0
 # The clients start their phases this long after the last one connected, on one clock.
 START_DELAY_S = 0.3
 # Beyond its phases, how long a repeat may take to report before it is failed.
@@ -187,7 +184,6 @@ def measure(
 
         pool.broadcast(CONNECT)
         connect_budget = WORKER_START_TIMEOUT_S + CONNECT_TIMEOUT_S * 2
-        connect_budget += point.clients / SLOWEST_CONNECTS_PER_S  # thousands take a while
         if point.connect_rate:
             connect_budget += point.clients / point.connect_rate
         connected = pool.gather(CONNECTED, connect_budget, check=check)

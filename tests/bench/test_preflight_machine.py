@@ -31,12 +31,13 @@ def test_more_connections_than_local_ports(tmp_path, monkeypatch):
     assert "40000" in refused(Point(clients=1990, neighbour="sync/chat", neighbour_clients=20))
 
 
-def test_more_client_processes_than_cores(monkeypatch):
+@pytest.mark.parametrize(("cores", "most"), [(1, 1), (2, 1), (4, 3)])
+def test_more_client_processes_than_cores_beside_the_server(monkeypatch, cores, most):
     monkeypatch.setattr(preflight, "local_ports", lambda: None)
-    monkeypatch.setattr(preflight, "usable_cores", lambda: 2)
-    preflight.check_machine("s.toml", Point(clients=2 * CLIENTS_PER_PROCESS))
-    message = refused(Point(clients=2 * CLIENTS_PER_PROCESS + 1))
-    assert f"{2 * CLIENTS_PER_PROCESS:,}" in message  # the most this machine can take
+    monkeypatch.setattr(preflight, "usable_cores", lambda: cores)
+    preflight.check_machine("s.toml", Point(clients=most * CLIENTS_PER_PROCESS))
+    message = refused(Point(clients=most * CLIENTS_PER_PROCESS + 1))
+    assert f"{most * CLIENTS_PER_PROCESS:,}" in message  # the most this machine can take
 
 
 def test_this_machine_reads_its_limits():
