@@ -86,7 +86,8 @@ def chromium_options(profile: Path) -> ChromeOptions:
 
 
 def scale_repeat(rep: dict, factors: dict[str, float]) -> None:
-    """Multiply each metric of a repeat (as JSON) by its factor, where it has a value.
+    """Multiply each metric of a repeat (as JSON) by its factor, where it has a value; a
+    count (threads) stays a whole number, as a result file holds it.
 
     A stored value is scaled once, by its first metric, however many metrics read it
     (``p99_ms`` and ``p99_delivered_ms`` both read ``latency_ms.p99``)."""
@@ -101,8 +102,9 @@ def scale_repeat(rep: dict, factors: dict[str, float]) -> None:
         holder = rep
         for key in parents:
             holder = holder.get(key) or {}
-        if holder.get(leaf) is not None:
-            holder[leaf] = holder[leaf] * factor
+        value = holder.get(leaf)
+        if value is not None:
+            holder[leaf] = round(value * factor) if isinstance(value, int) else value * factor
 
 
 def raw(point: dict, *path: str) -> list[float]:

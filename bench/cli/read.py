@@ -7,6 +7,7 @@ import argparse
 import contextlib
 import dataclasses
 import math
+import os
 import shlex
 from collections.abc import Sequence
 from pathlib import Path
@@ -134,6 +135,11 @@ def cmd_compare(args: argparse.Namespace) -> int:
             raise UserError("compare needs BASE.json NEW.json, or one result and --between")
         base, new = store.read(args.base), store.read(args.new)
         base_path, new_path = args.base, args.new
+        if os.path.samefile(base_path, new_path):
+            raise UserError(
+                f"compare {base_path} {new_path}: the same file twice; give the result "
+                "to compare it with, or one result and --between key=A,B"
+            )
     comparison = compare.compare(
         base,
         new,
@@ -197,6 +203,8 @@ def parse_between(text: str) -> tuple[str, str, str]:
         raise UserError(
             f"--between {text!r}: give a key and two of its values, e.g. consumer=sync,async"
         )
+    if values[0] == values[1]:
+        raise UserError(f"--between {text!r}: the same value twice; give two different values")
     return key.strip(), values[0], values[1]
 
 

@@ -12,7 +12,7 @@ from bench.errors import ExitCode
 from bench.redact import RedactingWriter, redact
 from bench.report import tables
 from bench.results import environment, store
-from bench.run import runner, target
+from bench.run import flags, runner, target
 from bench.scenario import load as load_scenario
 
 
@@ -153,9 +153,11 @@ def cmd_run(args: argparse.Namespace) -> int:
                     f"\nload generator ceiling (reference server, {calibration.point.clients} "
                     f"clients, closed loop): {calibration.deliveries_per_s:,.0f} deliveries/s"
                 )
-        warnings = [f"{p.label}: {w}" for p in result.points for r in p.repeats for w in r.warnings]
-        for line in dict.fromkeys(warnings):
+        flagged = [(p.label, w) for p in result.points for r in p.repeats for w in r.warnings]
+        for line in flags.summary_lines(flagged):
             print(redact(f"warning: {line}"))
+    if not ctx.path.exists():
+        return code  # stopped before anything was measured: there is no file to name
     print(f"\nresult: {ctx.path}")
     if result.points and not args.no_report:
         from bench import report

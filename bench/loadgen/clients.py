@@ -166,15 +166,26 @@ async def connect_all(
     """Open ``new_client(index, room)`` for each (index, room) of ``members``, at most
     ``CONNECT_CONCURRENCY`` handshakes at once, started ``connect_rate`` a second (0: no
     limit). Each success's time goes into ``connect_ms``, each failure by name into
-    ``errors``; returns the clients that connected, in the order they did."""
+    ``errors``; returns the clients that connected, in the order they did.
+
+    When the first ``CONNECT_CONCURRENCY`` handshakes all failed, the rest are not tried
+    (counted as such): a server that cannot take one client fails the repeat in one
+    handshake timeout, not one per batch of clients."""
     gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
     interval_s = 1.0 / connect_rate if connect_rate else 0.0
     connected: list[ChatClient] = []
+    hopeless = min(CONNECT_CONCURRENCY, len(members))
+    failed = 0
 
     async def connect_one(index: int, room: int) -> None:
+        nonlocal failed
         client = new_client(index, room)
         started = time.perf_counter()
         async with gate:
+            if failed >= hopeless and not connected:
+                name = f"not tried: the first {hopeless} handshakes failed"
+                errors[name] = errors.get(name, 0) + 1
+                return
             try:
                 await asyncio.wait_for(
                     client.open(url_template.format(room=room), origin), CONNECT_TIMEOUT_S + 1
@@ -182,6 +193,7 @@ async def connect_all(
             except Exception as exc:  # any failure to connect is counted, not raised
                 name = connect_error(exc, url_template)
                 errors[name] = errors.get(name, 0) + 1
+                failed += 1
                 return
         connect_ms.append((time.perf_counter() - started) * 1000)
         connected.append(client)

@@ -15,6 +15,7 @@ import multiprocessing
 import signal
 import time
 from collections.abc import Callable, Iterator
+from multiprocessing import resource_tracker
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
@@ -125,10 +126,19 @@ class WorkerPool:
                 daemon=True,
                 name=f"chanbench-client-{plan.worker}",
             )
-            proc.start()
-            child.close()
-            self.conns.append(parent)
-            self.procs.append(proc)
+            # Born with SIGINT blocked (it ignores it once running): a Ctrl-C to the
+            # process group while it imports would print its traceback. Ours is held
+            # until the process is ours to stop. (The resource tracker first: starting
+            # it unblocks SIGINT.)
+            resource_tracker.ensure_running()
+            mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+            try:
+                proc.start()
+                child.close()
+                self.conns.append(parent)
+                self.procs.append(proc)
+            finally:
+                signal.pthread_sigmask(signal.SIG_SETMASK, mask)
 
     def __enter__(self) -> WorkerPool:
         return self

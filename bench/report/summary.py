@@ -112,6 +112,21 @@ def judge_pair(sync: PointResult, async_: PointResult) -> tuple[str, significanc
     return metric, METRICS[metric].judge(sync.values(metric), async_.values(metric), losses)
 
 
+def short_verdict(sync: PointResult, async_: PointResult) -> str:
+    """The verdict a summary sentence opens with, in a few words for the terminal, e.g.
+    ``async wins, throughput 1.62x, p = 0.0079``: the same judgement (``judge_pair``)."""
+    metric, judgement = judge_pair(sync, async_)
+    word = verdict_word(judgement)
+    if judgement.ratio is None or judgement.p is None:
+        return word
+    what = "p99" if metric == "p99_ms" else "throughput"
+    short = f"{word}, {what} {judgement.ratio:.2f}x, p = {judgement.p:.2g}"
+    if judgement.verdict == significance.UNCERTAIN:
+        needed = repeats_for_a_verdict()
+        short += f" (a verdict needs {needed} repeats a side: --set repeats={needed})"
+    return short
+
+
 def verdict_word(
     judgement: significance.Judgement, better: str = "async wins", worse: str = "sync wins"
 ) -> str:

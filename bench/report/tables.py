@@ -8,6 +8,7 @@ from typing import Any
 
 from bench.judge import stats
 from bench.report.layout import line_names
+from bench.report.summary import short_verdict
 from bench.results.metrics import METRICS
 from bench.results.model import PointResult, Run, varying_keys
 from bench.results.units import LOST, ms, num
@@ -57,7 +58,7 @@ def run_table(result: Run, markdown: bool = False) -> str:
         headers += [f"{consumer} {first.unit}", *(m.label for m in rest)]
     if both:
         headers.append("async/sync")
-    rows = []
+    rows, verdicts = [], []
     for key, by_consumer in groups.items():
         row = [" ".join(f"{k}={v}" for k, v in zip(varying, key, strict=True)) or "-"]
         medians = {c: p.medians() for c, p in by_consumer.items()}
@@ -71,8 +72,12 @@ def run_table(result: Run, markdown: bool = False) -> str:
             )
             row.append(num(r, ".2f", "x"))
         rows.append(row)
+        if {"sync", "async"} <= by_consumer.keys():
+            verdict = short_verdict(by_consumer["sync"], by_consumer["async"])
+            verdicts.append(f"async against sync at {row[0]}: {verdict}")
     notes = [PERCENTILE_CAPTION, *lost_notes(result.points)]
-    return "\n".join([render(headers, rows, markdown), "", *notes])
+    verdicts += [""] if verdicts else []
+    return "\n".join([render(headers, rows, markdown), "", *verdicts, *notes])
 
 
 # Which p99 a table shows: per repeat (for significance), not the merged histogram.

@@ -248,6 +248,8 @@ def _lateness_summary_ms(hist: Any) -> dict[str, float | None]:
 class PointResult(Record):
     """One configuration of the scenario's matrix and its repeats."""
 
+    # Every file chanbench wrote has them: a point without them is not one.
+    REQUIRED = ("id", "point", "repeats")
     id: str = ""
     label: str = ""
     point: Point = field(default_factory=Point)

@@ -69,13 +69,14 @@ def update_to_2(data: dict[str, Any]) -> dict[str, Any]:
         out.setdefault("server", "daphne")
         return out
 
-    for point in data.get("points") or []:
+    for point in _objects(data.get("points")):
         point["params"] = params_2(point.get("params") or {})
     calibration = data.pop("calibration", None)
     if isinstance(calibration, dict) and isinstance(calibration.get("params"), dict):
         calibration["params"] = params_2(calibration["params"])
     data["calibrations"] = [calibration] if isinstance(calibration, dict) else []
-    matrix = (data.get("scenario") or {}).get("matrix")
+    scenario = data.get("scenario")
+    matrix = scenario.get("matrix") if isinstance(scenario, dict) else None
     if isinstance(matrix, dict) and any(c in FAULTS for c in matrix.get("consumer", [])):
         faults = [c for c in matrix["consumer"] if c in FAULTS]
         matrix["consumer"] = [c for c in matrix["consumer"] if c not in FAULTS] or ["async"]
@@ -88,8 +89,8 @@ def update_to_3(data: dict[str, Any]) -> dict[str, Any]:
     """A version 2 result as version 3: ``params`` become the typed ``point`` (missing
     keys at their defaults, filled when the ``Point`` is read), the scenario's layers
     lower-cased."""
-    for record in [*(data.get("points") or []), *(data.get("calibrations") or [])]:
-        if isinstance(record, dict) and "params" in record:
+    for record in [*_objects(data.get("points")), *_objects(data.get("calibrations"))]:
+        if "params" in record:
             record["point"] = record.pop("params") or {}
     scenario = data.get("scenario")
     if isinstance(scenario, dict) and isinstance(scenario.get("layers"), dict):
@@ -100,6 +101,12 @@ def update_to_3(data: dict[str, Any]) -> dict[str, Any]:
         }
     data["schema_version"] = 3
     return data
+
+
+def _objects(value: Any) -> list[dict[str, Any]]:
+    """The objects of a list a file holds; anything else is left for reading to refuse,
+    naming the field (``bench.results.record``): a migration never fails on a bad file."""
+    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
 
 
 MIGRATIONS = {1: update_to_2, 2: update_to_3}

@@ -8,7 +8,8 @@ the file system refuses (full, read-only, a file where a folder should be) is a 
 measures or a report draws anything.
 ``read`` checks a file and ``from_json`` migrates it to the current schema
 (``bench.results.schema``, which keeps the history and imports nothing of the model)
-before ``bench.results.model`` reads it: the model never sees an older shape.
+before ``bench.results.model`` reads it, checking every value against its field's type
+(``bench.results.record``): the model never sees an older shape, nor a corrupt one.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from typing import Any
 from bench.errors import UserError
 from bench.redact import redact
 from bench.results.model import Run
+from bench.results.record import RecordError
 from bench.results.schema import SCHEMA_VERSION, migrate
 
 RESULTS_DIR = Path(__file__).resolve().parents[2] / "results"
@@ -166,7 +168,11 @@ def read(path: str | Path) -> Run:
     if not isinstance(data, dict) or "schema_version" not in data:
         raise UserError(f"{path}: not a chanbench result (no schema_version)")
     version = data["schema_version"]
-    if not isinstance(version, int) or version > SCHEMA_VERSION:
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise UserError(
+            f"{path}: corrupt: schema_version must be a whole number from 1, got {version!r}"
+        )
+    if version > SCHEMA_VERSION:
         raise UserError(
             f"{path}: written by a newer chanbench (schema {version}, this one reads "
             f"up to {SCHEMA_VERSION}); upgrade chanbench"
@@ -175,6 +181,8 @@ def read(path: str | Path) -> Run:
         raise UserError(f"{path}: the result has no points (the run measured nothing)")
     try:
         return from_json(data)
+    except RecordError as exc:
+        raise UserError(f"{path}: corrupt: {exc}") from None
     except (TypeError, ValueError, KeyError, AttributeError) as exc:
         raise UserError(f"{path}: not a readable chanbench result: {exc}") from None
 

@@ -4,6 +4,9 @@ compression declined)."""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
+
 from bench.results.model import Repeat
 
 # A client process above this share of one core describes the client, not the server.
@@ -45,7 +48,9 @@ def client_warnings(repeat: Repeat) -> list[str]:
             out.append(
                 f"machine saturated: all {machine.cores} cores {cpu:.0f}% busy, a client "
                 f"process waited {waited:.0f}% of the window for a core; clients, server "
-                "and services starve each other, so these numbers describe this machine"
+                "and services starve each other, so these numbers describe this machine "
+                "(to measure the server, give it more cores than it, its services and the "
+                "client_processes need, or lower clients or workers)"
             )
     fraction = repeat.ceiling_fraction
     if fraction is not None and fraction >= CEILING_WARN_FRACTION:
@@ -98,3 +103,26 @@ def client_warnings(repeat: Repeat) -> list[str]:
             "left out of the histograms, the latencies are suspect"
         )
     return out
+
+
+# Numbers, so that "95% busy" and "97% busy" are one kind of warning.
+_NUMBER = re.compile(r"\d+(?:\.\d+)?")
+
+
+def summary_lines(flagged: Sequence[tuple[str, str]]) -> list[str]:
+    """One line per kind of warning among (point label, warning) pairs, in the order
+    first seen: the first one's words, and how many repeats of which points said it.
+    Six "machine saturated" lines after a run on a 2-core machine would bury the table."""
+    kinds: dict[str, list[tuple[str, str]]] = {}
+    for label, text in flagged:
+        kinds.setdefault(_NUMBER.sub("#", text), []).append((label, text))
+    lines = []
+    for said in kinds.values():
+        label, text = said[0]
+        if len(said) == 1:
+            lines.append(f"{label}: {text}")
+            continue
+        labels = list(dict.fromkeys(label for label, _ in said))
+        where = ", ".join(labels[:3]) + (f" and {len(labels) - 3} more" if len(labels) > 3 else "")
+        lines.append(f"{len(said)} repeats ({where}): {text}")
+    return lines

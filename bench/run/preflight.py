@@ -1,15 +1,19 @@
-"""Checks before anything starts: a point this machine or its server cannot serve is
-refused with one line (a ``--target``'s own checks are in ``target``)."""
+"""Checks before anything starts: a point this machine or its server cannot serve (open
+files, local ports, cores for the client processes) is refused with one line (a
+``--target``'s own checks are in ``target``)."""
 
 from __future__ import annotations
 
 import importlib.util
+import math
+import os
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 from bench.deploy.processes import raise_open_file_limit
 from bench.deploy.servers import SERVERS
 from bench.errors import UserError
-from bench.loadgen.pool import plan_workers
+from bench.loadgen.pool import CLIENTS_PER_PROCESS, plan_workers
 from bench.scenario import CustomLayer, Point
 
 # Open files a process needs besides its clients' sockets: Daphne starts with about 12,
@@ -17,6 +21,10 @@ from bench.scenario import CustomLayer, Point
 OPEN_FILES_MARGIN = 64
 # A chat message wraps the padding in under 100 bytes of JSON.
 MESSAGE_ENVELOPE_BYTES = 128
+# Each client's connection to the server's one port takes a local port of this range;
+# some are left for everything else on the machine (Redis, PostgreSQL, other programs).
+PORT_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+PORTS_MARGIN = 1000
 
 
 def check_limits(source: str, points: Sequence[Point], target: bool = False) -> None:
@@ -39,6 +47,7 @@ def check_limits(source: str, points: Sequence[Point], target: bool = False) -> 
                 f"{where}, but the open-file limit is {soft} (hard limit {hard}); raise the "
                 f"hard limit (ulimit -Hn {needed}, as root) or use fewer clients"
             )
+        check_machine(source, point)
         if not target and point.env == "current":  # an environment installs its own
             check_installed(point.server)
         limit = None if target else SERVERS[point.server].max_message_bytes
@@ -48,6 +57,50 @@ def check_limits(source: str, points: Sequence[Point], target: bool = False) -> 
                 f"websockets whose messages are over {_size(limit)}; use at most "
                 f"{limit - MESSAGE_ENVELOPE_BYTES}"
             )
+
+
+def check_machine(source: str, point: Point) -> None:
+    """Refuse a point whose clients this machine cannot connect: more connections to one
+    server port than local ports, or more client processes' worth of clients than the
+    cores beside the server's (they starve each other and the server, and take longer to
+    connect than a repeat waits: on 2 cores, 5,000 clients in one process connected in
+    19 s; 10,000 in two, and 19,000 in four, failed every repeat)."""
+    connections = point.clients + (point.neighbour_clients if point.neighbour_route else 0)
+    ports = local_ports()
+    if ports is not None and connections > ports[1] - ports[0] + 1 - PORTS_MARGIN:
+        usable = max(0, ports[1] - ports[0] + 1 - PORTS_MARGIN)
+        raise UserError(
+            f"{source}: clients = {point.clients} needs {connections:,} connections to one "
+            f"server port, but {PORT_RANGE} gives {ports[0]}-{ports[1]}, about {usable:,} "
+            "usable local ports; use fewer clients, or widen it (as root: sysctl -w "
+            "net.ipv4.ip_local_port_range='1024 65535')"
+        )
+    cores = usable_cores()
+    processes = math.ceil(point.clients / CLIENTS_PER_PROCESS)
+    if processes > max(1, cores - 1):
+        most = max(1, cores - 1) * CLIENTS_PER_PROCESS
+        raise UserError(
+            f"{source}: clients = {point.clients} needs {processes} client processes of at "
+            f"most {CLIENTS_PER_PROCESS:,} clients, but this machine gives chanbench {cores} "
+            f"cores, one of them the server's; use at most {most:,} clients here, or a "
+            "machine with more cores"
+        )
+
+
+def local_ports() -> tuple[int, int] | None:
+    """The kernel's range of local ports for outgoing connections (None: not Linux)."""
+    try:
+        low, high = (int(n) for n in PORT_RANGE.read_text().split())
+    except (OSError, ValueError):
+        return None
+    return low, high
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its affinity), which its children inherit."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 def check_installed(server: str) -> None:

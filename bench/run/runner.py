@@ -341,7 +341,10 @@ def run(ctx: RunContext, calibrate_first: bool = True) -> int:
                 exit_code = _run_points(ctx, points)
             finished = True
     except KeyboardInterrupt:
-        ctx.out.write("\nchanbench: interrupted; the points measured so far are saved\n")
+        saved = "the points measured so far are saved"
+        if not result.points:  # e.g. during calibration
+            saved = "no point was measured yet, so no result file is written"
+        ctx.out.write(f"\nchanbench: interrupted; {saved}\n")
         exit_code = ExitCode.INTERRUPTED
     except UserError as exc:
         result.error = str(exc)
@@ -350,9 +353,12 @@ def run(ctx: RunContext, calibrate_first: bool = True) -> int:
         signal.signal(signal.SIGTERM, previous)
         result.partial = not finished
         result.finished_at = time.time()
-        # A run that failed before measuring anything leaves no result file behind.
-        if result.points or ctx.path.exists():
+        # A run that failed before measuring a point leaves no result file behind (a
+        # calibration alone, written as it went, is no result: nothing could read it).
+        if result.points:
             store.write(ctx.path, result)
+        else:
+            ctx.path.unlink(missing_ok=True)
     return exit_code
 
 

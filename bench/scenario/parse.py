@@ -226,7 +226,15 @@ def load(
         raise UserError(f"{source}: cannot read: {exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise UserError(f"{source}: not valid TOML: {exc}") from None
-    return from_dict(data, source, overrides, env_options)
+    scenario = from_dict(data, source, overrides, env_options)
+    if not data.get("matrix"):
+        # Else an empty or cut file would run the defaults and look like a measurement.
+        what = "is empty" if not data else "has no [matrix] or an empty one"
+        raise UserError(
+            f"{source}: {what}; a scenario names what to measure in [matrix], e.g. "
+            'consumer = ["sync", "async"] (see scenarios/quick.toml)'
+        )
+    return scenario
 
 
 def from_dict(
@@ -279,6 +287,12 @@ def from_dict(
     description = data.get("description", "")
     if not isinstance(name, str) or not isinstance(description, str):
         raise UserError(f"{source}: name and description must be strings")
+    if not name.strip() or not name.isprintable():
+        # It heads the terminal's lines and the result's file name: escape codes in it
+        # would drive the terminal.
+        raise UserError(f"{source}: name = {name!r}: give a name of printable characters")
+    if not description.replace("\n", "").replace("\t", "").isprintable():
+        raise UserError(f"{source}: description holds control characters: remove them")
     scenario = Scenario(
         name=name,
         description=description,

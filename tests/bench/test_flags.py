@@ -1,7 +1,13 @@
 """The flags that say a repeat's numbers describe the client, not the server."""
 
-from bench.results.model import ClientSummary, MonitorSummary, Repeat, RepeatCounts
-from bench.run.flags import client_warnings
+from bench.results.model import (
+    ClientSummary,
+    MachineSummary,
+    MonitorSummary,
+    Repeat,
+    RepeatCounts,
+)
+from bench.run.flags import client_warnings, summary_lines
 
 
 def repeat(client_cpu_percent):
@@ -78,3 +84,31 @@ def test_deliveries_to_receivers_that_left_are_reported_not_lost():
     warnings = client_warnings(rep)
     assert any(w.startswith("7 deliveries were owed to clients that had left") for w in warnings)
     assert not any("lost" in w and "not lost" not in w for w in warnings)
+
+
+def machine_repeat(cpu_percent: float) -> Repeat:
+    rep = repeat(10.0)
+    rep.machine = MachineSummary(cores=2, cpu_percent=cpu_percent, client_wait_percent=[20.0])
+    return rep
+
+
+def test_warnings_print_once_per_kind_with_their_count():
+    """Six "machine saturated" warnings with different figures are one line that counts
+    them, names the points and says what to do; another kind keeps a line of its own."""
+    flagged = [
+        (label, warning)
+        for label in ("sync clients=10", "async clients=10", "sync clients=20")
+        for cpu in (95.0, 97.0)
+        for warning in client_warnings(machine_repeat(cpu))
+    ]
+    flagged.append(("async clients=10", "3 of 40 broadcasts lost (7.50%)"))
+    lines = summary_lines(flagged)
+    assert len(lines) == 2
+    saturated_line = next(line for line in lines if "machine saturated" in line)
+    assert "6" in saturated_line.split(":")[0]
+    assert "sync clients=20" in saturated_line and "cores" in saturated_line
+    assert lines[1].startswith("async clients=10: 3 of 40")
+
+
+def test_a_warning_said_once_names_its_point():
+    assert summary_lines([("async", "2 malformed frames")]) == ["async: 2 malformed frames"]

@@ -12,6 +12,7 @@ why, only where the kernel refuses the mount. No assertion depends on the wordin
 from __future__ import annotations
 
 import json
+import shutil
 import signal
 import subprocess
 import sys
@@ -193,10 +194,11 @@ def test_report_to_a_folder_it_cannot_write(tmp_path, capsys, read_only, where):
     assert contents(read_only) == {"kept.txt": b"kept\n"}
 
 
-def test_compare_charts_to_a_read_only_folder(capsys, read_only):
+def test_compare_charts_to_a_read_only_folder(tmp_path, capsys, read_only):
     """Refused before the table is printed, not after it."""
     charts = read_only / "charts"
-    assert main(["compare", str(RESULT), str(RESULT), "--charts", str(charts)]) == 2
+    again = shutil.copy(RESULT, tmp_path / "again.json")  # not the same file twice
+    assert main(["compare", str(RESULT), str(again), "--charts", str(charts)]) == 2
     names(one_error_line(capsys), charts)
     assert contents(read_only) == {"kept.txt": b"kept\n"}
 

@@ -20,7 +20,10 @@ from bench.errors import UserError
 from bench.results import store
 from bench.results.model import PointResult, Repeat, Run
 
-GOOD = {"schema_version": store.SCHEMA_VERSION, "points": [{"id": "x", "repeats": []}]}
+GOOD = {
+    "schema_version": store.SCHEMA_VERSION,
+    "points": [{"id": "x", "point": {}, "repeats": []}],
+}
 GOOD_RUN = Run.from_json(GOOD)
 VALID_TEXT = json.dumps({**GOOD, "environment": {"host": "h"}, "scenario": {"name": "s"}}, indent=1)
 
