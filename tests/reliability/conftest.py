@@ -202,6 +202,18 @@ class TreeWatcher:
                 return alive
             time.sleep(0.05)
 
+    def end(self, popen: subprocess.Popen[Any]) -> list[Proc]:
+        """Kill ``popen`` if it still runs, stop watching, then kill by PID what of its
+        tree outlived the grace; return those (a test asserts there were none)."""
+        if popen.poll() is None:
+            popen.kill()
+            popen.wait(10)
+        self.stop()
+        leftovers = self.left_alive()
+        for proc in leftovers:
+            kill_proc(proc)
+        return leftovers
+
 
 @dataclass
 class ChanbenchProcess:
@@ -232,7 +244,8 @@ class ChanbenchProcess:
 
 @pytest.fixture
 def chanbench(tmp_path: Path) -> Iterator[Callable[..., ChanbenchProcess]]:
-    """``chanbench(scenario_text, *args, preexec_fn=None)`` starts ``chanbench run``.
+    """``chanbench(scenario_text, *args, preexec_fn=None, env=None, calibrate=False)``
+    starts ``chanbench run`` (without calibrating the load generator, unless asked).
 
     Whatever the test does, every process of the tree is gone at the end (by PID).
     """
@@ -243,6 +256,7 @@ def chanbench(tmp_path: Path) -> Iterator[Callable[..., ChanbenchProcess]]:
         *args: str,
         preexec_fn: Callable[[], None] | None = None,
         env: dict[str, str] | None = None,
+        calibrate: bool = False,
     ) -> ChanbenchProcess:
         scenario = write_scenario(tmp_path, text, f"scenario{len(started)}.toml")
         results = tmp_path / f"results{len(started)}"
@@ -255,7 +269,7 @@ def chanbench(tmp_path: Path) -> Iterator[Callable[..., ChanbenchProcess]]:
                     "bench.cli",
                     "run",
                     str(scenario),
-                    "--no-calibrate",
+                    *([] if calibrate else ["--no-calibrate"]),
                     "--results-dir",
                     str(results),
                     *args,

@@ -26,7 +26,7 @@ from helpers import one_error_line
 from bench.cli import main
 from bench.results.store import MIN_FREE_BYTES
 
-from .conftest import REPO_DIR, TreeWatcher, kill_proc, result_files, scenario_text, write_scenario
+from .conftest import REPO_DIR, TreeWatcher, result_files, scenario_text, write_scenario
 
 RESULT = REPO_DIR / "tests" / "data" / "quick_small.json"
 MiB = 2**20
@@ -163,13 +163,7 @@ def test_disk_full_after_the_first_repeat_keeps_it(tmp_path, tmpfs):
         fill(disk)
         code = popen.wait(60)
     finally:
-        if popen.poll() is None:
-            popen.kill()
-            popen.wait(10)
-        watcher.stop()
-    leftovers = watcher.left_alive()
-    for proc in leftovers:
-        kill_proc(proc)
+        leftovers = watcher.end(popen)
     err = err_path.read_text()
     assert code == 2, err
     assert err.count("\n") == 1 and "Traceback" not in err, err

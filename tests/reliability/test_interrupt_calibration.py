@@ -7,14 +7,11 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 
-from .conftest import REPO_DIR, TreeWatcher, result_files, scenario_text, write_scenario
+from .conftest import result_files, scenario_text
 
 
 @pytest.mark.timeout(120)
@@ -23,51 +20,25 @@ from .conftest import REPO_DIR, TreeWatcher, result_files, scenario_text, write_
     [("first", 0.0), ("first", 0.8), ("second", 0.8)],
     ids=["first-as-clients-start", "first-measuring", "second-measuring"],
 )
-def test_ctrl_c_during_calibration(tmp_path: Path, which: str, after_s: float) -> None:
+def test_ctrl_c_during_calibration(chanbench, which: str, after_s: float) -> None:
     # Two numbers of clients: two shapes of load, calibrated one after the other; the
     # first calibration is already on disk when the second is interrupted.
-    scenario = write_scenario(tmp_path, scenario_text(clients=[4, 6], duration_s=2.0))
-    results = tmp_path / "results"
-    log = tmp_path / "run.log"
-    with log.open("wb") as out:
-        popen = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "bench.cli",
-                "run",
-                str(scenario),
-                "--results-dir",
-                str(results),
-            ],
-            cwd=REPO_DIR,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
-    watcher = TreeWatcher(popen.pid)
-    try:
-        first = watcher.wait_for("reference", 60)
-        target = first if which == "first" else watcher.wait_for("reference", 60, {first.pid})
-        # As its client process starts (importing: no traceback of its own), or once it
-        # is measuring.
-        watcher.wait_for("client", 60)
-        time.sleep(after_s)
-        assert target.state != "Z" and not watcher.current("daphne"), log.read_text()
-        os.killpg(popen.pid, signal.SIGINT)  # what a terminal's Ctrl-C does
-        code = popen.wait(60)
-    finally:
-        if popen.poll() is None:
-            popen.kill()
-            popen.wait(10)
-        watcher.stop()
-    output = log.read_text(errors="replace")
+    proc = chanbench(scenario_text(clients=[4, 6], duration_s=2.0), calibrate=True)
+    watcher = proc.watcher
+    first = watcher.wait_for("reference", 60)
+    target = first if which == "first" else watcher.wait_for("reference", 60, {first.pid})
+    # As its client process starts (importing: no traceback of its own), or once it is
+    # measuring.
+    watcher.wait_for("client", 60)
+    time.sleep(after_s)
+    assert target.state != "Z" and not watcher.current("daphne"), proc.output()
+    os.killpg(proc.popen.pid, signal.SIGINT)  # what a terminal's Ctrl-C does
+    code = proc.wait(60)
+    output = proc.output()
     assert code == 130, output
     assert "Traceback" not in output
     assert "saved" not in output.split("interrupted", 1)[-1], output
     assert "result:" not in output and "report:" not in output, output
-    assert not result_files(results), output
+    assert not result_files(proc.results_dir), output
     assert target.kind == "reference"
     assert not watcher.left_alive(), output

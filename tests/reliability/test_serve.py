@@ -18,7 +18,7 @@ from helpers import one_error_line
 from bench.cli import main
 from bench.deploy.processes import free_port
 
-from .conftest import REPO_DIR, TreeWatcher, kill_proc
+from .conftest import REPO_DIR, TreeWatcher
 
 
 @pytest.mark.parametrize("port", ["-1", "0", "70000"])
@@ -61,13 +61,7 @@ def test_serve_keeps_its_log_and_says_where():
         popen.send_signal(signal.SIGINT)
         popen.communicate(timeout=30)
     finally:
-        if popen.poll() is None:
-            popen.kill()
-            popen.wait(10)
-        watcher.stop()
-    leftovers = watcher.left_alive()
-    for proc in leftovers:
-        kill_proc(proc)
+        leftovers = watcher.end(popen)
     try:
         assert popen.returncode == 0
         assert not leftovers, f"serve left processes running: {leftovers}"
