@@ -10,6 +10,7 @@ live line.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Mapping
 from types import TracebackType
@@ -27,6 +28,44 @@ MIN_INTERVAL_S = 0.4
 # The workers report twice a second: a faster redraw would only cost the runner's CPU,
 # which the server under test shares.
 REFRESH_PER_S = 2.0
+# Off a terminal (a CI log), a repeat says what it is doing at least this often: a log
+# that waits on clients connecting, or on a long window, must not look hung.
+HEARTBEAT_S = 10.0
+
+
+class Heartbeat:
+    """Off a terminal, while a repeat runs: a line every ``every_s`` with its label, what
+    it is doing (``doing``, set by the runner) and for how long. On a terminal, nothing:
+    the live line or the bars say it."""
+
+    def __init__(self, out: TextIO, label: str, every_s: float = HEARTBEAT_S) -> None:
+        self.out = out
+        self.label = label
+        self.every_s = every_s
+        self.doing = "starting"
+        self.started = time.monotonic()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> Heartbeat:
+        if not self.out.isatty():
+            self._thread = threading.Thread(target=self._beat, daemon=True)
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(1.0)
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self.every_s):
+            elapsed_s = time.monotonic() - self.started
+            self.out.write(f"  {self.label:<40} {self.doing} ({elapsed_s:.0f} s so far)\n")
+            self.out.flush()
 
 
 class RunDisplay:
@@ -159,6 +198,8 @@ class Progress:
         self.prev: tuple[float, int, int] | None = None
         self.series: dict[str, list[float]] = {"t_s": [], "delivered_per_s": [], "sent_per_s": []}
         self.tty = out.isatty()
+        # What the repeat is doing, for a heartbeat line off a terminal.
+        self.status = f"0 of {total_s:g} s"
         if self.display is not None:
             self.display.repeat_started(label, total_s)
 
@@ -181,10 +222,11 @@ class Progress:
         self.series["t_s"].append(round(elapsed, 2))
         self.series["sent_per_s"].append(round(sent_rate, 1))
         self.series["delivered_per_s"].append(round(recv_rate, 1))
+        p99s = [v.p99_ms for v in self.last.values() if v.p99_ms is not None]
+        p99 = f"{max(p99s):8.1f} ms" if p99s else "       - ms"
+        rates = f"sent {sent_rate:8,.0f}/s  delivered {recv_rate:9,.0f}/s  p99 {p99}"
+        self.status = f"{min(elapsed, self.total_s):.0f} of {self.total_s:g} s: {rates}"
         if self.tty:
-            p99s = [v.p99_ms for v in self.last.values() if v.p99_ms is not None]
-            p99 = f"{max(p99s):8.1f} ms" if p99s else "       - ms"
-            rates = f"sent {sent_rate:8,.0f}/s  delivered {recv_rate:9,.0f}/s  p99 {p99}"
             share = max(0.0, min(1.0, elapsed / self.total_s)) if self.total_s else 1.0
             if self.display is not None:
                 self.display.repeat_update(share * self.total_s, rates)

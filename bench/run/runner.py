@@ -44,7 +44,7 @@ from bench.results.model import (
 from bench.run.flags import client_warnings
 from bench.run.monitor import ProcessMonitor
 from bench.run.preflight import check_layers, check_limits
-from bench.run.progress import Progress, RunDisplay, summary_line
+from bench.run.progress import Heartbeat, Progress, RunDisplay, summary_line
 from bench.run.search import SaturationSearch
 from bench.run.target import Target
 from bench.scenario import INTERLEAVED, KEYS, Point, Scenario
@@ -136,6 +136,7 @@ def measure(
     if not reference and point.env in ctx.env_errors:
         raise PointFailed(ctx.env_errors[point.env])
     with ExitStack() as stack:
+        beat = stack.enter_context(Heartbeat(ctx.out, label))
         server: ServerProcess | None = None
         roots: dict[str, int] = {}
         ready_s = None
@@ -179,6 +180,7 @@ def measure(
             if server is not None and not server.alive():
                 raise _server_died(server)
 
+        beat.doing = f"connecting {point.clients} clients"
         pool.broadcast(CONNECT)
         connect_budget = WORKER_START_TIMEOUT_S + CONNECT_TIMEOUT_S * 2
         if point.connect_rate:
@@ -200,6 +202,7 @@ def measure(
         def on_progress(worker: int, value: WorkerProgress) -> None:
             if worker < len(plans):  # the measured clients only
                 progress.update(worker, value)
+                beat.doing = progress.status
 
         pool.broadcast(START, t0_ns)
         _call_at(t0_ns + int(point.warmup_s * 1e9), lambda: monitor.mark("start"))
@@ -249,6 +252,7 @@ def measure(
         check()
         if not reference:
             ctx.services.check(point)
+        beat.stop()
         progress.done(summary_line(record))
     return record
 

@@ -73,3 +73,36 @@ def test_a_dumb_terminal_gets_the_plain_lines(monkeypatch):
         assert display.bars is None
         display.repeat_done("a", "FAILED: the server died")
     assert out.getvalue() == f"  {'a':<40} FAILED: the server died\n"
+
+
+def test_off_a_terminal_a_quiet_repeat_says_what_it_is_doing():
+    """A CI log is never silent for long: while clients connect or a window runs, a line
+    every ``every_s`` names the repeat and what it is doing; nothing once it has stopped."""
+    out = io.StringIO()
+    with progress_module.Heartbeat(out, "async clients=100", every_s=0.05) as beat:
+        beat.doing = "connecting 100 clients"
+        time.sleep(0.3)
+        beat.stop()
+        said = out.getvalue()
+        time.sleep(0.15)
+    assert out.getvalue() == said
+    lines = said.splitlines()
+    assert len(lines) >= 2, said
+    assert all("async clients=100" in line and "connecting 100 clients" in line for line in lines)
+
+
+def test_on_a_terminal_the_heartbeat_is_silent():
+    out = Terminal()
+    with progress_module.Heartbeat(out, "sync", every_s=0.01):
+        time.sleep(0.1)
+    assert out.getvalue() == ""
+
+
+def test_the_heartbeat_tells_how_far_the_window_is():
+    out = io.StringIO()
+    progress = Progress(out, "sync", 5.0, time.monotonic_ns(), 1)
+    assert progress.status.startswith("0 of 5 s")
+    progress.update(0, WorkerProgress(sent=0, received=0))
+    time.sleep(progress_module.MIN_INTERVAL_S)
+    progress.update(0, WorkerProgress(sent=40, received=400))
+    assert re.match(r"\d of 5 s: sent .*/s  delivered .*/s", progress.status), progress.status
