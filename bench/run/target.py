@@ -15,6 +15,7 @@ import os
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
+from bench.deploy.processes import process_tree
 from bench.errors import UserError
 from bench.redact import redact
 from bench.scenario import Point, Scenario
@@ -221,10 +222,7 @@ def check_server_pid_port(pid: int | None, target: Target) -> str | None:
 
     if pid is None:
         return None
-    try:
-        tree = {pid, *(child.pid for child in psutil.Process(pid).children(recursive=True))}
-    except psutil.Error:
-        tree = {pid}
+    tree = {pid, *process_tree(pid)}
     listeners = {
         c.pid
         for c in psutil.net_connections(kind="tcp")
