@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TextIO, cast
 
 from bench.cli import exits, read
-from bench.errors import ExitCode
+from bench.errors import ExitCode, UserError
 from bench.redact import RedactingWriter, redact
 from bench.report import tables
 from bench.results import environment, store
@@ -86,6 +88,13 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
         "--env change=.), which become the env key",
     )
     parser.add_argument(
+        "--cluster",
+        default=None,
+        metavar="tcp://HOST:PORT|local:N",
+        help="run the client workers on a Dask cluster: a `dask scheduler`'s address, or "
+        "local:N for N Dask worker processes here (needs chanbench[cluster]; docs/cluster.md)",
+    )
+    parser.add_argument(
         "--results-dir", type=Path, default=None, help="where result files go (default: results/)"
     )
     parser.add_argument(
@@ -136,11 +145,32 @@ def run_dir(result_path: Path) -> Path:
     return result_path.with_suffix("")
 
 
+@contextlib.contextmanager
+def _cluster(args: argparse.Namespace, ctx: runner.RunContext) -> Iterator[None]:
+    """``ctx.cluster`` connected for the command (``--cluster``, else the scenario's
+    ``cluster``), its workers checked, closed after; Dask imported only then."""
+    spec = args.cluster or ctx.scenario.cluster
+    if not spec:
+        yield
+        return
+    try:
+        from bench.loadgen.cluster import Cluster
+    except ImportError:
+        raise UserError(
+            f"--cluster {spec}: Dask is not installed; pip install 'chanbench[cluster]'"
+        ) from None
+    with Cluster(spec) as ctx.cluster:
+        ctx.cluster.check(ctx.scenario.points())
+        ctx.scenario.cluster = spec  # recorded with the run
+        yield
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     """Run a scenario against both consumers; print the table; save the result and,
     beside it, the report."""
     ctx = _run_context(args)
-    code = runner.run(ctx, calibrate_first=not args.no_calibrate)
+    with _cluster(args, ctx):
+        code = runner.run(ctx, calibrate_first=not args.no_calibrate)
     result = ctx.run
     if result.points:
         print()
@@ -173,7 +203,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     """Measure the load generator's ceiling against the reference broadcast server."""
     ctx = _run_context(args)
     biggest = max(ctx.scenario.points(), key=lambda p: p.clients)
-    calibration = runner.calibrate(ctx, biggest)
+    with _cluster(args, ctx):
+        calibration = runner.calibrate(ctx, biggest)
     print(
         f"load generator ceiling: {calibration.deliveries_per_s or 0:,.0f} deliveries/s, "
         f"{calibration.sent_per_s or 0:,.0f} sends/s "

@@ -61,6 +61,16 @@ class DeliveryLedger:
         # (receiver, sender) -> bitmap of sequence numbers seen, and the highest measured.
         self._seen: dict[tuple[int, int], bytearray] = {}
         self._highest: dict[tuple[int, int], int] = {}
+        # On a cluster (``place``): senders on other hosts are timed apart, corrected.
+        self.host = 0
+        self.sender_hosts: list[int] = []
+        self.offsets_ns: list[int] = []
+        self.cross_latencies_us = array("q")
+
+    def place(self, host: int, sender_hosts: list[int], offsets_ns: list[int]) -> None:
+        """This worker is on ``host``; ``sender_hosts[i]`` is client i's host, and
+        ``offsets_ns[h]`` host h's clock minus the coordinator's."""
+        self.host, self.sender_hosts, self.offsets_ns = host, sender_hosts, offsets_ns
 
     # --- the window and the rooms ----------------------------------------------------
 
@@ -150,7 +160,11 @@ class DeliveryLedger:
         if start <= now_ns < end:
             self.counts.received_in_window += 1
         if token.phase == MEASURED:
-            self._account(key, room, token, now_ns - token.sent_ns)
+            latency_ns = now_ns - token.sent_ns
+            if self.sender_hosts and self.sender_hosts[token.sender] != self.host:
+                self._account_cross(key, room, token, latency_ns)
+            else:
+                self._account(key, room, token, latency_ns)
         return token
 
     def reject(self) -> None:
@@ -171,17 +185,36 @@ class DeliveryLedger:
         bitmap[byte] |= bit
         return True
 
-    def _account(self, key: tuple[int, int], room: int, token: Token, latency_ns: int) -> None:
+    def _account(
+        self,
+        key: tuple[int, int],
+        room: int,
+        token: Token,
+        latency_ns: int,
+        into: array[int] | None = None,
+    ) -> None:
         self.counts.delivered += 1
         self.rooms[room].delivered += 1
-        if latency_ns < 0:
+        if latency_ns >= 0:
+            (self.latencies_us if into is None else into).append(latency_ns // 1000)
+        elif into is None:
             self.counts.negative_latency += 1
-        else:
-            self.latencies_us.append(latency_ns // 1000)
         if token.seq < self._highest[key]:
             self.counts.out_of_order += 1
         else:
             self._highest[key] = token.seq
+
+    def _account_cross(self, key: tuple[int, int], room: int, token: Token, raw_ns: int) -> None:
+        """A delivery from another host: stamped by two clocks, so its latency is
+        corrected by both offsets (the sender's clock ran ahead by its own) and kept
+        apart from the same-host latencies; it counts as delivered all the same."""
+        sender = self.sender_hosts[token.sender]
+        latency_ns = raw_ns + self.offsets_ns[sender] - self.offsets_ns[self.host]
+        self.counts.cross_host += 1
+        if latency_ns < 0:  # inside the offsets' error bound: counted, never clamped
+            self.counts.cross_host_negative += 1
+            latency_ns = -1
+        self._account(key, room, token, latency_ns, self.cross_latencies_us)
 
     # --- latency and lateness --------------------------------------------------------
 
@@ -202,6 +235,10 @@ class DeliveryLedger:
     def histogram(self) -> str:
         """Every accounted latency as an encoded HdrHistogram (``stats.encode_histogram``)."""
         return _encode(self.latencies_us)
+
+    def cross_host_histogram(self) -> str:
+        """The corrected latencies of deliveries from other hosts (empty off a cluster)."""
+        return _encode(self.cross_latencies_us) if self.cross_latencies_us else ""
 
     def lateness_histogram(self) -> str:
         """Every measured send's lateness (open loop), in µs, as an encoded HdrHistogram."""

@@ -5,6 +5,9 @@ and a worker could run anywhere. Worker to runner: ``connected`` (``Connected``)
 ``progress`` (``WorkerProgress``), ``result`` (``WorkerResult``), ``error`` (one line).
 Runner to worker: ``connect`` (the server is ready: open the websockets), ``start`` (t0,
 monotonic ns) and ``stop``. The records' shapes are written down here, once.
+
+The worker speaks through a ``Link``: ``RunnerLink`` is the pipe to a local runner;
+``bench.loadgen.cluster_link.DaskLink`` carries the same messages through a Dask scheduler.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import json
 import os
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import Any, Protocol
 
 from bench.results.record import Record
 
@@ -62,6 +65,26 @@ def unpack(data: bytes) -> Message:
     return kind, value
 
 
+class Link(Protocol):
+    """The worker's end of its channel to the runner, whatever carries it."""
+
+    def send(self, kind: str, value: Any) -> None:
+        """Send one message; never blocks the event loop for long, never raises."""
+
+    def listen(self) -> None:
+        """Start receiving commands on the running event loop, until ``close``."""
+
+    def close(self) -> None:
+        """Stop receiving commands (a final ``send`` still goes out)."""
+
+    async def command(self) -> Message:
+        """The runner's next command: ``stop`` once it is gone, ValueError when garbled."""
+        ...
+
+    def flush(self) -> None:
+        """Return once everything sent has left (before the worker ends)."""
+
+
 class RunnerLink:
     """The worker's end of the pipe: commands are read on the event loop as they arrive."""
 
@@ -90,6 +113,9 @@ class RunnerLink:
         if isinstance(item, ValueError):
             raise item
         return item
+
+    def flush(self) -> None:
+        """Nothing to wait for: ``send`` writes the pipe itself."""
 
     def _on_readable(self) -> None:
         item: Message | ValueError

@@ -27,9 +27,9 @@ import ctypes
 import heapq
 import os
 import random
-import time
 from collections.abc import Callable, Sequence
 
+from bench.loadgen import clock
 from bench.loadgen.clients import ChatClient
 from bench.loadgen.protocol import Token
 
@@ -76,9 +76,9 @@ class ClosedLoop(Pacer):
     async def run(self, clients: Sequence[ChatClient], t0_ns: int, end_ns: int) -> None:
         await sleep_until(t0_ns)
         for client in clients:
-            self.send(client, time.monotonic_ns())
+            self.send(client, clock.now_ns())
         timeout_ns = int(CLOSED_LOOP_TIMEOUT_S * 1e9)
-        while (now := time.monotonic_ns()) < end_ns and not self.stop.is_set():
+        while (now := clock.now_ns()) < end_ns and not self.stop.is_set():
             for client in clients:
                 if client.alive and now - client.waiting_since_ns > timeout_ns:
                     self.timeouts += 1
@@ -142,7 +142,7 @@ class OpenLoop(Pacer):
                 if due_ns >= end_ns:
                     break
                 await sleep_until(due_ns, alarm=alarm)
-                now = time.monotonic_ns()
+                now = clock.now_ns()
                 while schedule and int(schedule[0][0]) <= now and not self.stop.is_set():
                     next_ns, n = heapq.heappop(schedule)
                     if int(next_ns) >= end_ns or not clients[n].alive:
@@ -164,7 +164,7 @@ async def sleep_until(
     ``SPIN_NS``) of the deadline, again if it woke too early; the last stretch yields to
     the event loop until the clock passes the deadline."""
     spin_ns = ALARM_SPIN_NS if alarm is not None else SPIN_NS
-    while (remaining := deadline_ns - time.monotonic_ns()) > 0:
+    while (remaining := deadline_ns - clock.now_ns()) > 0:
         if stop is not None and stop.is_set():
             return
         if remaining <= spin_ns:
@@ -220,7 +220,8 @@ class Alarm:
 
     async def wait(self, deadline_ns: int) -> None:
         """Wait until ``deadline_ns`` on the monotonic clock, or a little after."""
-        value = _Timespec(deadline_ns // 1_000_000_000, deadline_ns % 1_000_000_000)
+        at_ns = clock.monotonic_ns(deadline_ns)  # the timerfd counts the system's clock
+        value = _Timespec(at_ns // 1_000_000_000, at_ns % 1_000_000_000)
         spec = _Itimerspec(_Timespec(0, 0), value)
         if self._settime(self.fd, TFD_TIMER_ABSTIME, ctypes.byref(spec), None) != 0:
             raise OSError(ctypes.get_errno(), "timerfd_settime failed")

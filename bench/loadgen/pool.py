@@ -17,12 +17,15 @@ import time
 from collections.abc import Callable, Iterator
 from multiprocessing import resource_tracker
 from multiprocessing.connection import Connection, wait
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from bench.errors import PointFailed, UserError
 from bench.loadgen import WorkerPlan, worker_main
 from bench.loadgen.link import ERROR, PROGRESS, STOP, WorkerProgress, pack, unpack
 from bench.scenario import Point
+
+if TYPE_CHECKING:
+    from bench.results.model import Calibration, Repeat, WorkerResult
 
 # One picows client process receives 36k-48k messages/s on this kind of machine; 5,000
 # clients per process keeps connection bookkeeping well inside that.
@@ -33,10 +36,15 @@ POLL_S = 0.25
 DIED = "died"
 
 
-def plan_workers(point: Point, template: str, origin_header: str, seed: int) -> list[WorkerPlan]:
-    """Split the clients over worker processes: rooms round-robin over clients, and whole
-    rooms per worker where there are enough rooms (fewer cross-process rooms)."""
-    processes = point.client_processes or math.ceil(point.clients / CLIENTS_PER_PROCESS)
+def plan_workers(
+    point: Point, template: str, origin_header: str, seed: int, processes: int | None = None
+) -> list[WorkerPlan]:
+    """Split the clients over worker processes (``processes``, else the point's
+    ``client_processes`` or as many as the clients need): rooms round-robin over clients,
+    and whole rooms per worker where there are enough rooms (fewer cross-process rooms)."""
+    processes = (
+        processes or point.client_processes or math.ceil(point.clients / CLIENTS_PER_PROCESS)
+    )
     processes = max(1, min(processes, point.clients))
     rooms = point.room_count
     shares: list[list[tuple[int, int]]] = [[] for _ in range(processes)]
@@ -109,6 +117,27 @@ def exit_description(code: int | None) -> str:
         except ValueError:
             return f"was killed by signal {-code}"
     return f"exited with code {code}"
+
+
+class Pool(Protocol):
+    """One repeat's client workers, wherever they run: ``WorkerPool`` (local processes)
+    or ``cluster_pool.ClusterPool`` (Dask tasks)."""
+
+    def __enter__(self) -> Pool: ...
+    def __exit__(self, *exc: object) -> None: ...
+    def __len__(self) -> int: ...
+    def pids(self) -> list[int]: ...
+    def broadcast(self, kind: str, value: Any = None) -> None: ...
+    def gather(
+        self,
+        wanted: str,
+        timeout_s: float,
+        on_progress: Callable[[int, WorkerProgress], None] | None = None,
+        check: Callable[[], None] | None = None,
+    ) -> list[Any]: ...
+    def describe(
+        self, record: Repeat, results: list[WorkerResult], calibration: Calibration | None
+    ) -> None: ...
 
 
 class WorkerPool:
@@ -207,6 +236,11 @@ class WorkerPool:
                 elif kind in (ERROR, DIED):
                     raise PointFailed(f"client process {index}: {value}")
         return [got[i] for i in range(len(self.conns))]
+
+    def describe(
+        self, record: Repeat, results: list[WorkerResult], calibration: Calibration | None
+    ) -> None:
+        """Nothing to add: one host, one clock (a cluster's pool names its hosts)."""
 
     def stop(self) -> None:
         """Ask every worker to stop, then terminate and kill by PID whoever does not."""

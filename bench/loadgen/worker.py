@@ -21,13 +21,15 @@ import gc
 import os
 import resource
 import signal
-import time
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any
 
+import psutil
+
 from bench.deploy.processes import die_with_parent, raise_open_file_limit
+from bench.loadgen import clock
 from bench.loadgen.clients import ChatClient, DeflateClient, PicowsClient, connect_all
 from bench.loadgen.ledger import DeliveryLedger
 from bench.loadgen.link import (
@@ -38,6 +40,7 @@ from bench.loadgen.link import (
     RESULT,
     START,
     Connected,
+    Link,
     RunnerLink,
     WorkerProgress,
 )
@@ -73,6 +76,13 @@ class WorkerPlan(Record):
     # worker), so that its books know every delivery still owed during the drain. Implied
     # when the worker has every client of the run.
     whole_rooms: bool = False
+    # On a cluster (``bench.loadgen.cluster``): this worker's host number, each client's
+    # host by global index, and each host's clock minus the coordinator's, in ns. Latency
+    # is timed on one clock where sender and receiver share a host; across hosts it is
+    # corrected by the two offsets and kept apart. Empty: every client on this host.
+    host: int = 0
+    sender_hosts: list[int] = field(default_factory=list)
+    clock_offsets_ns: list[int] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         # JSON has no tuples: a plan read back gives [index, room] lists.
@@ -82,10 +92,12 @@ class WorkerPlan(Record):
 class Worker:
     """Runs one worker's clients through the phases; the ledger keeps the books."""
 
-    def __init__(self, plan: WorkerPlan, link: RunnerLink) -> None:
+    def __init__(self, plan: WorkerPlan, link: Link) -> None:
         self.plan = plan
         self.link = link
         self.ledger = DeliveryLedger()
+        if plan.sender_hosts:
+            self.ledger.place(plan.host, plan.sender_hosts, plan.clock_offsets_ns)
         self.result = WorkerResult(
             worker=plan.worker,
             clients=len(plan.clients),
@@ -115,7 +127,7 @@ class Worker:
     def on_message(self, client: ChatClient, data: bytes) -> None:
         if not client.alive:  # dropped: it left the books when it left the room
             return
-        now = time.monotonic_ns()
+        now = clock.now_ns()
         token = self.ledger.receive(client.index, client.room, data, now)
         if token is None:
             self._drop(client)
@@ -129,12 +141,12 @@ class Worker:
     def on_disconnected(self, client: ChatClient) -> None:
         if not self.stop.is_set():
             self.ledger.counts.disconnected += 1
-            self.ledger.leave(client.room, time.monotonic_ns())
+            self.ledger.leave(client.room, clock.now_ns())
 
     def _drop(self, client: ChatClient) -> None:
         """A frame we cannot read drops this client only; the rest go on."""
         if client.alive and not self.stop.is_set():
-            self.ledger.leave(client.room, time.monotonic_ns())
+            self.ledger.leave(client.room, clock.now_ns())
         client.alive = False  # we hang up, so it is not counted as the server's disconnect
         client.hang_up()
 
@@ -142,7 +154,7 @@ class Worker:
         phase = self.ledger.phase(intended_ns)
         if phase is None or not client.alive:
             return
-        sent_ns = time.monotonic_ns()
+        sent_ns = clock.now_ns()
         client.send(intended_ns, phase)
         # Lateness only where a schedule sets the intended time (open loop); in closed loop
         # the intended time is the moment the echo arrived, and this is that moment.
@@ -180,15 +192,18 @@ class Worker:
         self.ledger.window = (start_ns, end_ns)
         load = asyncio.ensure_future(self.pacer.run(self.clients, t0_ns, end_ns))
         cpu_at_start = None
+        machine_at_start = psutil.cpu_times()
         reporter = asyncio.ensure_future(self._report_progress())
         stopper = asyncio.ensure_future(self.stop.wait())
         gc.disable()  # no collection pauses inside measured latencies (module docstring)
         try:
             await sleep_until(start_ns, self.stop)
             cpu_at_start = _cpu_s()
+            machine_at_start = psutil.cpu_times()
             await sleep_until(end_ns, self.stop)
             self.result.cpu_s = _cpu_s() - cpu_at_start
-            self.result.measured_s = (min(time.monotonic_ns(), end_ns) - start_ns) / 1e9
+            self.result.machine_cpu_percent = _busy_percent(machine_at_start, psutil.cpu_times())
+            self.result.measured_s = (min(clock.now_ns(), end_ns) - start_ns) / 1e9
             await asyncio.wait([load, stopper], return_when=asyncio.FIRST_COMPLETED)
             await self._drain()
         finally:
@@ -213,12 +228,12 @@ class Worker:
         paused past the window's end is latency, not loss; a message truly lost costs the
         wait until ``drain_max_s``."""
         plan, ledger = self.plan, self.ledger
-        started = time.monotonic_ns()
+        started = clock.now_ns()
         max_ns = int(plan.point.drain_max_s * 1e9)
         owed = ledger.expected() if self._whole_rooms() else None
         quiet_ns = self._quiet_ns()
         while not self.stop.is_set():
-            now = time.monotonic_ns()
+            now = clock.now_ns()
             if now - started >= max_ns:
                 break
             if owed is not None:
@@ -230,19 +245,19 @@ class Worker:
                     break
                 quiet_ns = longer
             await asyncio.sleep(DRAIN_POLL_S)
-        self.result.drain_s = (time.monotonic_ns() - started) / 1e9
+        self.result.drain_s = (clock.now_ns() - started) / 1e9
 
     def _quiet_ns(self) -> int:
         p99_ms = self.ledger.p99_ms() or 0.0
         return int(max(self.plan.point.drain_quiet_s * 1e9, DRAIN_QUIET_P99S * p99_ms * 1e6))
 
     async def _report_progress(self) -> None:
-        next_ns = time.monotonic_ns()
+        next_ns = clock.now_ns()
         while True:
             next_ns += int(PROGRESS_INTERVAL_S * 1e9)
-            await asyncio.sleep(max(0.0, (next_ns - time.monotonic_ns()) / 1e9))
+            await asyncio.sleep(max(0.0, (next_ns - clock.now_ns()) / 1e9))
             progress = WorkerProgress(
-                t_ns=time.monotonic_ns(),
+                t_ns=clock.now_ns(),
                 sent=self.ledger.counts.sent,
                 received=self.ledger.deliveries,
                 p99_ms=self.ledger.recent_p99_ms(),
@@ -252,6 +267,7 @@ class Worker:
     def finish(self) -> WorkerResult:
         self.result.counts.closed_loop_timeouts = self.pacer.timeouts
         self.result.latency_histogram = self.ledger.histogram()
+        self.result.cross_host_histogram = self.ledger.cross_host_histogram()
         self.result.lateness_histogram = self.ledger.lateness_histogram()
         self.ledger.close_books(every_room=not self._whole_rooms())
         return self.result
@@ -272,7 +288,15 @@ def _cpu_s() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-async def _serve(plan: WorkerPlan, link: RunnerLink) -> None:
+def _busy_percent(before: Any, after: Any) -> float | None:
+    """How busy this machine's cores were between two ``psutil.cpu_times()`` (100: all),
+    so that a remote host's saturation is known without a monitor there."""
+    total = sum(after) - sum(before)
+    idle = (after.idle + after.iowait) - (before.idle + before.iowait)
+    return round(100 * (1 - idle / total), 1) if total > 0 else None
+
+
+async def _serve(plan: WorkerPlan, link: Link) -> None:
     """The worker's side of the conversation: connect on command (the process starts while
     the server does), report, start on command, report."""
     worker = Worker(plan, link)
@@ -304,12 +328,9 @@ async def _serve(plan: WorkerPlan, link: RunnerLink) -> None:
     link.send(RESULT, worker.finish())
 
 
-def worker_main(plan_json: dict[str, Any], conn: Connection) -> None:
-    """Entry point of a worker process: ``plan_json`` is ``WorkerPlan.to_json()``."""
-    # The runner handles Ctrl-C and tells us to stop; die if it is killed outright.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    die_with_parent()
-    raise_open_file_limit()  # one socket per client; the runner checked the hard limit
+def run_worker(plan_json: dict[str, Any], link: Link) -> bool:
+    """Run one worker's conversation over ``link`` to its end, wherever it runs (a local
+    process, a Dask task); False when it failed, after the error was sent."""
     runner: Callable[[Coroutine[Any, Any, None]], None]
     try:
         import uvloop
@@ -317,9 +338,21 @@ def worker_main(plan_json: dict[str, Any], conn: Connection) -> None:
         runner = uvloop.run
     except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
         runner = asyncio.run
-    link = RunnerLink(conn)
     try:
         runner(_serve(WorkerPlan.from_json(plan_json), link))
+        return True
     except Exception as exc:  # report, never hang the runner
         link.send(ERROR, " ".join(f"{type(exc).__name__}: {exc}".split()))
+        return False
+    finally:
+        link.flush()
+
+
+def worker_main(plan_json: dict[str, Any], conn: Connection) -> None:
+    """Entry point of a worker process: ``plan_json`` is ``WorkerPlan.to_json()``."""
+    # The runner handles Ctrl-C and tells us to stop; die if it is killed outright.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    die_with_parent()
+    raise_open_file_limit()  # one socket per client; the runner checked the hard limit
+    if not run_worker(plan_json, RunnerLink(conn)):
         os._exit(1)

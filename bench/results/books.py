@@ -30,6 +30,11 @@ class Counts(Record):
     received_in_window: int = 0  # first deliveries arriving in the window, any phase
     negative_latency: int = 0  # deliveries that arrived before they were sent: a bug
     sent_early: int = 0  # open-loop sends before their intended time: a bug
+    # On a cluster: deliveries whose sender was on another host (timed apart, corrected
+    # by the two hosts' clock offsets), and those that came out negative, inside the
+    # offsets' error bound (kept out of every histogram).
+    cross_host: int = 0
+    cross_host_negative: int = 0
 
     @classmethod
     def total(cls, many: Iterable[Counts]) -> Counts:
@@ -75,6 +80,11 @@ class WorkerResult(Record):
     rooms: dict[int, RoomTally] = field(default_factory=dict)
     latency_histogram: str = ""
     lateness_histogram: str = ""  # open loop: each measured send's lateness, µs
+    # On a cluster: deliveries from other hosts, corrected latency in µs.
+    cross_host_histogram: str = ""
+    # How busy the whole machine's cores were over the window (a remote host's
+    # saturation, where no monitor runs).
+    machine_cpu_percent: float | None = None
     cpu_s: float = 0.0
     measured_s: float = 0.0
     drain_s: float = 0.0

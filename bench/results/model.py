@@ -20,6 +20,7 @@ from typing import Any
 from bench.judge import stats
 from bench.results.books import Counts, RoomTally, WorkerResult
 from bench.results.environment import Environment, Software
+from bench.results.hosts import HostSummary
 from bench.results.metrics import METRICS, walk
 from bench.results.record import Record
 from bench.results.saturation import Saturation, StepVerdict
@@ -131,6 +132,14 @@ class Repeat(Record):
     neighbour: NeighbourSummary | None = None
     ceiling_fraction: float | None = None
     warnings: list[str] = field(default_factory=list)
+    # On a cluster (``--cluster``, ``results.hosts``): each load host; "same-host" when
+    # ``latency_ms`` times only pairs on one host; the latency between hosts, corrected
+    # by their clock offsets, where its bound is small beside its p50.
+    hosts: list[HostSummary] = field(default_factory=list)
+    latency_scope: str = ""
+    cross_host_latency_ms: dict[str, float | None] = field(default_factory=dict)
+    cross_host_histogram: str = ""
+    cross_host_bound_ms: float | None = None
 
     @property
     def ok(self) -> bool:
@@ -309,6 +318,7 @@ class Calibration(Record):
     client_cpu_percent: list[float] = field(default_factory=list)
     server_cpu_mean_percent: float | None = None
     error: str | None = None
+    hosts: list[HostSummary] = field(default_factory=list)  # on a cluster: each host's
 
 
 @dataclass

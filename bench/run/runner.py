@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, TextIO, TypeVar
+from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
 from bench.deploy.environments import Built, build_all
 from bench.deploy.processes import free_port, last_line
@@ -27,7 +27,7 @@ from bench.deploy.site import ServerSettings, origin, ws_url
 from bench.errors import ExitCode, PointFailed, ServerError, UserError
 from bench.loadgen import CONNECT_TIMEOUT_S
 from bench.loadgen.link import CONNECT, CONNECTED, RESULT, START, Connected, WorkerProgress
-from bench.loadgen.pool import WorkerPool, exit_description, plan_neighbours, plan_workers
+from bench.loadgen.pool import Pool, WorkerPool, exit_description, plan_neighbours, plan_workers
 from bench.redact import redact
 from bench.results import environment, store
 from bench.results.model import (
@@ -48,6 +48,9 @@ from bench.run.progress import Heartbeat, Progress, RunDisplay, summary_line
 from bench.run.search import SaturationSearch
 from bench.run.target import Target
 from bench.scenario import INTERLEAVED, KEYS, Point, Scenario
+
+if TYPE_CHECKING:
+    from bench.loadgen.cluster import Cluster
 
 HOST = "127.0.0.1"
 # A worker process starts (imports uvloop, picows, numpy) in well under 2 s.
@@ -80,6 +83,8 @@ class RunContext:
     run: Run = field(default_factory=Run)
     # The whole run's bars while the points run (on a terminal).
     display: RunDisplay | None = None
+    # The Dask cluster the client workers run on (--cluster); None: local processes.
+    cluster: Cluster | None = None
 
 
 def _url_template(ctx: RunContext, point: Point, port: int | None) -> tuple[str, str]:
@@ -149,7 +154,8 @@ def measure(
             stack.callback(server.stop)
         port = server.port if server else None
         template, origin_header = _url_template(ctx, point, port)
-        plans = plan_workers(point, template, origin_header, seed=repeat)
+        processes = ctx.cluster.processes(point) if ctx.cluster else None
+        plans = plan_workers(point, template, origin_header, repeat, processes)
         neighbours = (
             []
             if reference
@@ -157,7 +163,9 @@ def measure(
         )
         # The client processes start (import, spawn) while the server does; they are
         # stopped first, before the server.
-        pool = stack.enter_context(WorkerPool(plans + neighbours))
+        everyone = plans + neighbours
+        pool: Pool = ctx.cluster.pool(everyone) if ctx.cluster else WorkerPool(everyone)
+        stack.enter_context(pool)
         if server is not None:
             server.start()
             try:
@@ -249,6 +257,7 @@ def measure(
         if ceiling and not reference and record.throughput is not None:
             record.ceiling_fraction = record.throughput.delivered_per_s / ceiling
         record.warnings = client_warnings(record)
+        pool.describe(record, results[: len(plans)], calibration)
         check()
         if not reference:
             ctx.services.check(point)
@@ -286,6 +295,7 @@ def calibrate(ctx: RunContext, point: Point) -> Calibration:
         latency_ms=record.latency_ms,
         client_cpu_percent=record.clients.cpu_percent,
         server_cpu_mean_percent=record.server.cpu_mean_percent if record.server else None,
+        hosts=record.hosts,
     )
 
 

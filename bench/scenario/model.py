@@ -260,6 +260,9 @@ class Scenario(Record):
     overrides: dict[str, list[Value]] = field(default_factory=dict)
     layers: dict[str, CustomLayer] = field(default_factory=dict)
     envs: dict[str, CustomEnv] = field(default_factory=dict)
+    # Where the client workers run: a Dask scheduler (tcp://HOST:PORT) or local:N; None
+    # for local processes (``--cluster`` overrides it; docs/cluster.md).
+    cluster: str | None = None
 
     def varying(self) -> list[str]:
         """The keys with more than one value, in matrix order."""

@@ -245,7 +245,7 @@ def from_dict(
 ) -> Scenario:
     """The scenario in ``data``; ``--env`` options add environments (replacing one of
     the same name) and, unless ``--set env=`` says otherwise, become the ``env`` key."""
-    top_keys = ("name", "description", "matrix", "search", "layers", "envs")
+    top_keys = ("name", "description", "matrix", "search", "layers", "envs", "cluster")
     for key in data:
         if key not in top_keys:
             hint = " (put point keys inside [matrix])" if key in PARAMS else _suggest(key, top_keys)
@@ -293,7 +293,11 @@ def from_dict(
         raise UserError(f"{source}: name = {name!r}: give a name of printable characters")
     if not description.replace("\n", "").replace("\t", "").isprintable():
         raise UserError(f"{source}: description holds control characters: remove them")
+    cluster = data.get("cluster")
+    if cluster is not None and (not isinstance(cluster, str) or not cluster.strip()):
+        raise UserError(f"{source}: cluster = {cluster!r}: give tcp://HOST:PORT or local:N")
     scenario = Scenario(
+        cluster=cluster,
         name=name,
         description=description,
         matrix=matrix,

@@ -1,0 +1,131 @@
+"""A worker's link to the runner through a Dask scheduler: the worker's side of a cluster.
+
+The same ``[kind, value]`` messages as the local pipe (``link``), carried by two
+distributed Queues per repeat: one per worker for the runner's commands, one shared for
+everything the workers send back. Nothing on the event loop waits for the scheduler:
+one thread receives commands and hands them to the loop, another sends, so a message put
+during the measured window costs the load a queue append, never a round trip.
+
+``run_task`` is what the coordinator submits, one per Dask worker (``cluster``).
+Imported only on a cluster: it needs ``chanbench[cluster]``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import queue
+import socket
+import threading
+import time
+from typing import Any
+
+from distributed import Queue, get_client
+
+from bench.deploy.processes import raise_open_file_limit
+from bench.loadgen import clock
+from bench.loadgen.link import STOP, Message, pack, unpack
+from bench.loadgen.worker import run_worker
+
+# How often the receiver asks the scheduler for commands. A non-blocking batch read:
+# a blocking read's timeout is logged by the scheduler as an error, every time.
+POLL_S = 0.02
+# A worker that hears nothing for this long takes its runner for gone and stops: a
+# coordinator killed outright leaves no task holding a Dask worker for ever.
+IDLE_STOP_S = 600.0
+# How long a worker's last messages (its result) may take to leave.
+FLUSH_S = 60.0
+# Set on a Dask worker that shares a machine with another but should count as a host of
+# its own (network namespaces, tests): the host's name.
+HOST_ENV = "CHANBENCH_HOST"
+
+
+def command_queue(run_id: str, worker: int) -> str:
+    return f"chanbench-{run_id}-to-{worker}"
+
+
+def event_queue(run_id: str) -> str:
+    return f"chanbench-{run_id}-from"
+
+
+def host_facts() -> dict[str, Any]:
+    """What the coordinator needs to know of a Dask worker's host (run there by
+    ``Client.run``): its name, the clock it stamps with, its cores."""
+    name = os.environ.get(HOST_ENV) or socket.gethostname()
+    return {"host": name, "pid": os.getpid(), "cores": os.cpu_count() or 1}
+
+
+def clock_now_ns() -> int:
+    """The worker's clock, for the coordinator's ping-pong (``Client.run``)."""
+    return clock.now_ns()
+
+
+class DaskLink:
+    """The ``link.Link`` of a worker that runs as a Dask task."""
+
+    def __init__(self, run_id: str, worker: int) -> None:
+        client = get_client()
+        self.worker = worker
+        self._commands_in = Queue(command_queue(run_id, worker), client=client)
+        self._events_out = Queue(event_queue(run_id), client=client)
+        self._commands: asyncio.Queue[Message | ValueError] = asyncio.Queue()
+        self._outbox: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+        self._closed = threading.Event()
+        self._sender = threading.Thread(target=self._send_all, daemon=True)
+        self._sender.start()
+
+    def send(self, kind: str, value: Any) -> None:
+        self._outbox.put(pack(kind, value))
+
+    def listen(self) -> None:
+        loop = asyncio.get_running_loop()
+        threading.Thread(target=self._receive_all, args=(loop,), daemon=True).start()
+
+    def close(self) -> None:
+        self._closed.set()
+
+    async def command(self) -> Message:
+        item = await self._commands.get()
+        if isinstance(item, ValueError):
+            raise item
+        return item
+
+    def flush(self) -> None:
+        self._outbox.put(None)
+        self._sender.join(FLUSH_S)
+
+    def _send_all(self) -> None:
+        while (data := self._outbox.get()) is not None:
+            with contextlib.suppress(Exception):  # the runner is gone: nothing to tell
+                self._events_out.put([self.worker, data.decode()])
+
+    def _receive_all(self, loop: asyncio.AbstractEventLoop) -> None:
+        heard = time.monotonic()
+        while not self._closed.is_set():
+            try:
+                texts = self._commands_in.get(batch=True)
+            except Exception:  # the scheduler is gone: stop, as a closed pipe does
+                texts = [pack(STOP, None).decode()]
+            if not texts and time.monotonic() - heard > IDLE_STOP_S:
+                texts = [pack(STOP, None).decode()]
+            if not texts:
+                time.sleep(POLL_S)
+                continue
+            heard = time.monotonic()
+            for text in texts:
+                item: Message | ValueError
+                try:
+                    item = unpack(text.encode())
+                except ValueError as exc:
+                    item = exc
+                with contextlib.suppress(RuntimeError):  # the loop already ended
+                    loop.call_soon_threadsafe(self._commands.put_nowait, item)
+
+
+def run_task(plan_json: dict[str, Any], run_id: str) -> bool:
+    """One load-generator worker as a Dask task: the worker's own loop (``run_worker``)
+    on this thread, speaking through the scheduler. Returns whether it ended cleanly."""
+    raise_open_file_limit()  # one socket per client
+    worker = int(plan_json["worker"])
+    return run_worker(plan_json, DaskLink(run_id, worker))
