@@ -13,6 +13,7 @@ from bench.cli import exits, read
 from bench.errors import ExitCode, UserError
 from bench.redact import RedactingWriter, redact
 from bench.report import tables
+from bench.report.cluster import cluster_items
 from bench.results import environment, store
 from bench.run import flags, runner, target
 from bench.scenario import load as load_scenario
@@ -183,6 +184,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                     f"\nload generator ceiling (reference server, {calibration.point.clients} "
                     f"clients, closed loop): {calibration.deliveries_per_s:,.0f} deliveries/s"
                 )
+        for line in cluster_items(result):
+            print(line)
         flagged = [(p.label, w) for p in result.points for r in p.repeats for w in r.warnings]
         for line in flags.summary_lines(flagged):
             print(redact(f"warning: {line}"))
@@ -211,4 +214,10 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         f"({biggest.clients} clients, {biggest.room_count} rooms, "
         f"client CPU {calibration.client_cpu_percent}%)"
     )
+    for host in calibration.hosts:  # on a cluster: each host's share
+        print(
+            f"  host {host.name} ({host.address}): {host.deliveries_per_s:,.0f} deliveries/s, "
+            f"{host.clients} clients, client CPU {host.client_cpu_percent}%, "
+            f"clock {host.clock_offset_ms:+.3f} ms +-{host.clock_bound_ms:.3f}"
+        )
     return 0

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from bench.judge import stats
 from bench.report import deployments, environments, workloads
 from bench.report.blocks import Block, Figure, Heading, Items, Paragraph, Table
+from bench.report.cluster import cluster_items
 from bench.report.layout import (
     MAX_LOADS_DRAWN,
     Chart,
@@ -294,6 +295,7 @@ def caveat_items(source: Source) -> list[str]:
             f"No calibration ({why}): the load generator's ceiling is unknown, so a client "
             "limit cannot be ruled out."
         )
+    items += cluster_items(run)
     if run.partial:
         items.append("The run was interrupted: points or repeats are missing.")
     if env.git.dirty:

@@ -171,3 +171,18 @@ def test_the_default_path_never_imports_dask():
     finally:
         sys.modules.clear()
         sys.modules.update(saved)
+
+
+def test_the_report_says_which_latencies_are_same_host():
+    from bench.report.cluster import cluster_items
+    from bench.results.model import PointResult, Run
+
+    results = [worker_result(0, [5000], [10_000]), worker_result(1, [6000], [10_000])]
+    record = Repeat.from_workers(0, results, clients=4, duration_s=1.0)
+    where = {0: HostPlace("a", "ip", "w0"), 1: HostPlace("b", "ip", "w1")}
+    describe_hosts(record, results, where, {"a": (0, 100_000), "b": (2 * MS, 100_000)})
+    run = Run(points=[PointResult(label="async", repeats=[record])])
+    hosts, latency = cluster_items(run)
+    assert "2 host(s)" in hosts and "b +2.000 ms +-0.100" in hosts
+    assert "one host" in latency and "async r0: p50 10.0 ms +-0.200" in latency
+    assert cluster_items(Run(points=[PointResult(label="x", repeats=[Repeat(repeat=0)])])) == []
