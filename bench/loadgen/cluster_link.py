@@ -32,8 +32,12 @@ from bench.loadgen.worker import run_worker
 # a blocking read's timeout is logged by the scheduler as an error, every time.
 POLL_S = 0.02
 # A worker that hears nothing for this long takes its runner for gone and stops: a
-# coordinator killed outright leaves no task holding a Dask worker for ever.
-IDLE_STOP_S = 600.0
+# coordinator killed outright leaves no task holding a Dask worker for ever. The pool
+# says ``alive`` every ``KEEPALIVE_S`` while it waits (a server's start, up to 30 s, is
+# the longest it does not).
+IDLE_STOP_S = 300.0
+KEEPALIVE_S = 10.0
+ALIVE = "alive"  # the link's own: reset the idle clock, never passed to the worker
 # How long a worker's last messages (its result) may take to leave.
 FLUSH_S = 60.0
 # Set on a Dask worker that shares a machine with another but should count as a host of
@@ -119,6 +123,8 @@ class DaskLink:
                     item = unpack(text.encode())
                 except ValueError as exc:
                     item = exc
+                if not isinstance(item, ValueError) and item[0] == ALIVE:
+                    continue
                 with contextlib.suppress(RuntimeError):  # the loop already ended
                     loop.call_soon_threadsafe(self._commands.put_nowait, item)
 

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from distributed import Queue, wait
 
 from bench.errors import PointFailed
-from bench.loadgen.cluster_link import command_queue, event_queue, run_task
+from bench.loadgen.cluster_link import ALIVE, KEEPALIVE_S, command_queue, event_queue, run_task
 from bench.loadgen.link import ERROR, PROGRESS, START, STOP, WorkerProgress, pack, unpack
 from bench.loadgen.worker import WorkerPlan
 from bench.results.hosts import HostPlace, describe_hosts
@@ -104,7 +104,11 @@ class ClusterPool:
         a worker's error, its task's failure or its Dask worker's death fails the point."""
         got: dict[int, Any] = {}
         deadline = time.monotonic() + timeout_s
+        said_alive = time.monotonic()
         while len(got) < len(self.plans):
+            if time.monotonic() - said_alive > KEEPALIVE_S:
+                self.broadcast(ALIVE)
+                said_alive = time.monotonic()
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise PointFailed(f"Dask workers sent no {wanted!r} within {timeout_s:.0f} s")
