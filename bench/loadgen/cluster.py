@@ -87,14 +87,21 @@ class Cluster:
         self.local: LocalCluster | None = None
         self._local_pids: list[int] = []
         if address is None:
-            self.local = LocalCluster(
-                n_workers=self.local_workers,
-                threads_per_worker=LOCAL_THREADS,
-                processes=True,
-                host="127.0.0.1",
-                dashboard_address=None,
-                silence_logs=logging.ERROR,
-            )
+            # Its processes (and the thread that starts them) are born with SIGINT
+            # blocked, as local client workers are: a terminal's Ctrl-C reaches the whole
+            # process group, and chanbench, not they, decides how a run stops.
+            mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+            try:
+                self.local = LocalCluster(
+                    n_workers=self.local_workers,
+                    threads_per_worker=LOCAL_THREADS,
+                    processes=True,
+                    host="127.0.0.1",
+                    dashboard_address=None,
+                    silence_logs=logging.ERROR,
+                )
+            finally:
+                signal.pthread_sigmask(signal.SIG_SETMASK, mask)
             address = self.local.scheduler_address
         self.address = address
         try:

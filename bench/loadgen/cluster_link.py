@@ -1,10 +1,12 @@
 """A worker's link to the runner through a Dask scheduler: the worker's side of a cluster.
 
 The same ``[kind, value]`` messages as the local pipe (``link``), carried by two
-distributed Queues per repeat: one per worker for the runner's commands, one shared for
-everything the workers send back. Nothing on the event loop waits for the scheduler:
-one thread receives commands and hands them to the loop, another sends, so a message put
-during the measured window costs the load a queue append, never a round trip.
+``Mailbox``es per repeat (a distributed Queue and an Event on the scheduler): one per
+worker for the runner's commands, one shared for everything the workers send back.
+Nothing on the event loop waits for the scheduler: one thread receives commands and
+hands them to the loop, another sends, so a message put during the measured window costs
+the load a queue append, never a round trip; and nothing polls: a reader waits on the
+scheduler until there is mail.
 
 ``run_task`` is what the coordinator submits, one per Dask worker (``cluster``).
 Imported only on a cluster: it needs ``chanbench[cluster]``.
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import queue
 import socket
@@ -21,16 +24,15 @@ import threading
 import time
 from typing import Any
 
-from distributed import Queue, get_client
+from distributed import Client, Event, Queue, get_client
 
 from bench.deploy.processes import raise_open_file_limit
 from bench.loadgen import clock
 from bench.loadgen.link import STOP, Message, pack, unpack
 from bench.loadgen.worker import run_worker
 
-# How often the receiver asks the scheduler for commands. A non-blocking batch read:
-# a blocking read's timeout is logged by the scheduler as an error, every time.
-POLL_S = 0.02
+# How long a receiver waits for mail at a time before it looks whether it was closed.
+WAIT_S = 1.0
 # A worker that hears nothing for this long takes its runner for gone and stops: a
 # coordinator killed outright leaves no task holding a Dask worker for ever. The pool
 # says ``alive`` every ``KEEPALIVE_S`` while it waits (a server's start, up to 30 s, is
@@ -43,6 +45,28 @@ FLUSH_S = 60.0
 # Set on a Dask worker that shares a machine with another but should count as a host of
 # its own (network namespaces, tests): the host's name.
 HOST_ENV = "CHANBENCH_HOST"
+
+
+class Mailbox:
+    """A distributed Queue with an Event beside it that says it holds mail. A reader
+    waits on the Event, then takes everything at once: a wait that times out is no error,
+    where a Queue's timed-out ``get`` is logged by the scheduler as one, and nobody
+    polls the scheduler while nothing happens."""
+
+    def __init__(self, name: str, client: Client) -> None:
+        self.queue = Queue(name, client=client)
+        self.ready = Event(f"{name}-ready", client=client)
+
+    def put(self, text: str) -> None:
+        self.queue.put(text)
+        self.ready.set()
+
+    def take(self, timeout_s: float) -> list[Any]:
+        """What arrived, waiting up to ``timeout_s`` for the first (maybe nothing)."""
+        if not self.ready.wait(timeout_s):
+            return []
+        self.ready.clear()  # before the read: mail put meanwhile sets it again
+        return list(self.queue.get(batch=True))
 
 
 def command_queue(run_id: str, worker: int) -> str:
@@ -71,8 +95,8 @@ class DaskLink:
     def __init__(self, run_id: str, worker: int) -> None:
         client = get_client()
         self.worker = worker
-        self._commands_in = Queue(command_queue(run_id, worker), client=client)
-        self._events_out = Queue(event_queue(run_id), client=client)
+        self._commands_in = Mailbox(command_queue(run_id, worker), client)
+        self._events_out = Mailbox(event_queue(run_id), client)
         self._commands: asyncio.Queue[Message | ValueError] = asyncio.Queue()
         self._outbox: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
         self._closed = threading.Event()
@@ -102,19 +126,18 @@ class DaskLink:
     def _send_all(self) -> None:
         while (data := self._outbox.get()) is not None:
             with contextlib.suppress(Exception):  # the runner is gone: nothing to tell
-                self._events_out.put([self.worker, data.decode()])
+                self._events_out.put(json.dumps([self.worker, data.decode()]))
 
     def _receive_all(self, loop: asyncio.AbstractEventLoop) -> None:
         heard = time.monotonic()
         while not self._closed.is_set():
             try:
-                texts = self._commands_in.get(batch=True)
+                texts = self._commands_in.take(WAIT_S)
             except Exception:  # the scheduler is gone: stop, as a closed pipe does
                 texts = [pack(STOP, None).decode()]
             if not texts and time.monotonic() - heard > IDLE_STOP_S:
                 texts = [pack(STOP, None).decode()]
             if not texts:
-                time.sleep(POLL_S)
                 continue
             heard = time.monotonic()
             for text in texts:

@@ -15,15 +15,23 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import time
 import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from distributed import Queue, wait
+from distributed import wait
 
 from bench.errors import PointFailed
-from bench.loadgen.cluster_link import ALIVE, KEEPALIVE_S, command_queue, event_queue, run_task
+from bench.loadgen.cluster_link import (
+    ALIVE,
+    KEEPALIVE_S,
+    Mailbox,
+    command_queue,
+    event_queue,
+    run_task,
+)
 from bench.loadgen.link import ERROR, PROGRESS, START, STOP, WorkerProgress, pack, unpack
 from bench.loadgen.worker import WorkerPlan
 from bench.results.hosts import HostPlace, describe_hosts
@@ -34,8 +42,8 @@ if TYPE_CHECKING:
 
 # How often a wait looks at the scheduler for workers that left.
 POLL_S = 0.25
-# How often a wait asks the scheduler for the workers' messages.
-MESSAGE_POLL_S = 0.01
+# How often a wait asks the scheduler which workers are alive.
+ALIVE_CHECK_S = 1.0
 # How long the stop waits for the tasks to end once told to, before cancelling them.
 STOP_WAIT_S = 15.0
 
@@ -46,16 +54,19 @@ class ClusterPool:
     def __init__(self, cluster: Cluster, plans: list[WorkerPlan]) -> None:
         self.cluster = cluster
         client = cluster.client
-        workers = cluster.workers()
-        self.clocks: dict[str, HostClock] = cluster.clocks(workers)
+        try:
+            workers = cluster.workers()
+            self.clocks: dict[str, HostClock] = cluster.clocks(workers)
+        except (OSError, TimeoutError, KeyError, ValueError) as exc:  # a worker left meanwhile
+            raise PointFailed(f"the cluster changed while placing the clients: {exc!r}") from None
         hosts = list(self.clocks)
         # Plan i on worker i (mod n): the measured plans are as many as the workers.
         self.places: list[DaskWorker] = [workers[i % len(workers)] for i in range(len(plans))]
         self.plans = _placed(plans, self.places, hosts, self.clocks)
         self.run_id = uuid.uuid4().hex[:12]
         self.index = {plan.worker: i for i, plan in enumerate(self.plans)}
-        self.commands = [Queue(command_queue(self.run_id, p.worker), client) for p in self.plans]
-        self.events = Queue(event_queue(self.run_id), client)
+        self.commands = [Mailbox(command_queue(self.run_id, p.worker), client) for p in self.plans]
+        self.events = Mailbox(event_queue(self.run_id), client)
         self.futures = [
             client.submit(
                 run_task,
@@ -104,11 +115,11 @@ class ClusterPool:
         a worker's error, its task's failure or its Dask worker's death fails the point."""
         got: dict[int, Any] = {}
         deadline = time.monotonic() + timeout_s
-        said_alive = time.monotonic()
+        said_alive = looked = time.monotonic()
         while len(got) < len(self.plans):
             if time.monotonic() - said_alive > KEEPALIVE_S:
                 self.broadcast(ALIVE)
-                said_alive = time.monotonic()
+                said_alive = looked = time.monotonic()
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise PointFailed(f"Dask workers sent no {wanted!r} within {timeout_s:.0f} s")
@@ -123,17 +134,16 @@ class ClusterPool:
                     on_progress(index, progress)
                 elif kind == ERROR:
                     raise PointFailed(f"client worker on {self._where(index)}: {value}")
-            self._check_alive([i for i in range(len(self.plans)) if i not in got])
+            if time.monotonic() - looked > ALIVE_CHECK_S:
+                self._check_alive([i for i in range(len(self.plans)) if i not in got])
+                looked = time.monotonic()
         return [got[i] for i in range(len(self.plans))]
 
     def _messages(self, timeout_s: float) -> list[tuple[int, str, Any]]:
-        """What arrived within ``timeout_s``: non-blocking batch reads (a blocking read's
-        timeout is logged by the scheduler as an error, every time)."""
-        deadline = time.monotonic() + timeout_s
-        while not (items := self.events.get(batch=True)) and time.monotonic() < deadline:
-            time.sleep(MESSAGE_POLL_S)
+        """What arrived, waiting up to ``timeout_s`` for the first."""
         out = []
-        for worker, data in items:
+        for item in self.events.take(timeout_s):
+            worker, data = json.loads(item)
             index = self.index[int(worker)]
             try:
                 kind, value = unpack(data.encode())
