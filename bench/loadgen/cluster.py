@@ -98,6 +98,9 @@ class Cluster:
                     processes=True,
                     host="127.0.0.1",
                     dashboard_address=None,
+                    # No dashboard; its HTTP routes (health) on a free loopback port,
+                    # not on 8787, which another cluster may hold.
+                    scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
                     silence_logs=logging.ERROR,
                 )
             finally:
@@ -116,10 +119,12 @@ class Cluster:
                 f"`dask scheduler` there, or check the address"
             ) from None
         if self.local is not None:
-            self.require(self.local_workers)
-            pids = self.client.run(os.getpid)
-            parents = self.client.run(os.getppid)
-            self._local_pids = [*pids.values(), *parents.values()]
+            try:
+                self.require(self.local_workers)
+                self._local_pids = list(self.client.run(os.getpid).values())
+            except BaseException:
+                self.close()
+                raise
 
     def __enter__(self) -> Cluster:
         return self
@@ -136,9 +141,9 @@ class Cluster:
         if self.local is not None:
             with contextlib.suppress(Exception):
                 self.local.close(timeout=10)
-            for pid in self._local_pids:
+            for pid in self._local_pids:  # its worker processes, if close left any
                 with contextlib.suppress(psutil.Error, ProcessLookupError):
-                    if psutil.Process(pid).ppid() in (os.getpid(), *self._local_pids):
+                    if pid != os.getpid() and psutil.Process(pid).ppid() == os.getpid():
                         os.kill(pid, signal.SIGKILL)
             self.local = None
 

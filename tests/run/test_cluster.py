@@ -25,7 +25,7 @@ from distributed import Client
 from helpers import one_error_line
 
 from bench.cli import main
-from bench.deploy.processes import free_port, start_process, stop_process
+from bench.deploy.processes import free_port, process_tree, start_process, stop_process
 from bench.judge import stats
 from bench.loadgen import cluster, cluster_link
 
@@ -217,3 +217,32 @@ def test_fewer_workers_than_asked_says_how_many(tmp_path, capsys, monkeypatch):
         assert "1 Dask worker(s)" in line and "3 wanted" in line, line
     finally:
         dask.stop()
+
+
+def test_local_cluster_runs_on_one_host_and_leaves_no_process(tmp_path):
+    """``--cluster local:2``: two Dask worker processes here, one host (every pair
+    timed), and none of the cluster's processes left once the command returns."""
+
+    def children() -> set[int]:
+        tree = set(process_tree(os.getpid())) - {os.getpid()}
+        # multiprocessing's resource tracker lives as long as this process, by design.
+        return {p for p in tree if "resource_tracker" not in _cmdline(p)}
+
+    before = children()
+    code, result = run(tmp_path, "local:2")
+    assert code == 0
+    (rep,) = result["points"][0]["repeats"]
+    assert rep["status"] == "ok", rep.get("reason")
+    (host,) = rep["hosts"]
+    assert len(host["workers"]) == 2 and host["clients"] == 8
+    assert rep["latency_scope"] == "" and rep["counts"]["cross_host"] == 0
+    assert rep["latency_ms"]["count"] == rep["counts"]["delivered"] == rep["counts"]["expected"]
+    assert result["scenario"]["cluster"] == "local:2"
+    assert children() <= before
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_text()
+    except OSError:
+        return ""
