@@ -22,9 +22,10 @@ import queue
 import socket
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
-from distributed import Client, Event, Queue, get_client
+from distributed import Client, Event, Queue, get_client, get_worker
 
 from bench.deploy.processes import raise_open_file_limit
 from bench.loadgen import clock
@@ -157,4 +158,29 @@ def run_task(plan_json: dict[str, Any], run_id: str) -> bool:
     on this thread, speaking through the scheduler. Returns whether it ended cleanly."""
     raise_open_file_limit()  # one socket per client
     worker = int(plan_json["worker"])
-    return run_worker(plan_json, DaskLink(run_id, worker))
+    with _profiler_paused():
+        return run_worker(plan_json, DaskLink(run_id, worker))
+
+
+# The Dask worker's own periodic work that samples a running task.
+PROFILER_CALLBACKS = ("profile", "profile-cycle")
+
+
+@contextlib.contextmanager
+def _profiler_paused() -> Iterator[None]:
+    """The Dask worker's statistical profiler takes every running task's stack every
+    10 ms, on its event loop and holding the GIL: beside the clients' event loop, time
+    taken from them. Paused while the load runs, started again after."""
+    worker = get_worker()
+    running = [
+        callback
+        for name in PROFILER_CALLBACKS
+        if (callback := worker.periodic_callbacks.get(name)) is not None and callback.is_running()
+    ]
+    for callback in running:
+        worker.loop.add_callback(callback.stop)
+    try:
+        yield
+    finally:
+        for callback in running:
+            worker.loop.add_callback(callback.start)
