@@ -9,12 +9,16 @@ import math
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bench.deploy.processes import raise_open_file_limit
 from bench.deploy.servers import SERVERS
 from bench.errors import UserError
 from bench.loadgen.pool import CLIENTS_PER_PROCESS, plan_workers
 from bench.scenario import CustomLayer, Point
+
+if TYPE_CHECKING:
+    from bench.loadgen.cluster import Cluster
 
 # Open files a process needs besides its clients' sockets: Daphne starts with about 12,
 # a client process with about 17 (Python, uvloop, numpy, its pipe); four times that.
@@ -27,16 +31,22 @@ PORT_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
 PORTS_MARGIN = 1000
 
 
-def check_limits(source: str, points: Sequence[Point], target: bool = False) -> None:
+def check_limits(
+    source: str, points: Sequence[Point], target: bool = False, cluster: Cluster | None = None
+) -> None:
     """Refuse a point that needs more open files than we may have, or a message larger
     than its server accepts.
 
     Raises the soft open-file limit to the hard one first (the servers and client
     processes we start inherit it); what is left over must fit every client's socket.
+    The clients' own limits (their files, local ports, cores) are this machine's unless
+    they run on a cluster's hosts (``--cluster tcp://...``): those are the load hosts'.
     """
     soft, hard = raise_open_file_limit()
+    clients_here = cluster is None or cluster.local is not None
     for point in points:
-        biggest_share = max(len(plan.clients) for plan in plan_workers(point, "", "", 0))
+        shares = plan_workers(point, "", "", 0) if clients_here else []
+        biggest_share = max((len(plan.clients) for plan in shares), default=0)
         # The server holds a socket per client, and a Redis connection per waiting consumer.
         server_files = 0 if target else point.clients * (1 if point.layer == "memory" else 2)
         needed = max(server_files, biggest_share) + OPEN_FILES_MARGIN
@@ -47,7 +57,8 @@ def check_limits(source: str, points: Sequence[Point], target: bool = False) -> 
                 f"{where}, but the open-file limit is {soft} (hard limit {hard}); raise the "
                 f"hard limit (ulimit -Hn {needed}, as root) or use fewer clients"
             )
-        check_machine(source, point)
+        if clients_here:
+            check_machine(source, point)
         if not target and point.env == "current":  # an environment installs its own
             check_installed(point.server)
         limit = None if target else SERVERS[point.server].max_message_bytes

@@ -284,7 +284,7 @@ def calibrate(ctx: RunContext, point: Point) -> Calibration:
         warmup_s=min(point.warmup_s, 1.0),
         duration_s=min(point.duration_s, 3.0),
     )
-    check_limits("calibration", [calib_point])
+    check_limits("calibration", [calib_point], cluster=ctx.cluster)
     record = measure(ctx, calib_point, f"calibration clients={point.clients}", 0, reference=True)
     assert record.throughput is not None and record.clients is not None
     return Calibration(
@@ -319,7 +319,7 @@ def run(ctx: RunContext, calibrate_first: bool = True) -> int:
     """Run the scenario; write the result file as it goes; return the exit code."""
     scenario = ctx.scenario
     points = scenario.points()
-    check_limits(scenario.path or scenario.name, points, ctx.target is not None)
+    check_limits(scenario.path or scenario.name, points, ctx.target is not None, ctx.cluster)
     if not ctx.target:
         check_layers(
             {p.layer: scenario.layers[p.layer] for p in points if p.layer in scenario.layers}

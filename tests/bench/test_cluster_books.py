@@ -186,3 +186,23 @@ def test_the_report_says_which_latencies_are_same_host():
     assert "2 host(s)" in hosts and "b +2.000 ms +-0.100" in hosts
     assert "one host" in latency and "async r0: p50 10.0 ms +-0.200" in latency
     assert cluster_items(Run(points=[PointResult(label="x", repeats=[Repeat(repeat=0)])])) == []
+
+
+def test_a_remote_cluster_takes_the_clients_limits_off_this_machine():
+    """12,000 clients need three client processes: more than this machine's cores allow
+    beside the server, unless they run on a cluster's hosts (their limits are theirs)."""
+    from typing import cast
+
+    from bench.loadgen.cluster import Cluster
+    from bench.run.preflight import check_limits, usable_cores
+    from bench.scenario import Point
+
+    class RemoteCluster:  # what check_limits reads of a Cluster: no LocalCluster here
+        local = None
+
+    point = Point(clients=12_000, clients_per_room=10)
+    if usable_cores() >= 4:
+        pytest.skip("this machine's cores hold 12,000 clients: nothing to refuse")
+    with pytest.raises(UserError, match="client processes"):
+        check_limits("s.toml", [point])
+    check_limits("s.toml", [point], cluster=cast(Cluster, RemoteCluster()))
