@@ -160,7 +160,7 @@ def _cluster(args: argparse.Namespace, ctx: runner.RunContext) -> Iterator[None]
         raise UserError(
             f"--cluster {spec}: Dask is not installed; pip install 'chanbench[cluster]'"
         ) from None
-    with Cluster(spec) as ctx.cluster:
+    with Cluster(spec, ctx.log_dir) as ctx.cluster:
         ctx.cluster.check(ctx.scenario.points())
         ctx.scenario.cluster = spec  # recorded with the run
         yield

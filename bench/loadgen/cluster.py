@@ -2,10 +2,10 @@
 
 chanbench writes no cluster manager: Dask distributed places the tasks, carries the
 messages and notices a worker that died. ``Cluster`` is the coordinator's connection
-(``--cluster tcp://HOST:PORT``, or ``local:N``: a LocalCluster of N worker processes
-started, and stopped, here); ``cluster_pool.ClusterPool`` runs one repeat's client
-workers on it. Imported only when a cluster is asked for: the default path never
-imports Dask.
+(``--cluster tcp://HOST:PORT``, or ``local:N``: a ``dask scheduler`` and N ``dask
+worker`` processes started here, and stopped by PID: ``LocalDask``);
+``cluster_pool.ClusterPool`` runs one repeat's client workers on it. Imported only when
+a cluster is asked for: the default path never imports Dask.
 
 Clocks: a worker's ``start`` is a time on its own clock, and a delivery between hosts is
 stamped by two clocks. Each host's offset from the coordinator's clock is estimated
@@ -17,18 +17,20 @@ midpoint of the coordinator's send and receive) and the bound (half that round t
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import re
-import signal
-from dataclasses import dataclass
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
 
-import psutil
-from distributed import Client, LocalCluster
+from distributed import Client
 
+from bench.deploy.processes import free_port, start_process, stop_process
 from bench.errors import UserError
 from bench.loadgen import clock
-from bench.loadgen.cluster_link import clock_now_ns, host_facts
+from bench.loadgen.cluster_link import HOST_ENV, clock_now_ns, host_facts
 from bench.loadgen.cluster_pool import ClusterPool
 from bench.loadgen.worker import WorkerPlan
 from bench.scenario import Point
@@ -39,7 +41,8 @@ CONNECT_TIMEOUT_S = 10.0
 WORKERS_WAIT_S = 30.0
 # Round trips per host for its clock offset: the shortest one bounds the error.
 CLOCK_SAMPLES = 16
-# A LocalCluster's workers: two threads each (the load's and Dask's own tasks).
+# local:N: on loopback; two threads a worker (the load's task, and Dask's own).
+LOCAL_HOST = "127.0.0.1"
 LOCAL_THREADS = 2
 LOCAL_MAX_WORKERS = 64
 SPEC = re.compile(r"^(?:(?P<local>local):(?P<n>\d+)|(?P<address>(?:tcp|tls)://\S+:\d+))$")
@@ -78,39 +81,63 @@ def parse_spec(spec: str) -> tuple[str | None, int]:
     return match["address"], 0
 
 
-class Cluster:
-    """The coordinator's Dask client, and the LocalCluster it started (``local:N``)."""
+@dataclass
+class LocalDask:
+    """A scheduler and its workers started here as commands (``local:N``, the tests):
+    each in its own session, so a terminal's Ctrl-C reaches chanbench alone, dying with
+    chanbench if it is killed, and stopped by PID."""
 
-    def __init__(self, spec: str) -> None:
+    address: str
+    procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    @classmethod
+    def start(cls, workers: Sequence[Mapping[str, str]], log_dir: Path) -> LocalDask:
+        """A scheduler on a free loopback port and one ``--no-nanny`` worker per entry of
+        ``workers`` (the environment variables each gets besides ours: ``HOST_ENV``, a
+        test's clock shift). Their logs go to ``log_dir``."""
+        log_dir.mkdir(parents=True, exist_ok=True)
+        port = free_port(LOCAL_HOST)
+        local = cls(f"tcp://{LOCAL_HOST}:{port}")
+        dask = [sys.executable, "-m", "dask"]
+        try:
+            with (log_dir / "dask-scheduler.log").open("ab") as log:
+                argv = ["scheduler", "--host", LOCAL_HOST, "--port", str(port)]
+                local.procs.append(start_process([*dask, *argv, "--no-dashboard"], log=log))
+            for i, extra in enumerate(workers):
+                argv = ["worker", local.address, "--host", LOCAL_HOST, "--no-nanny"]
+                argv += ["--nthreads", str(LOCAL_THREADS), "--no-dashboard"]
+                argv += ["--name", extra.get(HOST_ENV, f"local-{i}")]
+                with (log_dir / f"dask-worker-{i}.log").open("ab") as log:
+                    env = {**os.environ, **extra}
+                    local.procs.append(start_process([*dask, *argv], log=log, env=env))
+        except BaseException:
+            local.stop()
+            raise
+        return local
+
+    def stop(self) -> None:
+        """The workers, then the scheduler, by PID."""
+        for proc in reversed(self.procs):
+            stop_process(proc)
+
+
+class Cluster:
+    """The coordinator's Dask client, and the scheduler and workers it started
+    (``local:N``)."""
+
+    def __init__(self, spec: str, log_dir: Path) -> None:
         self.spec = spec
         address, self.local_workers = parse_spec(spec)
-        self.local: LocalCluster | None = None
-        self._local_pids: list[int] = []
+        self.local: LocalDask | None = None
         if address is None:
-            # Its processes (and the thread that starts them) are born with SIGINT
-            # blocked, as local client workers are: a terminal's Ctrl-C reaches the whole
-            # process group, and chanbench, not they, decides how a run stops.
-            mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-            try:
-                self.local = LocalCluster(
-                    n_workers=self.local_workers,
-                    threads_per_worker=LOCAL_THREADS,
-                    processes=True,
-                    host="127.0.0.1",
-                    dashboard_address=None,
-                    # No dashboard; its HTTP routes (health) on a free loopback port,
-                    # not on 8787, which another cluster may hold.
-                    scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
-                    silence_logs=logging.ERROR,
-                )
-            finally:
-                signal.pthread_sigmask(signal.SIG_SETMASK, mask)
-            address = self.local.scheduler_address
+            self.local = LocalDask.start([{}] * self.local_workers, log_dir)
+            address = self.local.address
         self.address = address
         try:
-            self.client = Client(
-                address, timeout=CONNECT_TIMEOUT_S, set_as_default=False
-            )  # raises OSError when nothing answers there
+            # Retries until the timeout (a scheduler starting), then raises OSError.
+            self.client = Client(address, timeout=CONNECT_TIMEOUT_S, set_as_default=False)
+            if self.local is not None:
+                self.require(self.local_workers)
         except (OSError, TimeoutError) as exc:
             self.close()
             raise UserError(
@@ -118,13 +145,9 @@ class Cluster:
                 f"{CONNECT_TIMEOUT_S:.0f} s ({type(exc).__name__}); start one with "
                 f"`dask scheduler` there, or check the address"
             ) from None
-        if self.local is not None:
-            try:
-                self.require(self.local_workers)
-                self._local_pids = list(self.client.run(os.getpid).values())
-            except BaseException:
-                self.close()
-                raise
+        except BaseException:
+            self.close()
+            raise
 
     def __enter__(self) -> Cluster:
         return self
@@ -133,18 +156,13 @@ class Cluster:
         self.close()
 
     def close(self) -> None:
-        """Disconnect; a LocalCluster we started is stopped, and what it leaves, by PID."""
+        """Disconnect; what ``local:N`` started is stopped, by PID."""
         client = getattr(self, "client", None)
         if client is not None:
             with contextlib.suppress(Exception):
                 client.close(timeout=5)
         if self.local is not None:
-            with contextlib.suppress(Exception):
-                self.local.close(timeout=10)
-            for pid in self._local_pids:  # its worker processes, if close left any
-                with contextlib.suppress(psutil.Error, ProcessLookupError):
-                    if pid != os.getpid() and psutil.Process(pid).ppid() == os.getpid():
-                        os.kill(pid, signal.SIGKILL)
+            self.local.stop()
             self.local = None
 
     # --- the workers --------------------------------------------------------------------

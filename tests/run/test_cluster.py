@@ -12,12 +12,9 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -25,11 +22,11 @@ from distributed import Client
 from helpers import one_error_line
 
 from bench.cli import main
-from bench.deploy.processes import free_port, process_tree, start_process, stop_process
+from bench.deploy.processes import free_port, process_tree
 from bench.judge import stats
-from bench.loadgen import cluster, cluster_link
+from bench.loadgen import clock, cluster, cluster_link
+from bench.loadgen.cluster import LocalDask
 
-DASK = str(Path(sys.executable).with_name("dask"))
 SHIFT_MS = 250
 
 SCENARIO = """
@@ -47,35 +44,17 @@ repeats = 1
 """
 
 
-@dataclass
-class DaskProcesses:
-    address: str
-    scheduler: subprocess.Popen[bytes]
-    workers: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
-
-    def stop(self) -> None:
-        for proc in [*self.workers.values(), self.scheduler]:
-            stop_process(proc)
-
-
-def start_dask(tmp_path: Path, shifts_ms: dict[str, int]) -> DaskProcesses:
+def start_dask(tmp_path: Path, shifts_ms: dict[str, int]) -> LocalDask:
     """A scheduler and one ``--no-nanny`` worker per host name (so that a kill is a
-    death, not a restart), each with its clock shifted by ``shifts_ms[name]``."""
-    port = free_port()
-    address = f"tcp://127.0.0.1:{port}"
-    log = (tmp_path / "scheduler.log").open("wb")
-    argv = [DASK, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"]
-    dask = DaskProcesses(address, start_process(argv, log=log))
-    for name, shift_ms in shifts_ms.items():
-        env = {**os.environ, cluster_link.HOST_ENV: name}
-        if shift_ms:
-            env["CHANBENCH_TEST_CLOCK_SHIFT_NS"] = str(shift_ms * 1_000_000)
-        argv = [DASK, "worker", address, "--host", "127.0.0.1", "--nthreads", "2"]
-        argv += ["--no-nanny", "--no-dashboard", "--name", name]
-        log = (tmp_path / f"worker-{name}.log").open("wb")
-        dask.workers[name] = start_process(argv, log=log, env=env)
+    death, not a restart), each with its clock shifted by ``shifts_ms[name]``: chanbench's
+    own ``local:N`` processes, with names and clocks of their own."""
+    workers = [
+        {cluster_link.HOST_ENV: name} | ({clock.SHIFT_ENV: str(shift * 1_000_000)} if shift else {})
+        for name, shift in shifts_ms.items()
+    ]
+    dask = LocalDask.start(workers, tmp_path / "dask")
     try:
-        with Client(address, timeout=30, set_as_default=False) as client:
+        with Client(dask.address, timeout=30, set_as_default=False) as client:
             client.wait_for_workers(len(shifts_ms), timeout=60)
     except BaseException:
         dask.stop()
@@ -84,7 +63,7 @@ def start_dask(tmp_path: Path, shifts_ms: dict[str, int]) -> DaskProcesses:
 
 
 @pytest.fixture
-def two_hosts(tmp_path: Path) -> Iterator[DaskProcesses]:
+def two_hosts(tmp_path: Path) -> Iterator[LocalDask]:
     dask = start_dask(tmp_path, {"alpha": 0, "beta": SHIFT_MS})
     yield dask
     dask.stop()
@@ -153,7 +132,8 @@ def test_killed_worker_fails_its_point_and_the_run_goes_on(tmp_path):
                 while time.monotonic() < deadline:
                     if any(client.processing().values()):
                         time.sleep(2.0)  # connected, into the load
-                        dask.workers["beta"].send_signal(signal.SIGKILL)
+                        beta = dask.procs[2]  # the scheduler, alpha, beta
+                        beta.send_signal(signal.SIGKILL)
                         killed.append(time.monotonic())
                         return
                     time.sleep(0.1)
