@@ -28,7 +28,7 @@ from pathlib import Path
 from distributed import Client
 
 from bench.deploy.processes import free_port, start_process, stop_process
-from bench.errors import UserError
+from bench.errors import PointFailed, UserError
 from bench.loadgen import clock
 from bench.loadgen.cluster_link import HOST_ENV, clock_now_ns, host_facts
 from bench.loadgen.cluster_pool import ClusterPool
@@ -184,11 +184,25 @@ class Cluster:
         """Before the run: the scheduler has the workers the points ask for
         (``client_processes``, else at least one)."""
         wanted = max((p.client_processes for p in points), default=0)
-        self.require(max(1, wanted), f" (client_processes = {wanted})" if wanted else "")
+        try:
+            self.require(max(1, wanted), f" (client_processes = {wanted})" if wanted else "")
+        except PointFailed as exc:
+            raise UserError(f"--cluster {self.spec}: {exc}") from None
 
     def addresses(self) -> list[str]:
         """The workers alive now, as the scheduler knows them (asked, not cached)."""
-        return sorted(self.client.scheduler_info(n_workers=-1)["workers"])
+        try:
+            if self.client.status != "running":  # it gave up reconnecting, and closed
+                raise ConnectionError(f"the client is {self.client.status}")
+            return sorted(self.client.scheduler_info(n_workers=-1)["workers"])
+        except (OSError, KeyError) as exc:  # CommClosedError, timeouts: OSErrors
+            raise self.gone(exc) from None
+
+    def gone(self, exc: BaseException) -> PointFailed:
+        """The scheduler stopped answering: the point fails (and so will the next)."""
+        return PointFailed(
+            f"the Dask scheduler at {self.address} stopped answering ({type(exc).__name__}: {exc})"
+        )
 
     def workers(self, count: int = 0) -> list[DaskWorker]:
         """The first ``count`` workers (all with 0), with the host each counts as."""

@@ -21,7 +21,7 @@ import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from distributed import wait
+from distributed import Client, wait
 
 from bench.errors import PointFailed
 from bench.loadgen.cluster_link import (
@@ -57,7 +57,9 @@ class ClusterPool:
         try:
             workers = cluster.workers()
             self.clocks: dict[str, HostClock] = cluster.clocks(workers)
-        except (OSError, TimeoutError, KeyError, ValueError) as exc:  # a worker left meanwhile
+        except OSError as exc:  # CommClosedError and timeouts are OSErrors
+            raise cluster.gone(exc) from None
+        except (KeyError, ValueError) as exc:  # a worker left meanwhile
             raise PointFailed(f"the cluster changed while placing the clients: {exc!r}") from None
         hosts = list(self.clocks)
         # Plan i on worker i (mod n): the measured plans are as many as the workers.
@@ -65,6 +67,13 @@ class ClusterPool:
         self.plans = _placed(plans, self.places, hosts, self.clocks)
         self.run_id = uuid.uuid4().hex[:12]
         self.index = {plan.worker: i for i, plan in enumerate(self.plans)}
+        try:
+            self._submit(client)
+        except OSError as exc:
+            raise cluster.gone(exc) from None
+
+    def _submit(self, client: Client) -> None:
+        """The mailboxes, and one pinned task per plan."""
         self.commands = [Mailbox(command_queue(self.run_id, p.worker), client) for p in self.plans]
         self.events = Mailbox(event_queue(self.run_id), client)
         self.futures = [
@@ -119,13 +128,17 @@ class ClusterPool:
         while len(got) < len(self.plans):
             if time.monotonic() - said_alive > KEEPALIVE_S:
                 self.broadcast(ALIVE)
-                said_alive = looked = time.monotonic()
+                said_alive = time.monotonic()
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise PointFailed(f"Dask workers sent no {wanted!r} within {timeout_s:.0f} s")
             if check is not None:
                 check()
-            for index, kind, value in self._messages(min(remaining, POLL_S)):
+            try:
+                messages = self._messages(min(remaining, POLL_S))
+            except OSError as exc:  # CommClosedError and timeouts are OSErrors
+                raise self.cluster.gone(exc) from None
+            for index, kind, value in messages:
                 if kind == wanted:
                     got[index] = value
                 elif kind == PROGRESS and on_progress is not None:

@@ -226,3 +226,33 @@ def _cmdline(pid: int) -> str:
         return Path(f"/proc/{pid}/cmdline").read_text()
     except OSError:
         return ""
+
+
+def test_scheduler_killed_mid_repeat_fails_the_points_in_one_line_each(tmp_path):
+    """The scheduler dies mid-repeat: that point and the next fail, naming it; the run
+    ends with exit 3 and every result saved, no traceback."""
+    dask = start_dask(tmp_path, {"alpha": 0})
+    try:
+        scenario = SCENARIO.replace('consumer = "async"', 'consumer = ["sync", "async"]')
+        scenario = scenario.replace("duration_s = 1.0", "duration_s = 4.0")
+
+        def kill_scheduler_once_loaded() -> None:
+            with Client(dask.address, timeout=30, set_as_default=False) as client:
+                deadline = time.monotonic() + 120
+                while time.monotonic() < deadline and not any(client.processing().values()):
+                    time.sleep(0.1)
+            time.sleep(2.0)
+            dask.procs[0].send_signal(signal.SIGKILL)  # the scheduler
+
+        killer = threading.Thread(target=kill_scheduler_once_loaded, daemon=True)
+        killer.start()
+        started = time.monotonic()
+        code, result = run(tmp_path, dask.address, scenario)
+        killer.join(5)
+        assert code == 3
+        reasons = [p["repeats"][0].get("reason") or "" for p in result["points"]]
+        assert len(reasons) == 2, reasons
+        assert all("scheduler" in r and "stopped answering" in r for r in reasons), reasons
+        assert time.monotonic() - started < 150
+    finally:
+        dask.stop()
