@@ -133,24 +133,26 @@ class DaskLink:
         heard = time.monotonic()
         while not self._closed.is_set():
             try:
-                texts = self._commands_in.take(WAIT_S)
+                texts: list[str] | None = self._commands_in.take(WAIT_S)
             except Exception:  # the scheduler is gone: stop, as a closed pipe does
-                texts = [pack(STOP, None).decode()]
-            if not texts and time.monotonic() - heard > IDLE_STOP_S:
-                texts = [pack(STOP, None).decode()]
-            if not texts:
-                continue
-            heard = time.monotonic()
+                texts = None
+            if texts is None or (not texts and time.monotonic() - heard > IDLE_STOP_S):
+                self._hand_over(loop, (STOP, None))
+                return
+            if texts:
+                heard = time.monotonic()
             for text in texts:
                 item: Message | ValueError
                 try:
                     item = unpack(text.encode())
                 except ValueError as exc:
                     item = exc
-                if not isinstance(item, ValueError) and item[0] == ALIVE:
-                    continue
-                with contextlib.suppress(RuntimeError):  # the loop already ended
-                    loop.call_soon_threadsafe(self._commands.put_nowait, item)
+                if isinstance(item, ValueError) or item[0] != ALIVE:
+                    self._hand_over(loop, item)
+
+    def _hand_over(self, loop: asyncio.AbstractEventLoop, item: Message | ValueError) -> None:
+        with contextlib.suppress(RuntimeError):  # the loop already ended
+            loop.call_soon_threadsafe(self._commands.put_nowait, item)
 
 
 def run_task(plan_json: dict[str, Any], run_id: str) -> bool:

@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from bench.loadgen.cluster import Cluster, DaskWorker, HostClock
     from bench.results.model import Calibration, Repeat, WorkerResult
 
-# How often a wait looks at the scheduler for workers that left.
+# The longest a wait listens for messages before it looks at the server again.
 POLL_S = 0.25
 # How often a wait asks the scheduler which workers are alive.
 ALIVE_CHECK_S = 1.0
