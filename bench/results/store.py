@@ -53,6 +53,12 @@ def new_path(name: str, commit: str | None, results_dir: Path = RESULTS_DIR) -> 
     return path
 
 
+def file_stem(label: str) -> str:
+    """A point's label as a file name (its server logs, its profiles): spaces and "="
+    replaced, so ``async clients=10`` is ``async_clients-10``."""
+    return label.replace(" ", "_").replace("=", "-")
+
+
 # A run writes its result, its servers' logs and its report (a few MiB for the longest
 # reference runs); a folder with less free space than this is refused before anything
 # is measured or drawn, rather than after minutes of measuring.

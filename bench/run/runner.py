@@ -44,6 +44,7 @@ from bench.results.model import (
 from bench.run.flags import client_warnings
 from bench.run.monitor import ProcessMonitor
 from bench.run.preflight import check_layers, check_limits
+from bench.run.profiling import profiler_for
 from bench.run.progress import Heartbeat, Progress, RunDisplay, summary_line
 from bench.run.search import SaturationSearch
 from bench.run.target import Target
@@ -103,8 +104,7 @@ def _new_server(
 ) -> ServerProcess:
     """A fresh server for one repeat (not started): the point's kind, or the reference."""
     port = free_port(HOST)
-    safe = label.replace(" ", "_").replace("=", "-")
-    log_path = ctx.log_dir / f"{safe}-r{repeat}.log"
+    log_path = ctx.log_dir / f"{store.file_stem(label)}-r{repeat}.log"
     if reference:
         return ReferenceServer(HOST, port, log_path)
     layer = ctx.scenario.layers.get(point.layer)
@@ -175,6 +175,13 @@ def measure(
         )
         monitor.start()
         stack.callback(monitor.stop)
+        profiler = stack.enter_context(
+            profiler_for(point, reference, ctx.log_dir.parent, ctx.path.parent, label, repeat)
+        )
+
+        def edge(name: str) -> None:  # of the measured window
+            monitor.mark(name)
+            profiler.edge(name, roots.get("server"))
 
         def check() -> None:
             if server is not None and not server.alive():
@@ -205,8 +212,8 @@ def measure(
                 beat.doing = progress.status
 
         pool.broadcast(START, t0_ns)
-        _call_at(t0_ns + int(point.warmup_s * 1e9), lambda: monitor.mark("start"))
-        _call_at(t0_ns + int(total_s * 1e9), lambda: monitor.mark("end"))
+        _call_at(t0_ns + int(point.warmup_s * 1e9), lambda: edge("start"))
+        _call_at(t0_ns + int(total_s * 1e9), lambda: edge("end"))
         budget = START_DELAY_S + total_s + point.drain_max_s + RESULT_GRACE_S
         results = [
             WorkerResult.from_json(r) for r in pool.gather(RESULT, budget, on_progress, check)
@@ -249,6 +256,7 @@ def measure(
         if ceiling and not reference and record.throughput is not None:
             record.ceiling_fraction = record.throughput.delivered_per_s / ceiling
         record.warnings = client_warnings(record)
+        profiler.finish(record)
         check()
         if not reference:
             ctx.services.check(point)
