@@ -156,6 +156,15 @@ def write(path: Path, run: Run) -> None:
     write_text(path, json.dumps(run.to_json(), indent=1, allow_nan=False) + "\n")
 
 
+def read_beside(result: Path, relative: str) -> str | None:
+    """A file kept beside a result (its profiles), by the path the result records
+    (relative to the result's folder); None when it is gone or unreadable."""
+    try:
+        return (result.parent / relative).read_text(errors="replace")
+    except OSError:
+        return None
+
+
 def read(path: str | Path) -> Run:
     """Read and check a result file; every problem is a one-line ``UserError``."""
     path = Path(path)
