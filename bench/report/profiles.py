@@ -108,9 +108,12 @@ def pairs(profiles: list[Profiled]) -> list[tuple[str, Profiled, Profiled]]:
     return out[:MAX_PAIRS]
 
 
-def change_rows(a: Profiled, b: Profiled, by: str = "own") -> list[list[str]]:
+def change_rows(
+    a: stacks.Stacks, b: stacks.Stacks, by: str = "own", count: int = TOP_CHANGES
+) -> list[list[str]]:
+    """The ``count`` largest changes of ``by`` share from busy samples ``a`` to ``b``."""
     rows = []
-    for c in analysis.differential(a.busy, b.busy, by)[:TOP_CHANGES]:
+    for c in analysis.differential(a, b, by)[:count]:
         change = c.own_change if by == "own" else c.total_change
         rows.append(
             [
@@ -218,14 +221,22 @@ def blocks(source: Source, charts: Sequence[Chart], multi: bool) -> list[Block]:
     for key, a, b in pairs(profiles):
         names = f"{a.point.label} -> {b.point.label}"
         out.append(Heading(3, f"What changed with {key}: {names}"))
-        out.append(Table(CHANGE_HEADERS, change_rows(a, b)))
-        out.append(
-            Paragraph(
-                "Frames whose own share of the busy samples changed most, gained or lost "
-                "(percentage points); total share: on the stack at all."
-            )
-        )
+        for by, what in CHANGE_ORDERS:
+            out.append(Paragraph(what))
+            out.append(Table(CHANGE_HEADERS, change_rows(a.busy, b.busy, by)))
     return out
+
+
+# The differential twice: the calls that took a larger or smaller part of the time (on
+# the stack: a new hop names its caller), then the code that ran more or less.
+CHANGE_ORDERS = (
+    (
+        "total",
+        "By total share (the frame on the stack at all), the largest change first, gained "
+        "or lost, in percentage points of the busy samples:",
+    ),
+    ("own", "By own share (the frame running):"),
+)
 
 
 def has_profiles(source: Source) -> bool:

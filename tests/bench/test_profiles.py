@@ -112,3 +112,31 @@ def test_differential_puts_the_largest_change_first_and_ignores_line_numbers():
 def test_an_empty_profile_compares_as_nothing():
     assert analysis.differential(Counter(), Counter()) == []
     assert analysis.frame_times(Counter()) == []
+
+
+def test_profile_diff_prints_the_largest_change_first(tmp_path, capsys):
+    from bench.cli import main
+
+    base, new = tmp_path / "base.folded", tmp_path / "new.folded"
+    base.write_text("MainThread;loop (l.py:1);chat (c.py:10) 8\n")
+    new.write_text(
+        "MainThread;loop (l.py:1);chat (c.py:10) 4\nMainThread;loop (l.py:1);hop (h.py:3) 4\n"
+    )
+    assert main(["profile-diff", str(base), str(new), "--by", "own"]) == 0
+    rows = capsys.readouterr().out.splitlines()
+    assert rows[3].startswith("chat (c.py)") or rows[3].startswith("hop (h.py)")
+    assert {rows[3].split()[0], rows[4].split()[0]} == {"chat", "hop"}
+    assert "+50.0" in "\n".join(rows) and "-50.0" in "\n".join(rows)
+
+
+def test_profile_diff_refuses_what_is_not_a_profile_in_one_line(tmp_path, capsys):
+    from helpers import one_error_line
+
+    from bench.cli import main
+
+    idle = tmp_path / "idle.folded"
+    idle.write_text("MainThread;run (a.py:1);EpollSelector.select (selectors.py:468) 9\n")
+    assert main(["profile-diff", str(idle), str(idle)]) == 2
+    assert "only idle samples" in one_error_line(capsys)
+    assert main(["profile-diff", str(tmp_path / "gone"), str(idle)]) == 2
+    assert "cannot read" in one_error_line(capsys)

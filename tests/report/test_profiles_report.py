@@ -68,7 +68,7 @@ def test_frames_per_thread_class_and_idle_apart(tmp_path):
     assert rows[1][1:] == ["handle (chat/consumers.py)", "25.0%", "100.0%"]
     ((key, a, b),) = profiles.pairs([chat, cpu])
     assert key == "workload" and (a, b) == (chat, cpu)
-    first = profiles.change_rows(chat, cpu)[0]
+    first = profiles.change_rows(chat.busy, cpu.busy)[0]
     assert first == ["burn_cpu (chat/work.py)", "+75.0", "0.0% -> 75.0%", "0.0% -> 75.0%"]
 
 
@@ -93,6 +93,7 @@ def test_the_report_has_the_section_and_a_flame_graph_per_profiled_point(tmp_pat
     assert "### The profiler's cost" in section
     assert "carry its cost (measured below)" in section
     assert "### What changed with workload: async workload=chat profile=cpu" in section
+    assert "By total share" in section and "By own share" in section
     for workload in ("chat", "cpu"):
         name = f"flame-async-workload-{workload}-profile-cpu"
         assert (out / f"{name}.png").is_file() and (out / f"{name}.svg").is_file()
