@@ -144,7 +144,7 @@ class Cost:
         spy = [
             r.profile.profiler_cpu_s / r.profile.window_s
             for r in self.with_.ok_repeats()
-            if r.profile and r.profile.window_s
+            if r.profile and r.profile.kind == "cpu" and r.profile.window_s
         ]
         spy_pct = 100 * sorted(spy)[len(spy) // 2] if spy else None
         return [
@@ -192,7 +192,9 @@ def blocks(source: Source, charts: Sequence[Chart], multi: bool) -> list[Block]:
     cost = costs(source)
     rates = sorted({p.point.point.profile_rate for p in profiles})
     where = " (measured below)" if cost else " (measure it with --set profile=none,cpu)"
-    out: list[Block] = [Paragraph(INTRO.format(rate=", ".join(map(str, rates)) or "-", cost=where))]
+    out: list[Block] = []
+    if profiles:
+        out.append(Paragraph(INTRO.format(rate=", ".join(map(str, rates)), cost=where)))
     if cost:
         out.append(Heading(3, "The profiler's cost"))
         out.append(Table(COST_HEADERS, [c.row() for c in cost]))
@@ -203,6 +205,7 @@ def blocks(source: Source, charts: Sequence[Chart], multi: bool) -> list[Block]:
                 "p < 0.05). py-spy CPU: its processes' CPU over the window, % of a core."
             )
         )
+    out += memory_blocks(source)
     drawn = {c.name: c for c in charts}
     for profile in profiles:
         label = profile.point.label
@@ -241,3 +244,32 @@ CHANGE_ORDERS = (
 
 def has_profiles(source: Source) -> bool:
     return any(r.profile for p in source.run.points for r in p.repeats) or bool(costs(source))
+
+
+MEMORY_INTRO = (
+    "profile = memory ran each server's command under memray run (Python allocators "
+    "traced, forked children followed), from its start to its stop: one capture file per "
+    "repeat and process, beside the result. Open one with memray flamegraph FILE (or "
+    "memray summary, memray table; --leaks for what was still allocated at the end). "
+    "Tracing every allocation slows the server: these points' throughput and latency "
+    "describe the server under memray, not the server (its cost is measured above when "
+    "the run had profile = none,memory)."
+)
+
+
+def memory_blocks(source: Source) -> list[Block]:
+    """The memory profiles' files, point by point, and how to read them."""
+    rows = [
+        [point.label, str(rep.repeat), f"{p.pid} {p.name}", p.file or "-"]
+        for point in source.run.points
+        for rep in point.repeats
+        if rep.profile and rep.profile.kind == "memory"
+        for p in rep.profile.processes
+    ]
+    if not rows:
+        return []
+    return [
+        Heading(3, "Memory profiles (memray)"),
+        Paragraph(MEMORY_INTRO),
+        Table(["point", "repeat", "process", "capture file"], rows),
+    ]

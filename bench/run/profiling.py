@@ -1,4 +1,5 @@
-"""CPU profiles of the server during the measured window, sampled from outside by py-spy.
+"""Profiles of the server during a repeat: its CPU sampled from outside by py-spy for the
+measured window, or its memory traced by memray from its start to its stop.
 
 ``profile = "cpu"``: when the window opens, one ``py-spy record`` starts per process of
 the server's tree (a supervisor and each worker), every thread, collapsed stacks out;
@@ -11,6 +12,9 @@ trace, a server that exits: the profile's ``error`` says so in one line and the
 measurement is kept. py-spy pauses nothing (``--nonblocking``), but it needs CPU on the
 same machine: the record keeps what it used, and ``profile = none,cpu`` measures its
 cost (interleaved, see docs/profiling.md).
+
+``profile = "memory"`` runs the server's command under ``memray run`` instead
+(``MemoryProfiler``); the runner calls the same methods of either, or of ``NoProfiler``.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from pathlib import Path
 from typing import Self
 
 from bench.deploy.processes import process_tree, start_process, stop_process
+from bench.deploy.servers import ServerProcess
 from bench.errors import UserError
 from bench.profiles import stacks
 from bench.results import store
@@ -66,6 +71,12 @@ def check_traceable(points: Sequence[Point], server_pid: int | None) -> None:
     profiled = next((p.profile for p in points if p.profile != "none"), None)
     if profiled is None:
         return
+    if profiled == "memory":
+        raise UserError(
+            "profile = memory runs the server's command under memray, and a --target's "
+            "server is not started by chanbench: use profile=cpu, or run it under memray "
+            "yourself"
+        )
     if server_pid is None:
         raise UserError(
             f"profile = {profiled} with --target needs --server-pid: give the PID of "
@@ -134,6 +145,9 @@ class NoProfiler:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def launch(self, server: ServerProcess) -> None:
+        """Before the server starts: change how its command runs (memory only)."""
 
     def edge(self, name: str, root: int | None) -> None:
         pass
@@ -301,4 +315,62 @@ def profiler_for(
     if point.profile == "none" or reference:
         return NoProfiler()
     out_dir = run_dir / "profiles" / store.file_stem(label)
-    return CpuProfiler(point, out_dir, base, repeat)
+    kind = MemoryProfiler if point.profile == "memory" else CpuProfiler
+    return kind(point, out_dir, base, repeat)
+
+
+# memray's options: pymalloc's allocations too (what Python code allocates), and the
+# children the server forks (Gunicorn's workers). Not --aggregate: its file is written
+# only at a clean exit, which a server stopped by SIGKILL never reaches.
+MEMRAY_ARGS = ("-m", "memray", "run", "--trace-python-allocators", "--follow-fork", "-q", "-f")
+MEMRAY_MISSING = (
+    "memray not importable by the server's Python {python}: install it there (pip "
+    "install 'chanbench[profile]'); the repeat is measured without a memory profile"
+)
+_HAS_MEMRAY: dict[str, bool] = {}
+
+
+def has_memray(python: str) -> bool:
+    """Whether ``python`` (the server's interpreter: an environment's) imports memray."""
+    if python not in _HAS_MEMRAY:
+        argv = [python, "-c", "import memray"]
+        done = subprocess.run(argv, capture_output=True, timeout=CHECK_TIMEOUT_S)
+        _HAS_MEMRAY[python] = done.returncode == 0
+    return _HAS_MEMRAY[python]
+
+
+class MemoryProfiler(NoProfiler):
+    """The server's command run under ``memray run``: every allocation from its start to
+    its stop (not the window alone: memray cannot attach to a running process), into one
+    capture file per repeat, for ``memray flamegraph``, ``summary`` or ``table``. It costs
+    the server far more than py-spy; its points' figures are not throughput figures."""
+
+    def __init__(self, point: Point, out_dir: Path, base: Path, repeat: int) -> None:
+        self.point, self.out_dir, self.base, self.repeat = point, out_dir, base, repeat
+        self.file = out_dir / f"r{repeat}.memray.bin"
+        self.server: ServerProcess | None = None
+        self.error: str | None = None
+
+    def launch(self, server: ServerProcess) -> None:
+        if not has_memray(server.python):
+            self.error = MEMRAY_MISSING.format(python=server.python)
+            return
+        store.make_dir(self.out_dir)
+        server.wrap_args = (*MEMRAY_ARGS, "-o", str(self.file))
+        self.server = server
+
+    def finish(self, repeat: Repeat) -> None:
+        """What will be on file when the server stops (memray writes until its exit)."""
+        profile = ProfileRecord(kind="memory", window_s=self.point.duration_s, error=self.error)
+        if self.server is not None and self.server.proc is not None:
+            # --follow-fork: each forked child (Gunicorn's workers) writes <file>.<pid>.
+            found = sorted(self.out_dir.glob(f"{self.file.name}.*"))
+            children = [f for f in found if f.suffix[1:].isdigit()]
+            pids = [self.server.pid, *(int(f.suffix[1:]) for f in children)]
+            profile.processes = [
+                ProcessProfile(pid=pid, name=_command(pid), file=str(f.relative_to(self.base)))
+                for pid, f in zip(pids, [self.file, *children], strict=True)
+            ]
+        repeat.profile = profile
+        if profile.error:
+            repeat.warnings.append(f"no memory profile: {profile.error}")

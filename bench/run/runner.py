@@ -139,6 +139,9 @@ def measure(
         beat = stack.enter_context(Heartbeat(ctx.out, label))
         server: ServerProcess | None = None
         roots: dict[str, int] = {}
+        profiler = stack.enter_context(
+            profiler_for(point, reference, ctx.log_dir.parent, ctx.path.parent, label, repeat)
+        )
         ready_s = None
         db = None if reference else ctx.services.database(point)
         if not reference:
@@ -146,6 +149,7 @@ def measure(
             roots.update(ctx.services.roots(point))
         if not ctx.target:
             server = _new_server(ctx, point, label, repeat, reference)
+            profiler.launch(server)  # memory: the server's command under memray
             stack.callback(server.stop)
         port = server.port if server else None
         template, origin_header = _url_template(ctx, point, port)
@@ -175,9 +179,6 @@ def measure(
         )
         monitor.start()
         stack.callback(monitor.stop)
-        profiler = stack.enter_context(
-            profiler_for(point, reference, ctx.log_dir.parent, ctx.path.parent, label, repeat)
-        )
 
         def edge(name: str) -> None:  # of the measured window
             monitor.mark(name)

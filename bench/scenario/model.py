@@ -37,7 +37,7 @@ MODES = ("closed", "open")
 # What a scenario key's value can be (``PARAMS`` says which, key by key).
 Value = str | int | float | bool
 ARRIVALS = ("constant", "poisson")
-PROFILES = ("none", "cpu")
+PROFILES = ("none", "cpu", "memory")
 
 
 @dataclass(frozen=True)

@@ -140,3 +140,17 @@ def test_profile_diff_refuses_what_is_not_a_profile_in_one_line(tmp_path, capsys
     assert "only idle samples" in one_error_line(capsys)
     assert main(["profile-diff", str(tmp_path / "gone"), str(idle)]) == 2
     assert "cannot read" in one_error_line(capsys)
+
+
+def test_a_target_profile_needs_a_traceable_server_pid_and_no_memray():
+    import pytest
+
+    from bench.errors import UserError
+    from bench.run.profiling import check_traceable
+    from bench.scenario import Point
+
+    check_traceable([Point()], None)  # nothing profiled: nothing to check
+    with pytest.raises(UserError, match="needs --server-pid"):
+        check_traceable([Point(), Point(profile="cpu")], None)
+    with pytest.raises(UserError, match="profile = memory runs the server's command"):
+        check_traceable([Point(profile="memory")], 12345)

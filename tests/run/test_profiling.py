@@ -125,3 +125,28 @@ def test_without_py_spy_the_repeat_is_measured_and_says_why_once(tmp_path, monke
     lines = [line for line in out.splitlines() if "py-spy not found" in line]
     assert len(lines) == 1 and lines[0].startswith("warning: "), out
     assert not list((tmp_path / "results").glob("*/profiles/*/*.folded"))
+
+
+@pytest.mark.timeout(180)
+def test_memory_runs_each_server_under_memray_and_keeps_its_capture(tmp_path):
+    """profile = memory: Daphne's process, and Gunicorn's forked worker as well as its
+    arbiter, each leave a capture file memray reads, with allocations in it."""
+    from memray import FileReader
+
+    code, result = run_matrix(
+        tmp_path,
+        'server = ["daphne", "gunicorn"]\nconsumer = "async"\nprofile = "memory"\n'
+        + LOAD.replace("3000.0", "100.0").replace("duration_s = 2.0", "duration_s = 1.0"),
+    )
+    assert code == 0
+    for point in result["points"]:
+        (rep,) = point["repeats"]
+        assert rep["status"] == "ok" and rep["counts"]["delivered"] > 0
+        profile = rep["profile"]
+        assert profile["kind"] == "memory" and profile["error"] is None, profile
+        processes = profile["processes"]
+        assert len(processes) == (2 if point["point"]["server"] == "gunicorn" else 1)
+        for process in processes:
+            reader = FileReader(tmp_path / "results" / process["file"])
+            assert reader.metadata.pid == process["pid"]
+            assert reader.metadata.total_allocations > 0
