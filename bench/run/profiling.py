@@ -356,7 +356,8 @@ class MemoryProfiler(NoProfiler):
             self.error = MEMRAY_MISSING.format(python=server.python)
             return
         store.make_dir(self.out_dir)
-        server.wrap_args = (*MEMRAY_ARGS, "-o", str(self.file))
+        # Absolute: the server runs in its site's folder, not ours.
+        server.wrap_args = (*MEMRAY_ARGS, "-o", str(self.file.absolute()))
         self.server = server
 
     def finish(self, repeat: Repeat) -> None:

@@ -14,9 +14,10 @@ from bench.deploy.servers import SERVERS
 from bench.profiles import analysis, stacks
 
 HOT = "burn_cpu (chat/work.py)"
-# Enough CPU per message (3 ms) that the work outweighs the server's own per message.
+# Enough CPU per message (5 ms) that the work outweighs the server's own per message, and
+# the waits py-spy counts as running on a busy machine (a thread runnable, not on a core).
 LOAD = """layer = "memory"
-work_us = 3000.0
+work_us = 5000.0
 clients = 4
 clients_per_room = 1
 mode = "closed"
@@ -113,7 +114,7 @@ def test_every_server_kind_is_profiled(tmp_path):
 def test_without_py_spy_the_repeat_is_measured_and_says_why_once(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("CHANBENCH_PY_SPY", str(tmp_path / "no-py-spy"))
     code, result = run_matrix(
-        tmp_path, 'consumer = "async"\nprofile = "cpu"\n' + LOAD.replace("3000.0", "100.0")
+        tmp_path, 'consumer = "async"\nprofile = "cpu"\n' + LOAD.replace("5000.0", "100.0")
     )
     assert code == 0
     (point,) = result["points"]
@@ -128,17 +129,24 @@ def test_without_py_spy_the_repeat_is_measured_and_says_why_once(tmp_path, monke
 
 
 @pytest.mark.timeout(180)
-def test_memory_runs_each_server_under_memray_and_keeps_its_capture(tmp_path):
+def test_memory_runs_each_server_under_memray_and_keeps_its_capture(tmp_path, monkeypatch):
     """profile = memory: Daphne's process, and Gunicorn's forked worker as well as its
-    arbiter, each leave a capture file memray reads, with allocations in it."""
+    arbiter, each leave a capture file memray reads, with allocations in it; a relative
+    --results-dir too (the server runs in another folder)."""
     from memray import FileReader
 
-    code, result = run_matrix(
-        tmp_path,
-        'server = ["daphne", "gunicorn"]\nconsumer = "async"\nprofile = "memory"\n'
-        + LOAD.replace("3000.0", "100.0").replace("duration_s = 2.0", "duration_s = 1.0"),
+    from bench.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    load = LOAD.replace("5000.0", "100.0").replace("duration_s = 2.0", "duration_s = 1.0")
+    (tmp_path / "s.toml").write_text(
+        'name = "memory"\n[matrix]\nserver = ["daphne", "gunicorn"]\nconsumer = "async"\n'
+        'profile = "memory"\n' + load
     )
+    code = main(["run", "s.toml", "--results-dir", "results", "--no-calibrate", "--no-report"])
     assert code == 0
+    (file,) = (tmp_path / "results").glob("*.json")
+    result = json.loads(file.read_text())
     for point in result["points"]:
         (rep,) = point["repeats"]
         assert rep["status"] == "ok" and rep["counts"]["delivered"] > 0
