@@ -88,9 +88,10 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--profile",
         default=None,
-        metavar="none,cpu",
-        help="profile the server during each measured window: cpu (py-spy, every process "
-        "of its tree); the same as --set profile=..., so none,cpu measures py-spy's cost",
+        metavar="none,cpu,memory",
+        help="profile the server: cpu (py-spy on every process of its tree, during each "
+        "measured window) or memory (its command under memray); the same as --set "
+        "profile=..., so none,cpu measures py-spy's cost",
     )
     parser.add_argument(
         "--results-dir", type=Path, default=None, help="where result files go (default: results/)"
