@@ -118,6 +118,8 @@ def _error_line(text: str) -> str:
     """py-spy's one-line reason (its "Error: ..." line, not the backtrace under it)."""
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     for line in lines:
+        if line.startswith("Permission Denied"):  # then py-spy's advice to use sudo
+            return "permission denied (ptrace: another user's process, or not allowed)"
         if line.startswith("Error"):
             return line.removeprefix("Error:").strip()
     return lines[-1] if lines else "py-spy said nothing"

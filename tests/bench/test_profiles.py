@@ -154,3 +154,13 @@ def test_a_target_profile_needs_a_traceable_server_pid_and_no_memray():
         check_traceable([Point(), Point(profile="cpu")], None)
     with pytest.raises(UserError, match="profile = memory runs the server's command"):
         check_traceable([Point(profile="memory")], 12345)
+
+
+def test_py_spys_reason_in_one_line():
+    from bench.run.profiling import _error_line
+
+    said = "Error: Failed to find python version from target process\n\nStack backtrace:\n  0: x\n"
+    assert _error_line(said) == "Failed to find python version from target process"
+    denied = "Permission Denied: Try running again with elevated permissions by going 'sudo'"
+    assert _error_line(denied).startswith("permission denied (ptrace")
+    assert _error_line("") == "py-spy said nothing"
