@@ -246,6 +246,10 @@ class Cluster:
         assert best is not None
         return HostClock(offset_ns=best[1], bound_ns=(best[0] + 1) // 2)
 
+    def clients_here(self) -> bool:
+        """Whether the client workers run on this machine (``local:N``)."""
+        return self.local is not None
+
     def pool(self, plans: list[WorkerPlan]) -> ClusterPool:
         """One repeat's client workers on this cluster."""
         return ClusterPool(self, plans)

@@ -37,13 +37,20 @@ DIED = "died"
 
 
 def plan_workers(
-    point: Point, template: str, origin_header: str, seed: int, processes: int | None = None
+    point: Point,
+    template: str,
+    origin_header: str,
+    seed: int,
+    placement: Placement | None = None,
 ) -> list[WorkerPlan]:
-    """Split the clients over worker processes (``processes``, else the point's
-    ``client_processes`` or as many as the clients need): rooms round-robin over clients,
-    and whole rooms per worker where there are enough rooms (fewer cross-process rooms)."""
+    """Split the clients over worker processes (one per Dask worker on a ``placement``,
+    else the point's ``client_processes`` or as many as the clients need): rooms
+    round-robin over clients, and whole rooms per worker where there are enough rooms
+    (fewer cross-process rooms)."""
     processes = (
-        processes or point.client_processes or math.ceil(point.clients / CLIENTS_PER_PROCESS)
+        (placement.processes(point) if placement else 0)
+        or point.client_processes
+        or math.ceil(point.clients / CLIENTS_PER_PROCESS)
     )
     processes = max(1, min(processes, point.clients))
     rooms = point.room_count
@@ -138,6 +145,19 @@ class Pool(Protocol):
     def describe(
         self, record: Repeat, results: list[WorkerResult], calibration: Calibration | None
     ) -> None: ...
+
+
+class Placement(Protocol):
+    """Where client workers run other than as local processes (``cluster.Cluster``)."""
+
+    def processes(self, point: Point) -> int: ...
+    def pool(self, plans: list[WorkerPlan]) -> Pool: ...
+    def clients_here(self) -> bool: ...
+
+
+def open_pool(plans: list[WorkerPlan], placement: Placement | None) -> Pool:
+    """One repeat's client workers: local processes, or on ``placement``."""
+    return placement.pool(plans) if placement else WorkerPool(plans)
 
 
 class WorkerPool:

@@ -22,6 +22,7 @@ from bench.results.books import Counts, RoomTally, WorkerResult
 from bench.results.environment import Environment, Software
 from bench.results.hosts import HostSummary
 from bench.results.metrics import METRICS, walk
+from bench.results.profile import ProfileRecord
 from bench.results.record import Record
 from bench.results.saturation import Saturation, StepVerdict
 from bench.results.schema import SCHEMA_VERSION
@@ -140,6 +141,8 @@ class Repeat(Record):
     cross_host_latency_ms: dict[str, float | None] = field(default_factory=dict)
     cross_host_histogram: str = ""
     cross_host_bound_ms: float | None = None
+    # profile = "cpu": where the server's profiles are, or why they are missing.
+    profile: ProfileRecord | None = None
 
     @property
     def ok(self) -> bool:

@@ -9,16 +9,12 @@ import math
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from bench.deploy.processes import raise_open_file_limit
 from bench.deploy.servers import SERVERS
 from bench.errors import UserError
-from bench.loadgen.pool import CLIENTS_PER_PROCESS, plan_workers
+from bench.loadgen.pool import CLIENTS_PER_PROCESS, Placement, plan_workers
 from bench.scenario import CustomLayer, Point
-
-if TYPE_CHECKING:
-    from bench.loadgen.cluster import Cluster
 
 # Open files a process needs besides its clients' sockets: Daphne starts with about 12,
 # a client process with about 17 (Python, uvloop, numpy, its pipe); four times that.
@@ -32,7 +28,7 @@ PORTS_MARGIN = 1000
 
 
 def check_limits(
-    source: str, points: Sequence[Point], target: bool = False, cluster: Cluster | None = None
+    source: str, points: Sequence[Point], target: bool = False, cluster: Placement | None = None
 ) -> None:
     """Refuse a point that needs more open files than we may have, or a message larger
     than its server accepts.
@@ -43,7 +39,7 @@ def check_limits(
     they run on a cluster's hosts (``--cluster tcp://...``): those are the load hosts'.
     """
     soft, hard = raise_open_file_limit()
-    clients_here = cluster is None or cluster.local is not None
+    clients_here = cluster is None or cluster.clients_here()
     for point in points:
         shares = plan_workers(point, "", "", 0) if clients_here else []
         biggest_share = max((len(plan.clients) for plan in shares), default=0)

@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO, TypeVar
+from typing import Any, TextIO, TypeVar
 
 from bench.deploy.environments import Built, build_all
 from bench.deploy.processes import free_port, last_line
@@ -27,7 +27,7 @@ from bench.deploy.site import ServerSettings, origin, ws_url
 from bench.errors import ExitCode, PointFailed, ServerError, UserError
 from bench.loadgen import CONNECT_TIMEOUT_S
 from bench.loadgen.link import CONNECT, CONNECTED, RESULT, START, Connected, WorkerProgress
-from bench.loadgen.pool import Pool, WorkerPool, exit_description, plan_neighbours, plan_workers
+from bench.loadgen.pool import Placement, exit_description, open_pool, plan_neighbours, plan_workers
 from bench.redact import redact
 from bench.results import environment, store
 from bench.results.model import (
@@ -44,13 +44,11 @@ from bench.results.model import (
 from bench.run.flags import client_warnings
 from bench.run.monitor import ProcessMonitor
 from bench.run.preflight import check_layers, check_limits
+from bench.run.profiling import profiler_for
 from bench.run.progress import Heartbeat, Progress, RunDisplay, summary_line
 from bench.run.search import SaturationSearch
 from bench.run.target import Target
 from bench.scenario import INTERLEAVED, KEYS, Point, Scenario
-
-if TYPE_CHECKING:
-    from bench.loadgen.cluster import Cluster
 
 HOST = "127.0.0.1"
 # A worker process starts (imports uvloop, picows, numpy) in well under 2 s.
@@ -83,8 +81,7 @@ class RunContext:
     run: Run = field(default_factory=Run)
     # The whole run's bars while the points run (on a terminal).
     display: RunDisplay | None = None
-    # The Dask cluster the client workers run on (--cluster); None: local processes.
-    cluster: Cluster | None = None
+    cluster: Placement | None = None  # --cluster: a Dask cluster for the client workers
 
 
 def _url_template(ctx: RunContext, point: Point, port: int | None) -> tuple[str, str]:
@@ -108,8 +105,7 @@ def _new_server(
 ) -> ServerProcess:
     """A fresh server for one repeat (not started): the point's kind, or the reference."""
     port = free_port(HOST)
-    safe = label.replace(" ", "_").replace("=", "-")
-    log_path = ctx.log_dir / f"{safe}-r{repeat}.log"
+    log_path = ctx.log_dir / f"{store.file_stem(label)}-r{repeat}.log"
     if reference:
         return ReferenceServer(HOST, port, log_path)
     layer = ctx.scenario.layers.get(point.layer)
@@ -144,6 +140,9 @@ def measure(
         beat = stack.enter_context(Heartbeat(ctx.out, label))
         server: ServerProcess | None = None
         roots: dict[str, int] = {}
+        profiler = stack.enter_context(
+            profiler_for(point, reference, ctx.log_dir.parent, ctx.path.parent, label, repeat)
+        )
         ready_s = None
         db = None if reference else ctx.services.database(point)
         if not reference:
@@ -151,21 +150,18 @@ def measure(
             roots.update(ctx.services.roots(point))
         if not ctx.target:
             server = _new_server(ctx, point, label, repeat, reference)
+            profiler.launch(server)  # memory: the server's command under memray
             stack.callback(server.stop)
         port = server.port if server else None
         template, origin_header = _url_template(ctx, point, port)
-        processes = ctx.cluster.processes(point) if ctx.cluster else None
-        plans = plan_workers(point, template, origin_header, repeat, processes)
+        plans = plan_workers(point, template, origin_header, repeat, ctx.cluster)
         neighbours = (
             []
             if reference
             else plan_neighbours(point, lambda p: _url_template(ctx, p, port), len(plans), repeat)
         )
-        # The client processes start (import, spawn) while the server does; they are
-        # stopped first, before the server.
-        everyone = plans + neighbours
-        pool: Pool = ctx.cluster.pool(everyone) if ctx.cluster else WorkerPool(everyone)
-        stack.enter_context(pool)
+        # The client workers start while the server does, and are stopped before it.
+        pool = stack.enter_context(open_pool(plans + neighbours, ctx.cluster))
         if server is not None:
             server.start()
             try:
@@ -183,6 +179,10 @@ def measure(
         )
         monitor.start()
         stack.callback(monitor.stop)
+
+        def edge(name: str) -> None:  # of the measured window
+            monitor.mark(name)
+            profiler.edge(name, roots.get("server"))
 
         def check() -> None:
             if server is not None and not server.alive():
@@ -213,8 +213,8 @@ def measure(
                 beat.doing = progress.status
 
         pool.broadcast(START, t0_ns)
-        _call_at(t0_ns + int(point.warmup_s * 1e9), lambda: monitor.mark("start"))
-        _call_at(t0_ns + int(total_s * 1e9), lambda: monitor.mark("end"))
+        _call_at(t0_ns + int(point.warmup_s * 1e9), lambda: edge("start"))
+        _call_at(t0_ns + int(total_s * 1e9), lambda: edge("end"))
         budget = START_DELAY_S + total_s + point.drain_max_s + RESULT_GRACE_S
         results = [
             WorkerResult.from_json(r) for r in pool.gather(RESULT, budget, on_progress, check)
@@ -258,6 +258,7 @@ def measure(
             record.ceiling_fraction = record.throughput.delivered_per_s / ceiling
         record.warnings = client_warnings(record)
         pool.describe(record, results[: len(plans)], calibration)
+        profiler.finish(record)
         check()
         if not reference:
             ctx.services.check(point)
