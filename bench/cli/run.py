@@ -34,6 +34,13 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         help="drive an already running server (ws://host:port, or a URL with {room})",
     )
     run.add_argument(
+        "--protocol",
+        default=None,
+        metavar="MODULE:CLASS",
+        help="what the clients say: a protocol class (docs/own-consumer.md); the same as "
+        "--set protocol=MODULE:CLASS",
+    )
+    run.add_argument(
         "--server-pid",
         type=int,
         default=None,
@@ -105,7 +112,10 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
 def _run_context(args: argparse.Namespace) -> runner.RunContext:
     import os
 
-    scenario = load_scenario(args.scenario, args.overrides, args.env_options)
+    overrides = list(args.overrides)
+    if getattr(args, "protocol", None):
+        overrides.append(f"protocol={args.protocol}")
+    scenario = load_scenario(args.scenario, overrides, args.env_options)
     given = getattr(args, "target", None)
     server_pid = getattr(args, "server_pid", None)
     target_ = None

@@ -83,13 +83,24 @@ class ServerProcess:
         with self.log_path.open("ab") as log:
             self.proc = start_process(self.argv(), log=log, env=self.environ(), cwd=self.cwd)
 
-    def wait_ready(self, route: str = "async", timeout_s: float = READY_TIMEOUT_S) -> float:
-        """Wait until a websocket handshake on ``route`` succeeds; return seconds taken."""
+    def wait_ready(
+        self,
+        route: str = "async",
+        timeout_s: float = READY_TIMEOUT_S,
+        path: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> float:
+        """Wait until a websocket handshake on ``route`` (or the route template ``path``,
+        with ``headers``) succeeds; return seconds taken."""
         from websockets.exceptions import InvalidHandshake
         from websockets.sync.client import connect
         from websockets.typing import Origin
 
-        url = ws_url(self.host, self.port, route, READY_ROOM)
+        url = (
+            f"ws://{netloc(self.host, self.port)}{path.format(room=READY_ROOM, client=0)}"
+            if path
+            else ws_url(self.host, self.port, route, READY_ROOM)
+        )
         started = time.monotonic()
         last_error = "no attempt"
         while time.monotonic() - started < timeout_s:
@@ -103,6 +114,7 @@ class ServerProcess:
                 with connect(
                     url,
                     origin=Origin(origin(self.host, self.port)),
+                    additional_headers=headers,
                     open_timeout=2,
                     close_timeout=1,
                     compression=None,

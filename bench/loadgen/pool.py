@@ -14,7 +14,7 @@ import math
 import multiprocessing
 import signal
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from multiprocessing import resource_tracker
 from multiprocessing.connection import Connection, wait
 from typing import Any
@@ -22,6 +22,7 @@ from typing import Any
 from bench.errors import PointFailed, UserError
 from bench.loadgen import WorkerPlan, worker_main
 from bench.loadgen.link import ERROR, PROGRESS, STOP, WorkerProgress, pack, unpack
+from bench.protocols import DEFAULT_PROTOCOL
 from bench.scenario import Point
 
 # One picows client process receives 36k-48k messages/s on this kind of machine; 5,000
@@ -33,9 +34,12 @@ POLL_S = 0.25
 DIED = "died"
 
 
-def plan_workers(point: Point, template: str, origin_header: str, seed: int) -> list[WorkerPlan]:
+def plan_workers(
+    point: Point, template: str, origin_header: str, seed: int, paths: Sequence[str] = ()
+) -> list[WorkerPlan]:
     """Split the clients over worker processes: rooms round-robin over clients, and whole
-    rooms per worker where there are enough rooms (fewer cross-process rooms)."""
+    rooms per worker where there are enough rooms (fewer cross-process rooms); ``paths``:
+    where the workers look for the point's protocol module first."""
     processes = point.client_processes or math.ceil(point.clients / CLIENTS_PER_PROCESS)
     processes = max(1, min(processes, point.clients))
     rooms = point.room_count
@@ -55,6 +59,7 @@ def plan_workers(point: Point, template: str, origin_header: str, seed: int) -> 
             seed=seed,
             # Whole rooms per worker: it can tell when every delivery owed has arrived.
             whole_rooms=rooms >= processes,
+            protocol_paths=list(paths),
         )
         for w, share in enumerate(shares)
         if share
@@ -86,6 +91,7 @@ def plan_neighbours(
         rate=point.neighbour_rate,
         arrival="constant",
         client_processes=1,
+        protocol=DEFAULT_PROTOCOL,  # the neighbours are chanbench's own chat clients
     )
     template, origin_header = url_for(shape)
     # A --target with {room} in it names one route for every point: the neighbours would

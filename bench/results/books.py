@@ -30,6 +30,7 @@ class Counts(Record):
     received_in_window: int = 0  # first deliveries arriving in the window, any phase
     negative_latency: int = 0  # deliveries that arrived before they were sent: a bug
     sent_early: int = 0  # open-loop sends before their intended time: a bug
+    unmatched: int = 0  # frames that answer no message (a greeting, presence): ignored
 
     @classmethod
     def total(cls, many: Iterable[Counts]) -> Counts:

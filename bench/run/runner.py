@@ -23,11 +23,12 @@ from bench.deploy.environments import Built, build_all
 from bench.deploy.processes import free_port, last_line
 from bench.deploy.servers import ReferenceServer, ServerProcess, server_for
 from bench.deploy.services import Services, services_for
-from bench.deploy.site import ServerSettings, origin, ws_url
+from bench.deploy.site import ServerSettings, netloc, origin, ws_url
 from bench.errors import ExitCode, PointFailed, ServerError, UserError
 from bench.loadgen import CONNECT_TIMEOUT_S
 from bench.loadgen.link import CONNECT, CONNECTED, RESULT, START, Connected, WorkerProgress
 from bench.loadgen.pool import WorkerPool, exit_description, plan_neighbours, plan_workers
+from bench.protocols import import_paths
 from bench.redact import redact
 from bench.results import environment, store
 from bench.results.model import (
@@ -45,6 +46,7 @@ from bench.run.flags import client_warnings
 from bench.run.monitor import ProcessMonitor
 from bench.run.preflight import check_layers, check_limits
 from bench.run.progress import Heartbeat, Progress, RunDisplay, summary_line
+from bench.run.routes import ready_route, route_path
 from bench.run.search import SaturationSearch
 from bench.run.target import Target
 from bench.scenario import INTERLEAVED, KEYS, Point, Scenario
@@ -84,9 +86,12 @@ class RunContext:
 
 def _url_template(ctx: RunContext, point: Point, port: int | None) -> tuple[str, str]:
     """The clients' URL with ``{room}`` left in, and the Origin header to send."""
+    path = route_path(ctx.scenario, point)
     if ctx.target:
-        return ctx.target.template(point), ctx.target.origin
+        return ctx.target.template(point, path), ctx.target.origin
     assert port is not None
+    if path:
+        return f"ws://{netloc(HOST, port)}{path}", origin(HOST, port)
     return ws_url(HOST, port, point.route, "{room}", point.workload), origin(HOST, port)
 
 
@@ -149,7 +154,8 @@ def measure(
             stack.callback(server.stop)
         port = server.port if server else None
         template, origin_header = _url_template(ctx, point, port)
-        plans = plan_workers(point, template, origin_header, seed=repeat)
+        paths = import_paths(ctx.scenario.path)
+        plans = plan_workers(point, template, origin_header, seed=repeat, paths=paths)
         neighbours = (
             []
             if reference
@@ -161,7 +167,8 @@ def measure(
         if server is not None:
             server.start()
             try:
-                ready_s = round(server.wait_ready(point.route), 3)
+                path, headers = (None, None) if reference else ready_route(ctx.scenario, point)
+                ready_s = round(server.wait_ready(point.route, path=path, headers=headers), 3)
             except ServerError as exc:
                 raise PointFailed(str(exc)) from None
             roots["server"] = server.pid

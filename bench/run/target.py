@@ -18,6 +18,7 @@ from urllib.parse import urlsplit, urlunsplit
 from bench.deploy.processes import process_tree
 from bench.errors import UserError
 from bench.redact import redact
+from bench.run.routes import ready_route
 from bench.scenario import Point, Scenario
 
 # Keys that describe the server chanbench starts: a target is its own server, so they
@@ -59,12 +60,15 @@ class Target:
         scheme = "https" if self.url.startswith("wss:") else "http"
         return f"{scheme}://{host}:{self.port}"
 
-    def template(self, point: Point) -> str:
+    def template(self, point: Point, path: str | None = None) -> str:
         """The clients' URL with ``{room}`` left in: the URL as given when it has
-        ``{room}`` (a tutorial-style route needs its trailing slash kept), else chanbench's
-        own site's route for ``point`` under the base URL."""
+        ``{room}`` (a tutorial-style route needs its trailing slash kept), else ``path``
+        (a route the scenario or the protocol names) or chanbench's own site's route for
+        ``point`` under the base URL."""
         if self.routed:
             return self.url
+        if path:
+            return f"{self.url.rstrip('/')}{path}"
         return f"{self.url.rstrip('/')}/ws/{point.route}/{point.workload}/{{room}}/"
 
 
@@ -77,7 +81,8 @@ def prepare(
     target = parse(given)
     scenario, ignored = one_system(scenario)
     check_server_pid(server_pid, target)
-    check_handshake(target, scenario.points()[0])
+    path, headers = ready_route(scenario, scenario.points()[0])
+    check_handshake(target, scenario.points()[0], path, headers)
     warnings = [check_server_pid_port(server_pid, target)]
     if ignored:
         keys = ", ".join(ignored)
@@ -150,18 +155,22 @@ def one_system(scenario: Scenario) -> tuple[Scenario, list[str]]:
     return dataclasses.replace(scenario, matrix=matrix), ignored
 
 
-def check_handshake(target: Target, point: Point) -> None:
-    """One websocket handshake on the first room, as the clients will make it; a failure
-    is one line naming the URL and the status or error, before any load."""
+def check_handshake(
+    target: Target, point: Point, path: str | None = None, headers: dict[str, str] | None = None
+) -> None:
+    """One websocket handshake on the first room, as the clients will make it (on
+    ``path``, with ``headers``); a failure is one line naming the URL and the status or
+    error, before any load."""
     from websockets.exceptions import InvalidHandshake, InvalidStatus
     from websockets.sync.client import connect
     from websockets.typing import Origin
 
-    url = target.template(point).format(room=0)
+    url = target.template(point, path).format(room=0, client=0)
     try:
         with connect(
             url,
             origin=Origin(target.origin),
+            additional_headers=headers,
             open_timeout=HANDSHAKE_TIMEOUT_S,
             close_timeout=1,
             compression=None,

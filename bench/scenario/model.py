@@ -31,6 +31,7 @@ from bench.deploy.site import (
     LOOPS,
 )
 from bench.deploy.workloads import DATABASES, WORKLOADS
+from bench.protocols import DEFAULT_PROTOCOL
 from bench.results.record import Record
 
 MODES = ("closed", "open")
@@ -47,7 +48,7 @@ class Point(Record):
     (``WorkerPlan``) and the result (``PointResult.point``); its fields are the scenario's
     keys, so adding a setting is one field here and the code that uses it."""
 
-    # What runs: the consumer flavour.
+    # What runs: the consumer flavour, or a route the scenario names ([consumers.NAME]).
     consumer: str = "async"
     # What it does: the workload (bench.deploy.workloads) and its size: blocking's call in ms,
     # cpu's work per message in µs of CPU; where the orm workloads write (the private
@@ -75,6 +76,9 @@ class Point(Record):
     rate: float = 10.0
     arrival: str = "constant"
     message_bytes: int = 64
+    # What the clients say, by dotted path (module:Class; bench.protocols): the
+    # tutorial's chat by default.
+    protocol: str = DEFAULT_PROTOCOL
     warmup_s: float = 1.0
     duration_s: float = 5.0
     repeats: int = 1
@@ -247,6 +251,14 @@ class CustomEnv(Record):
     source: str | None = None
 
 
+@dataclass(frozen=True)
+class CustomConsumer(Record):
+    """A route the scenario names (``[consumers.NAME]``), chosen by ``consumer = NAME``:
+    its path, with ``{room}`` (and ``{client}``) where they go."""
+
+    path: str = ""
+
+
 @dataclass
 class Scenario(Record):
     """A scenario as read (its matrix after ``--set`` overrides); recorded whole with the
@@ -260,6 +272,7 @@ class Scenario(Record):
     overrides: dict[str, list[Value]] = field(default_factory=dict)
     layers: dict[str, CustomLayer] = field(default_factory=dict)
     envs: dict[str, CustomEnv] = field(default_factory=dict)
+    consumers: dict[str, CustomConsumer] = field(default_factory=dict)
 
     def varying(self) -> list[str]:
         """The keys with more than one value, in matrix order."""

@@ -1,0 +1,29 @@
+"""Where a point's clients connect and what they say there: the route a scenario's
+``[consumers.NAME]`` or the protocol names, and the protocol itself, loaded as the client
+workers will load it (from beside the scenario file first)."""
+
+from __future__ import annotations
+
+from bench.protocols import Loaded, import_paths, load
+from bench.scenario import Point, Scenario
+
+
+def protocol_of(scenario: Scenario, point: Point) -> Loaded:
+    """The point's protocol (checked when the scenario was read, so this cannot fail)."""
+    return load(point.protocol, import_paths(scenario.path))
+
+
+def route_path(scenario: Scenario, point: Point) -> str | None:
+    """The route template (``/ws/.../{room}/``) of ``point``: its consumer's in the
+    scenario's ``[consumers]``, else its protocol's ``path``; None: chanbench's own
+    site's route for the consumer flavour and workload."""
+    custom = scenario.consumers.get(point.consumer)
+    if custom is not None:
+        return custom.path
+    return protocol_of(scenario, point).path
+
+
+def ready_route(scenario: Scenario, point: Point) -> tuple[str | None, dict[str, str]]:
+    """The route (``route_path``) and the protocol's handshake headers for one client
+    (the first), for a readiness or pre-flight handshake made as the clients make theirs."""
+    return route_path(scenario, point), protocol_of(scenario, point).headers(0)
