@@ -64,7 +64,7 @@ def _check_value(
         return value
     if kind is str:
         extra = {"layer": layers, "env": envs, "consumer": consumers}.get(key, ())
-        allowed = (*ALLOWED[key], *extra)
+        allowed = tuple(dict.fromkeys((*ALLOWED[key], *extra)))
         if not isinstance(value, str) or value not in allowed:
             hint = ""
             if key == "consumer" and value in FAULTS:
