@@ -60,13 +60,13 @@ def test_the_protocol_is_imported_from_beside_the_scenario_and_routes_are_named(
     ],
 )
 def test_a_route_that_cannot_work_is_refused(consumers, said):
-    with pytest.raises(UserError, match="consumers.a") as caught:
+    with pytest.raises(UserError, match=r"consumers\.a") as caught:
         from_dict({"consumers": consumers, "matrix": {"clients": 2}}, "s.toml")
     assert said in str(caught.value)
 
 
 def test_a_consumer_not_named_anywhere_is_refused():
-    with pytest.raises(UserError, match="'mine': must be one of sync, async$"):
+    with pytest.raises(UserError, match=r"'mine': must be one of sync, async$"):
         from_dict({"consumers": ROUTES, "matrix": {"consumer": "mine"}}, "s.toml")
 
 
