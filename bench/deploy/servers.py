@@ -173,13 +173,12 @@ class SiteServer(ServerProcess):
 
     def software(self) -> Software:
         found = super().software()
-        if self.settings.site_dir:  # a source environment's own site, and its commit
+        if self.settings.site_dir:  # a source environment's or the user's site, its commit
             git = git_info(self.settings.site)
             found.site = Site(self.settings.site_dir, git.commit, git.dirty)
         return found
 
 
-APPLICATION = "mysite.asgi:application"
 # Daphne has no event-loop option: uvloop's policy goes in before Daphne's server module
 # creates the loop it hands to Twisted's asyncio reactor.
 _DAPHNE_ON_UVLOOP = (
@@ -208,7 +207,7 @@ class DaphneServer(SiteServer):
         if self.settings.point.loop == "uvloop":
             start = [self.python, "-c", _DAPHNE_ON_UVLOOP]
         if self.settings.point.workers == 1:
-            return [*start, "-b", self.host, "-p", str(self.port), APPLICATION]
+            return [*start, "-b", self.host, "-p", str(self.port), self.settings.application]
         return [
             self.python,
             "-m",
@@ -223,7 +222,7 @@ class DaphneServer(SiteServer):
             *start,
             "--fd",
             "{fd}",
-            APPLICATION,
+            self.settings.application,
         ]
 
     def environ(self) -> dict[str, str]:
@@ -250,7 +249,7 @@ class UvicornServer(SiteServer):
             self.python,
             "-m",
             "uvicorn",
-            APPLICATION,
+            self.settings.application,
             "--host",
             self.host,
             "--port",
@@ -281,7 +280,7 @@ class HypercornServer(SiteServer):
             self.python,
             "-m",
             "hypercorn",
-            APPLICATION,
+            self.settings.application,
             "-b",
             f"{netloc(self.host, self.port)}",
             "-k",
@@ -314,7 +313,7 @@ class GranianServer(SiteServer):
             "--workers",
             str(self.settings.point.workers),
             "--no-access-log",
-            APPLICATION,
+            self.settings.application,
         ]
 
 
@@ -330,7 +329,7 @@ class GunicornServer(SiteServer):
             self.python,
             "-m",
             "gunicorn",
-            APPLICATION,
+            self.settings.application,
             "-k",
             "asgi",
             "--asgi-loop",

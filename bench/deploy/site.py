@@ -66,14 +66,22 @@ class ServerSettings:
     # A layer by dotted path (the scenario's [layers.NAME]), its CONFIG as JSON.
     layer_backend: str | None = None
     layer_config: str | None = None
-    # The site served: chanbench's consumers/, or a source environment's own.
+    # The site served: chanbench's consumers/, a source environment's own, or the user's
+    # own project (--site) with its settings module and ASGI application.
     site_dir: str | None = None
+    settings_module: str | None = None
+    asgi: str | None = None
     expiry_s: int = 60
     group_expiry_s: int = 86400
 
     @property
     def site(self) -> Path:
         return Path(self.site_dir) if self.site_dir else CONSUMERS_DIR
+
+    @property
+    def application(self) -> str:
+        """The ASGI application the server runs, as ``module:attribute``."""
+        return self.asgi or APPLICATION
 
     def environ(self) -> dict[str, str]:
         """The environment for the server process."""
@@ -82,7 +90,7 @@ class ServerSettings:
             {name: environ_value(getattr(self.point, key)) for name, key in POINT_ENVIRON.items()}
         )
         env.update(
-            DJANGO_SETTINGS_MODULE="mysite.settings",
+            DJANGO_SETTINGS_MODULE=self.settings_module or "mysite.settings",
             PYTHONPATH=with_path_first(self.site, env.get("PYTHONPATH")),
             CHANBENCH_LAYER_EXPIRY=str(self.expiry_s),
             CHANBENCH_GROUP_EXPIRY=str(self.group_expiry_s),
@@ -118,6 +126,8 @@ def origin(host: str, port: int) -> str:
     return f"http://{netloc(host, port)}"
 
 
+# The chat site's application, as the tutorial's ``daphne mysite.asgi:application``.
+APPLICATION = "mysite.asgi:application"
 # Creating one table on an empty database takes a second or two with Django's start-up.
 MIGRATE_TIMEOUT_S = 120.0
 

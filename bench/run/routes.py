@@ -27,3 +27,9 @@ def ready_route(scenario: Scenario, point: Point) -> tuple[str | None, dict[str,
     """The route (``route_path``) and the protocol's handshake headers for one client
     (the first), for a readiness or pre-flight handshake made as the clients make theirs."""
     return route_path(scenario, point), protocol_of(scenario, point).headers(0)
+
+
+def system_name(scenario: Scenario, targeted: bool) -> str | None:
+    """What a point is named after instead of its consumer: ``target``, for a --target
+    of one route; None where the scenario names the routes its consumers pick."""
+    return "target" if targeted and not scenario.consumers else None

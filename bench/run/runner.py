@@ -46,7 +46,7 @@ from bench.run.flags import client_warnings
 from bench.run.monitor import ProcessMonitor
 from bench.run.preflight import check_layers, check_limits
 from bench.run.progress import Heartbeat, Progress, RunDisplay, summary_line
-from bench.run.routes import ready_route, route_path
+from bench.run.routes import ready_route, route_path, system_name
 from bench.run.search import SaturationSearch
 from bench.run.target import Target
 from bench.scenario import INTERLEAVED, KEYS, Point, Scenario
@@ -113,14 +113,16 @@ def _new_server(
     if reference:
         return ReferenceServer(HOST, port, log_path)
     layer = ctx.scenario.layers.get(point.layer)
-    built = ctx.envs.get(point.env)
+    built, own = ctx.envs.get(point.env), ctx.scenario.site
     settings = ServerSettings(
         point,
         redis_url=ctx.services.redis_url(point),
         database_url=ctx.services.database_url(point),
         layer_backend=layer.backend if layer else None,
         layer_config=layer.config_json if layer else None,
-        site_dir=built.site_dir if built else None,
+        site_dir=own.dir if own else built.site_dir if built else None,
+        settings_module=own.settings if own else None,
+        asgi=own.asgi if own else None,
     )
     python = built.python if built else sys.executable
     return server_for(point.server, settings, HOST, port, log_path, python)
@@ -404,7 +406,7 @@ def _run_points(ctx: RunContext, points: list[Point]) -> int:
                 point,
                 PointResult(
                     id=point.label(sorted(KEYS)),
-                    label=point.label(varying, "target" if ctx.target else None),
+                    label=point.label(varying, system_name(scenario, ctx.target is not None)),
                     point=point,
                 ),
             )

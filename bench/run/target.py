@@ -130,8 +130,10 @@ def parse(text: str) -> Target:
 def one_system(scenario: Scenario) -> tuple[Scenario, list[str]]:
     """``scenario`` without the keys of a server chanbench starts, and which of them the
     scenario file set (to say once that they are ignored). Set on the command line they
-    are refused: the user asked for something a target cannot give."""
-    given = [key for key in SERVER_KEYS if key in scenario.overrides]
+    are refused: the user asked for something a target cannot give. ``consumer`` stays
+    where the scenario names its routes (``[consumers.NAME]``): it picks a route there."""
+    server_keys = [k for k in SERVER_KEYS if not (k == "consumer" and scenario.consumers)]
+    given = [key for key in server_keys if key in scenario.overrides]
     if given:
         key = given[0]
         raise UserError(
@@ -150,8 +152,8 @@ def one_system(scenario: Scenario) -> tuple[Scenario, list[str]]:
             "builds environments only for the servers it starts; drop --env (or the "
             "scenario's env key), or drop --target"
         )
-    ignored = [key for key in SERVER_KEYS if key in scenario.matrix]
-    matrix = {k: v for k, v in scenario.matrix.items() if k not in SERVER_KEYS}
+    ignored = [key for key in server_keys if key in scenario.matrix]
+    matrix = {k: v for k, v in scenario.matrix.items() if k not in server_keys}
     return dataclasses.replace(scenario, matrix=matrix), ignored
 
 

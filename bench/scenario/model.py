@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
+from bench.deploy.own_site import OwnSite
 from bench.deploy.servers import DEFAULT_SERVER, SERVERS
 from bench.deploy.site import (
     CONSUMERS,
@@ -273,6 +274,8 @@ class Scenario(Record):
     layers: dict[str, CustomLayer] = field(default_factory=dict)
     envs: dict[str, CustomEnv] = field(default_factory=dict)
     consumers: dict[str, CustomConsumer] = field(default_factory=dict)
+    # The user's own Django project, served instead of chanbench's chat site (--site).
+    site: OwnSite | None = None
 
     def varying(self) -> list[str]:
         """The keys with more than one value, in matrix order."""

@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from bench.deploy import own_site
 from bench.deploy.site import FAULTS, LAYERS
 from bench.deploy.workloads import WORKLOADS
 from bench.errors import UserError
@@ -239,6 +240,42 @@ def _check_points(source: str, scenario: Scenario) -> None:
             )
 
 
+def _check_site(source: str, raw: Any) -> own_site.OwnSite | None:
+    """``site = "DIR"`` (relative to the scenario's folder), or a ``[site]`` table with
+    ``dir`` and optionally ``asgi`` and ``settings``."""
+    if raw is None:
+        return None
+    table = {"dir": raw} if isinstance(raw, str) else raw
+    if (
+        not isinstance(table, dict)
+        or set(table) - {"dir", "asgi", "settings"}
+        or not all(isinstance(v, str) for v in table.values())
+    ):
+        raise UserError(f'{source}: site: give site = "DIR", or [site] with dir, asgi, settings')
+    folder = Path(source).parent / Path(table.get("dir", ".")).expanduser()
+    return own_site.find(str(folder), table.get("asgi"), table.get("settings"))
+
+
+def check_site(source: str, scenario: Scenario) -> None:
+    """With the user's own site: every consumer has a route there, named in
+    ``[consumers]`` or by the protocol's ``path``, and the layer is the site's own."""
+    if scenario.site is None:
+        return
+    if "layer" in scenario.matrix:
+        raise UserError(
+            f"{source}: layer with --site: your site serves with its own CHANNEL_LAYERS; "
+            "drop the layer key"
+        )
+    for point in scenario.points():
+        if point.consumer in scenario.consumers:
+            continue
+        if load_protocol(point.protocol, import_paths(source)).path is None:
+            raise UserError(
+                f"{source}: consumer = {point.consumer!r} has no route on your site: name it "
+                f'in the scenario, [consumers.{point.consumer}] path = "/ws/.../{{room}}/"'
+            )
+
+
 def _recipients(spec: str, source: str) -> str:
     return load_protocol(spec, import_paths(source)).recipients
 
@@ -298,7 +335,7 @@ def from_dict(
 ) -> Scenario:
     """The scenario in ``data``; ``--env`` options add environments (replacing one of
     the same name) and, unless ``--set env=`` says otherwise, become the ``env`` key."""
-    top_keys = ("name", "description", "matrix", "search", "layers", "envs", "consumers")
+    top_keys = ("name", "description", "matrix", "search", "layers", "envs", "consumers", "site")
     for key in data:
         if key not in top_keys:
             hint = " (put point keys inside [matrix])" if key in PARAMS else _suggest(key, top_keys)
@@ -359,6 +396,8 @@ def from_dict(
         layers=layers,
         envs=envs,
         consumers=consumers,
+        site=_check_site(source, data.get("site")),
     )
     _check_points(source, scenario)
+    check_site(source, scenario)
     return scenario
