@@ -4,6 +4,8 @@ workers will load it (from beside the scenario file first)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from bench.protocols import Loaded, import_paths, load
 from bench.scenario import Point, Scenario
 
@@ -33,3 +35,15 @@ def system_name(scenario: Scenario, targeted: bool) -> str | None:
     """What a point is named after instead of its consumer: ``target``, for a --target
     of one route; None where the scenario names the routes its consumers pick."""
     return "target" if targeted and not scenario.consumers else None
+
+
+def served_site(scenario: Scenario, point: Point, env_site: str | None) -> str | None:
+    """The site folder a point's server serves: the user's own (``--site``), or under
+    ``--env NAME=CHECKOUT`` that checkout's when its top holds a ``manage.py`` (the CI
+    gate on the user's repository); else the environment's (``env_site``) or ours."""
+    if scenario.site is None:
+        return env_site
+    env = scenario.envs.get(point.env)
+    if env is not None and env.source and (Path(env.source) / "manage.py").is_file():
+        return env.source
+    return scenario.site.dir

@@ -28,7 +28,7 @@ from bench.errors import ExitCode, PointFailed, ServerError, UserError
 from bench.loadgen import CONNECT_TIMEOUT_S
 from bench.loadgen.link import CONNECT, CONNECTED, RESULT, START, Connected, WorkerProgress
 from bench.loadgen.pool import WorkerPool, exit_description, plan_neighbours, plan_workers
-from bench.protocols import import_paths
+from bench.protocols import DEFAULT_PROTOCOL, import_paths
 from bench.redact import redact
 from bench.results import environment, store
 from bench.results.model import (
@@ -46,7 +46,7 @@ from bench.run.flags import client_warnings
 from bench.run.monitor import ProcessMonitor
 from bench.run.preflight import check_layers, check_limits
 from bench.run.progress import Heartbeat, Progress, RunDisplay, summary_line
-from bench.run.routes import ready_route, route_path, system_name
+from bench.run.routes import ready_route, route_path, served_site, system_name
 from bench.run.search import SaturationSearch
 from bench.run.target import Target
 from bench.scenario import INTERLEAVED, KEYS, Point, Scenario
@@ -120,7 +120,7 @@ def _new_server(
         database_url=ctx.services.database_url(point),
         layer_backend=layer.backend if layer else None,
         layer_config=layer.config_json if layer else None,
-        site_dir=own.dir if own else built.site_dir if built else None,
+        site_dir=served_site(ctx.scenario, point, built.site_dir if built else None),
         settings_module=own.settings if own else None,
         asgi=own.asgi if own else None,
     )
@@ -274,9 +274,11 @@ def _call_at(deadline_ns: int, fn: Callable[[], Any]) -> None:
 
 
 def calibrate(ctx: RunContext, point: Point) -> Calibration:
-    """The load generator's ceiling: the same clients against the reference server."""
+    """The load generator's ceiling: the same clients against the reference server, in
+    the chat's protocol (the one it speaks: it broadcasts each frame to the room)."""
     calib_point = replace(
         point,
+        protocol=DEFAULT_PROTOCOL,
         consumer="async",
         fault="none",
         mode="closed",
