@@ -276,6 +276,8 @@ class Scenario(Record):
     consumers: dict[str, CustomConsumer] = field(default_factory=dict)
     # The user's own Django project, served instead of chanbench's chat site (--site).
     site: OwnSite | None = None
+    # Each protocol's recipients, as read when the scenario was (for the report).
+    recipients: dict[str, str] = field(default_factory=dict)
 
     def varying(self) -> list[str]:
         """The keys with more than one value, in matrix order."""

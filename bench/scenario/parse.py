@@ -400,4 +400,6 @@ def from_dict(
     )
     _check_points(source, scenario)
     check_site(source, scenario)
+    specs = {point.protocol for point in scenario.points()}
+    scenario.recipients = {spec: _recipients(spec, source) for spec in sorted(specs)}
     return scenario

@@ -10,7 +10,7 @@ from helpers import one_error_line
 
 from bench.cli import main
 from bench.errors import UserError
-from bench.scenario import from_dict, load
+from bench.scenario import Point, from_dict, load
 
 ROUTES = {"sync": {"path": "/ws/ping/sync/{room}/"}, "async": {"path": "/ws/ping/async/{room}/"}}
 PROTO = """
@@ -94,3 +94,14 @@ def test_a_protocol_that_cannot_work_is_one_line_exit_2(tmp_path, capsys, option
     assert code == 2
     assert said in one_error_line(capsys)
     assert not (tmp_path / "r").exists() or not list((tmp_path / "r").iterdir())
+
+
+def test_the_report_says_who_receives_each_message(tmp_path):
+    from bench.report.provenance import delivery_words
+
+    scenario = load(scenario_in(tmp_path, 'protocol = "myproto:PingPong"\n'))
+    (point,) = scenario.points()
+    assert scenario.recipients == {point.protocol: "sender"}
+    words = delivery_words(scenario, point)
+    assert "sender alone" in words and "no group" in words and point.protocol in words
+    assert "tutorial's chat" in delivery_words(scenario, Point())
