@@ -289,6 +289,9 @@ def test_the_pair_served_by_chanbench_from_the_users_folder(project, tmp_path, c
         assert "proj.asgi:application" in point["server_command"]
     out = capsys.readouterr().out
     assert "async against sync" in out  # the verdict line, whatever it says
+    report = next((tmp_path / "results").glob("*/report/README.md")).read_text()
+    assert "the site's own layer" in report  # not the memory layer chanbench did not set
+    assert "answered to its sender alone" in report and "user's own project" in report
 
 
 def test_the_pair_behind_a_target_compared_with_a_verdict(project, daphne, tmp_path, capsys):
