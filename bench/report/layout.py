@@ -162,6 +162,8 @@ def layout(sources: Sequence[Source]) -> Layout:
 
 # What a --target's points are called: chanbench knows neither its consumer nor its layer.
 TARGET_NAME = "target"
+# The layer of a user's own site (--site): its settings' CHANNEL_LAYERS, not a layer key.
+SITE_LAYER = "the site's own"
 
 
 def line_names(run: Run, point: PointResult) -> tuple[str, str]:
@@ -172,6 +174,8 @@ def line_names(run: Run, point: PointResult) -> tuple[str, str]:
         # their points keep apart, by the consumer they were labelled with.
         crossed = len({p.point.consumer for p in run.points}) > 1
         return (f"{TARGET_NAME} {point.point.consumer}" if crossed else TARGET_NAME), ""
+    if run.scenario.site is not None:  # the user's project, with its own CHANNEL_LAYERS
+        return point.point.consumer, SITE_LAYER
     return point.point.consumer, point.point.layer
 
 
