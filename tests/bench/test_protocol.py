@@ -180,3 +180,22 @@ def test_the_workers_reports_cross_the_pipe_as_records():
     progress = WorkerProgress(t_ns=5, sent=10, received=90, p99_ms=None)
     kind, value = unpack(pack(PROGRESS, progress))
     assert kind == PROGRESS and WorkerProgress.from_json(value) == progress
+
+
+def test_the_docs_example_protocol_works_as_written(tmp_path):
+    """docs/own-consumer.md's protocol, copied from the page: it loads, and its reply
+    carries back the token its request sent."""
+    from pathlib import Path
+
+    page = (Path(__file__).resolve().parents[2] / "docs" / "own-consumer.md").read_text()
+    code = page.split("```python\n", 1)[1].split("```", 1)[0]
+    scenario = page.split("```toml\n", 1)[1].split("```", 1)[0]
+    assert len(code.splitlines()) + len(scenario.splitlines()) < 30  # the page's promise
+    (tmp_path / "docs_proto.py").write_text(code)
+    loaded = load("docs_proto:PingPong", [str(tmp_path)])
+    sent = json.loads(loaded.message("1|2|3|m|xx"))
+    assert sent == {"type": "ping", "id": "1|2|3|m|xx"}
+    reply = json.dumps({"type": "pong", "id": sent["id"]})
+    assert read_token(loaded.token(reply) or "") == (1, 2, 3, "m")
+    assert loaded.token(json.dumps({"type": "hello"})) is None
+    assert loaded.recipients == "sender"
