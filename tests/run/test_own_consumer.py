@@ -302,8 +302,10 @@ def test_the_pair_behind_a_target_compared_with_a_verdict(project, daphne, tmp_p
     assert {p["point"]["consumer"] for p in result["points"]} == {"sync", "async"}
     for point in result["points"]:
         assert_every_request_answered(ok_counts(point))
+    assert "async against sync" in capsys.readouterr().out  # the routes set side by side
+    report = next((tmp_path / "results").glob("*/report/README.md")).read_text()
+    assert "the target's own layer" in report  # a summary sentence, sync against async
     (path,) = (tmp_path / "results").glob("*.json")
-    capsys.readouterr()
     assert main(["compare", str(path), "--between", "consumer=sync,async"]) in (0, 1, 4)
     assert "async" in capsys.readouterr().out
 
