@@ -68,11 +68,15 @@ application = ProtocolTypeRouter({
         re_path(r"^ws/sink/(?P<room>\\w+)/$", consumers.Sink.as_asgi()),
         re_path(r"^ws/odd/(?P<room>\\w+)/(?P<client>\\d+)/$", consumers.Odd.as_asgi()),
         re_path(r"^ws/private/(?P<room>\\w+)/$", consumers.Private.as_asgi()),
+        re_path(r"^ws/bin/(?P<room>\\w+)/$", consumers.Binary.as_asgi()),
+        re_path(r"^ws/joined/(?P<room>\\w+)/$", consumers.Joined.as_asgi()),
     ])),
 })
 """
 CONSUMERS = """
-from channels.generic.websocket import AsyncJsonWebsocketConsumer, JsonWebsocketConsumer
+from channels.generic.websocket import (
+    AsyncJsonWebsocketConsumer, AsyncWebsocketConsumer, JsonWebsocketConsumer,
+)
 
 
 class SyncApi(JsonWebsocketConsumer):
@@ -124,6 +128,22 @@ class Odd(AsyncJsonWebsocketConsumer):
         await self.send_json({"type": "result", "request": request})
 
 
+class Binary(AsyncWebsocketConsumer):
+    async def receive(self, text_data=None, bytes_data=None):
+        await self.send(bytes_data=b"R" + bytes_data[1:])
+
+
+class Joined(AsyncJsonWebsocketConsumer):
+    joined = False
+
+    async def receive_json(self, content, **kwargs):
+        if content["type"] == "join":
+            self.joined = True
+            await self.send_json({"type": "joined"})
+        elif self.joined:
+            await self.send_json({"type": "result", "request": content["request"]})
+
+
 class Private(AsyncJsonWebsocketConsumer):
     async def connect(self):
         if not self.scope["user"].is_authenticated:
@@ -170,6 +190,25 @@ class Sink(Api):
 
 class Odd(Api):
     path = "/ws/odd/{room}/{client}/"
+
+
+class Binary:
+    recipients = "sender"
+    binary = True
+    path = "/ws/bin/{room}/"
+
+    def message(self, token):
+        return b"Q" + token.encode()
+
+    def token(self, frame):
+        return frame[1:].decode() if frame[:1] == b"R" else None
+
+
+class Joined(Api):
+    path = "/ws/joined/{room}/"
+
+    def hello(self, client, room):
+        return [json.dumps({"type": "join", "room": room})]
 
 
 class Private(Api):
@@ -332,6 +371,22 @@ def test_a_garbled_token_is_malformed_for_that_client_only(project, daphne, tmp_
     counts = ok_counts(result["points"][0])
     assert counts["malformed"] == 1  # client 0's first reply; it is dropped
     assert counts["delivered"] > 0 and counts["connected"] == 4
+
+
+@pytest.mark.parametrize("protocol", ["Binary", "Joined"])
+def test_binary_frames_and_hello_frames(project, daphne, tmp_path, protocol):
+    """Binary frames reach token() as bytes; hello() frames go out before the load (the
+    Joined consumer answers nothing until a client has joined)."""
+    result = run(
+        project,
+        tmp_path,
+        f'protocol = "ownproto:{protocol}"\n',
+        "--target",
+        f"ws://127.0.0.1:{daphne}",
+    )
+    counts = ok_counts(result["points"][0])
+    assert counts["delivered"] == counts["expected"] == counts["sent_measured"] > 0
+    assert counts["malformed"] == 0
 
 
 def test_a_site_that_wants_a_login_connects_with_the_session_cookie(project, daphne, tmp_path):
