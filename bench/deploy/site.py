@@ -6,6 +6,7 @@ Every server kind in ``servers`` serves this site.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -71,6 +72,9 @@ class ServerSettings:
     site_dir: str | None = None
     settings_module: str | None = None
     asgi: str | None = None
+    # The user's site served with chanbench's layer (the scenario's layer key) instead of
+    # its own CHANNEL_LAYERS (``site_layer_settings``).
+    site_layer: bool = False
     expiry_s: int = 60
     group_expiry_s: int = 86400
 
@@ -103,7 +107,28 @@ class ServerSettings:
             env["CHANBENCH_LAYER_CONFIG"] = self.layer_config or "{}"
         if self.redis_url:
             env["CHANBENCH_REDIS_URL"] = self.redis_url
+        if self.site_layer and self.settings_module:
+            env.update(
+                CHANBENCH_USER_SETTINGS=self.settings_module,
+                CHANBENCH_SITE_LAYER=json.dumps(chat_site_layer(env), default=str),
+                DJANGO_SETTINGS_MODULE="bench.deploy.site_layer_settings",
+                PYTHONPATH=os.pathsep.join([str(self.site), str(CONSUMERS_DIR.parent)])
+                + os.pathsep
+                + (env.get("PYTHONPATH") or ""),
+            )
         return env
+
+
+def chat_site_layer(env: dict[str, str]) -> dict[str, Any]:
+    """The ``CHANNEL_LAYERS["default"]`` entry chanbench's own site would build from
+    ``env`` (``consumers/mysite/layers.py``, the one place that knows it), for a user's
+    site served with chanbench's layer key."""
+    if str(CONSUMERS_DIR) not in sys.path:
+        sys.path.append(str(CONSUMERS_DIR))  # the harness imports no site of the user's
+    from mysite.layers import channel_layer_settings
+
+    entry: dict[str, Any] = channel_layer_settings(env)
+    return entry
 
 
 def with_path_first(path: Path, pythonpath: str | None) -> str:

@@ -178,7 +178,8 @@ def line_names(run: Run, point: PointResult) -> tuple[str, str]:
         # their points keep apart, by the consumer they were labelled with.
         crossed = len({p.point.consumer for p in run.points}) > 1
         return (f"{TARGET_NAME} {point.point.consumer}" if crossed else TARGET_NAME), ""
-    if run.scenario.site is not None:  # the user's project, with its own CHANNEL_LAYERS
+    if run.scenario.site is not None and "layer" not in run.scenario.matrix:
+        # the user's project, with its own CHANNEL_LAYERS
         return point.point.consumer, SITE_LAYER
     return point.point.consumer, point.point.layer
 

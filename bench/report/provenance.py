@@ -54,7 +54,12 @@ def methodology_items(source: Source) -> list[str]:
         site = scenario.site
         items.append(
             f"The site served is the user's own project, {site.dir} (settings "
-            f"{site.settings}, application {site.asgi}), with its own CHANNEL_LAYERS."
+            f"{site.settings}, application {site.asgi}), with "
+            + (
+                "chanbench's layer (the layer key) in place of its CHANNEL_LAYERS."
+                if "layer" in scenario.matrix
+                else "its own CHANNEL_LAYERS."
+            )
         )
     server = (
         "the target server, as it runs (not started by chanbench)"

@@ -5,9 +5,14 @@ workers will load it (from beside the scenario file first)."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from bench.deploy.site import netloc, origin, ws_url
 from bench.protocols import Loaded, import_paths, load
 from bench.scenario import Point, Scenario
+
+if TYPE_CHECKING:
+    from bench.run.target import Target
 
 
 def protocol_of(scenario: Scenario, point: Point) -> Loaded:
@@ -47,3 +52,17 @@ def served_site(scenario: Scenario, point: Point, env_site: str | None) -> str |
     if env is not None and env.source and (Path(env.source) / "manage.py").is_file():
         return env.source
     return scenario.site.dir
+
+
+def url_template(
+    scenario: Scenario, target: Target | None, point: Point, host: str, port: int | None
+) -> tuple[str, str]:
+    """The clients' URL with ``{room}`` left in, and the Origin header to send: on the
+    ``target``, or on the server chanbench started at ``host:port``."""
+    path = route_path(scenario, point)
+    if target:
+        return target.template(point, path), target.origin
+    assert port is not None
+    if path:
+        return f"ws://{netloc(host, port)}{path}", origin(host, port)
+    return ws_url(host, port, point.route, "{room}", point.workload), origin(host, port)

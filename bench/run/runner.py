@@ -23,7 +23,7 @@ from bench.deploy.environments import Built, build_all
 from bench.deploy.processes import free_port, last_line
 from bench.deploy.servers import ReferenceServer, ServerProcess, server_for
 from bench.deploy.services import Services, services_for
-from bench.deploy.site import ServerSettings, netloc, origin, ws_url
+from bench.deploy.site import ServerSettings
 from bench.errors import ExitCode, PointFailed, ServerError, UserError
 from bench.loadgen import CONNECT_TIMEOUT_S
 from bench.loadgen.link import CONNECT, CONNECTED, RESULT, START, Connected, WorkerProgress
@@ -46,7 +46,7 @@ from bench.run.flags import client_warnings
 from bench.run.monitor import ProcessMonitor
 from bench.run.preflight import check_layers, check_limits
 from bench.run.progress import Heartbeat, Progress, RunDisplay, summary_line
-from bench.run.routes import ready_route, route_path, served_site, system_name
+from bench.run.routes import ready_route, served_site, system_name, url_template
 from bench.run.search import SaturationSearch
 from bench.run.target import Target
 from bench.scenario import INTERLEAVED, KEYS, Point, Scenario
@@ -86,13 +86,7 @@ class RunContext:
 
 def _url_template(ctx: RunContext, point: Point, port: int | None) -> tuple[str, str]:
     """The clients' URL with ``{room}`` left in, and the Origin header to send."""
-    path = route_path(ctx.scenario, point)
-    if ctx.target:
-        return ctx.target.template(point, path), ctx.target.origin
-    assert port is not None
-    if path:
-        return f"ws://{netloc(HOST, port)}{path}", origin(HOST, port)
-    return ws_url(HOST, port, point.route, "{room}", point.workload), origin(HOST, port)
+    return url_template(ctx.scenario, ctx.target, point, HOST, port)
 
 
 def _server_died(server: ServerProcess) -> PointFailed:
@@ -123,6 +117,7 @@ def _new_server(
         site_dir=served_site(ctx.scenario, point, built.site_dir if built else None),
         settings_module=own.settings if own else None,
         asgi=own.asgi if own else None,
+        site_layer=own is not None and "layer" in ctx.scenario.matrix,
     )
     python = built.python if built else sys.executable
     return server_for(point.server, settings, HOST, port, log_path, python)

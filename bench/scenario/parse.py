@@ -258,14 +258,9 @@ def _check_site(source: str, raw: Any) -> own_site.OwnSite | None:
 
 def check_site(source: str, scenario: Scenario) -> None:
     """With the user's own site: every consumer has a route there, named in
-    ``[consumers]`` or by the protocol's ``path``, and the layer is the site's own."""
+    ``[consumers]`` or by the protocol's ``path``."""
     if scenario.site is None:
         return
-    if "layer" in scenario.matrix:
-        raise UserError(
-            f"{source}: layer with --site: your site serves with its own CHANNEL_LAYERS; "
-            "drop the layer key"
-        )
     for point in scenario.points():
         if point.consumer in scenario.consumers:
             continue

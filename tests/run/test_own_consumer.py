@@ -45,7 +45,11 @@ INSTALLED_APPS = [
 DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3",
                          "NAME": Path(__file__).resolve().parent.parent / "db.sqlite3"}}
 ASGI_APPLICATION = "proj.asgi.application"
-CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+import os
+# OWN_TEST_LAYER: a test makes the project's own layer unusable, to see chanbench's serve.
+CHANNEL_LAYERS = {
+    "default": {"BACKEND": os.environ.get("OWN_TEST_LAYER", "channels.layers.InMemoryChannelLayer")}
+}
 USE_TZ = True
 """
 ASGI = """
@@ -331,6 +335,24 @@ def test_the_pair_served_by_chanbench_from_the_users_folder(project, tmp_path, c
     report = next((tmp_path / "results").glob("*/report/README.md")).read_text()
     assert "the site's own layer" in report  # not the memory layer chanbench did not set
     assert "answered to its sender alone" in report and "user's own project" in report
+
+
+def test_the_site_served_with_chanbenchs_layer_key(project, tmp_path, monkeypatch):
+    """``layer`` with --site replaces the site's CHANNEL_LAYERS; without it the site's own
+    (here made unusable) serves, and the room broadcast fails."""
+    monkeypatch.setenv("OWN_TEST_LAYER", "no_such_package.Layer")
+    site = ("--site", str(project / "site"))
+    matrix = 'protocol = "ownproto:Board"\nlayer = "memory"\ncapacity = 500\n'
+    result = run(project, tmp_path, matrix, *site)
+    counts = ok_counts(result["points"][0])
+    assert counts["delivered"] == counts["expected"] == 2 * counts["sent_measured"] > 0
+    report = next((tmp_path / "results").glob("*/report/README.md")).read_text()
+    assert "chanbench's layer (the layer key)" in report
+    scenario = project / f"{tmp_path.name}-own.toml"
+    scenario.write_text(f'name = "own"\n[matrix]\nprotocol = "ownproto:Board"\n{LOAD}')
+    results = tmp_path / "own-layer"
+    code = main(["run", str(scenario), *site, "--results-dir", str(results), "--no-calibrate"])
+    assert code == 3  # the point failed: the site's own layer cannot be imported
 
 
 def test_the_pair_behind_a_target_compared_with_a_verdict(project, daphne, tmp_path, capsys):
