@@ -206,6 +206,8 @@ async def connect_all(
     async def connect_one(index: int, room: int) -> None:
         nonlocal failed
         client = new_client(index, room)
+        # Before the clock starts: a protocol's headers() may make a session first.
+        headers = {"Origin": origin, **client.protocol.headers(index)}
         started = time.perf_counter()
         async with gate:
             if failed >= hopeless and not connected:
@@ -214,7 +216,6 @@ async def connect_all(
                 return
             try:
                 url = url_template.format(room=room, client=index)
-                headers = {"Origin": origin, **client.protocol.headers(index)}
                 await asyncio.wait_for(client.open(url, headers), CONNECT_TIMEOUT_S + 1)
             except Exception as exc:  # any failure to connect is counted, not raised
                 name = connect_error(exc, url_template)
