@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from bench.deploy.own_site import OwnSite
 from bench.deploy.processes import last_line
 from bench.deploy.workloads import SIZE_SETTINGS
 from bench.errors import ServerError
@@ -68,10 +69,9 @@ class ServerSettings:
     layer_backend: str | None = None
     layer_config: str | None = None
     # The site served: chanbench's consumers/, a source environment's own, or the user's
-    # own project (--site) with its settings module and ASGI application.
+    # own project (--site), carried whole for its settings module and ASGI application.
     site_dir: str | None = None
-    settings_module: str | None = None
-    asgi: str | None = None
+    own: OwnSite | None = None
     # The user's site served with chanbench's layer (the scenario's layer key) instead of
     # its own CHANNEL_LAYERS (``site_layer_settings``).
     site_layer: bool = False
@@ -85,7 +85,7 @@ class ServerSettings:
     @property
     def application(self) -> str:
         """The ASGI application the server runs, as ``module:attribute``."""
-        return self.asgi or APPLICATION
+        return self.own.asgi if self.own else APPLICATION
 
     def environ(self) -> dict[str, str]:
         """The environment for the server process."""
@@ -94,7 +94,7 @@ class ServerSettings:
             {name: environ_value(getattr(self.point, key)) for name, key in POINT_ENVIRON.items()}
         )
         env.update(
-            DJANGO_SETTINGS_MODULE=self.settings_module or "mysite.settings",
+            DJANGO_SETTINGS_MODULE=self.own.settings if self.own else "mysite.settings",
             PYTHONPATH=with_path_first(self.site, env.get("PYTHONPATH")),
             CHANBENCH_LAYER_EXPIRY=str(self.expiry_s),
             CHANBENCH_GROUP_EXPIRY=str(self.group_expiry_s),
@@ -107,9 +107,9 @@ class ServerSettings:
             env["CHANBENCH_LAYER_CONFIG"] = self.layer_config or "{}"
         if self.redis_url:
             env["CHANBENCH_REDIS_URL"] = self.redis_url
-        if self.site_layer and self.settings_module:
+        if self.site_layer and self.own:
             env.update(
-                CHANBENCH_USER_SETTINGS=self.settings_module,
+                CHANBENCH_USER_SETTINGS=self.own.settings,
                 CHANBENCH_SITE_LAYER=json.dumps(chat_site_layer(env), default=str),
                 DJANGO_SETTINGS_MODULE="bench.deploy.site_layer_settings",
                 PYTHONPATH=os.pathsep.join([str(self.site), str(CONSUMERS_DIR.parent)])

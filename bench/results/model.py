@@ -21,6 +21,7 @@ from bench.judge import stats
 from bench.results.books import Counts, RoomTally, WorkerResult
 from bench.results.environment import Environment, Software
 from bench.results.metrics import METRICS, walk
+from bench.results.profile import ProfileRecord
 from bench.results.record import Record
 from bench.results.saturation import Saturation, StepVerdict
 from bench.results.schema import SCHEMA_VERSION
@@ -131,6 +132,8 @@ class Repeat(Record):
     neighbour: NeighbourSummary | None = None
     ceiling_fraction: float | None = None
     warnings: list[str] = field(default_factory=list)
+    # profile = "cpu": where the server's profiles are, or why they are missing.
+    profile: ProfileRecord | None = None
 
     @property
     def ok(self) -> bool:

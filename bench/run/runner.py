@@ -45,6 +45,7 @@ from bench.results.model import (
 from bench.run.flags import client_warnings
 from bench.run.monitor import ProcessMonitor
 from bench.run.preflight import check_layers, check_limits
+from bench.run.profiling import profiler_for
 from bench.run.progress import Heartbeat, Progress, RunDisplay, summary_line
 from bench.run.routes import ready_route, served_site, system_name, url_template
 from bench.run.search import SaturationSearch
@@ -84,11 +85,6 @@ class RunContext:
     display: RunDisplay | None = None
 
 
-def _url_template(ctx: RunContext, point: Point, port: int | None) -> tuple[str, str]:
-    """The clients' URL with ``{room}`` left in, and the Origin header to send."""
-    return url_template(ctx.scenario, ctx.target, point, HOST, port)
-
-
 def _server_died(server: ServerProcess) -> PointFailed:
     code = server.proc.returncode if server.proc is not None else None
     return PointFailed(
@@ -102,8 +98,7 @@ def _new_server(
 ) -> ServerProcess:
     """A fresh server for one repeat (not started): the point's kind, or the reference."""
     port = free_port(HOST)
-    safe = label.replace(" ", "_").replace("=", "-")
-    log_path = ctx.log_dir / f"{safe}-r{repeat}.log"
+    log_path = ctx.log_dir / f"{store.file_stem(label)}-r{repeat}.log"
     if reference:
         return ReferenceServer(HOST, port, log_path)
     layer = ctx.scenario.layers.get(point.layer)
@@ -115,8 +110,7 @@ def _new_server(
         layer_backend=layer.backend if layer else None,
         layer_config=layer.config_json if layer else None,
         site_dir=served_site(ctx.scenario, point, built.site_dir if built else None),
-        settings_module=own.settings if own else None,
-        asgi=own.asgi if own else None,
+        own=own,
         site_layer=own is not None and "layer" in ctx.scenario.matrix,
     )
     python = built.python if built else sys.executable
@@ -141,6 +135,9 @@ def measure(
         beat = stack.enter_context(Heartbeat(ctx.out, label))
         server: ServerProcess | None = None
         roots: dict[str, int] = {}
+        profiler = stack.enter_context(
+            profiler_for(point, reference, ctx.log_dir.parent, ctx.path.parent, label, repeat)
+        )
         ready_s = None
         db = None if reference else ctx.services.database(point)
         if not reference:
@@ -148,16 +145,17 @@ def measure(
             roots.update(ctx.services.roots(point))
         if not ctx.target:
             server = _new_server(ctx, point, label, repeat, reference)
+            profiler.launch(server)  # memory: the server's command under memray
             stack.callback(server.stop)
         port = server.port if server else None
-        template, origin_header = _url_template(ctx, point, port)
+
+        def url_for(p: Point) -> tuple[str, str]:  # the clients' URL and Origin header
+            return url_template(ctx.scenario, ctx.target, p, HOST, port)
+
+        template, origin_header = url_for(point)
         paths = import_paths(ctx.scenario.path)
         plans = plan_workers(point, template, origin_header, seed=repeat, paths=paths)
-        neighbours = (
-            []
-            if reference
-            else plan_neighbours(point, lambda p: _url_template(ctx, p, port), len(plans), repeat)
-        )
+        neighbours = [] if reference else plan_neighbours(point, url_for, len(plans), repeat)
         # The client processes start (import, spawn) while the server does; they are
         # stopped first, before the server.
         pool = stack.enter_context(WorkerPool(plans + neighbours))
@@ -179,6 +177,10 @@ def measure(
         )
         monitor.start()
         stack.callback(monitor.stop)
+
+        def edge(name: str) -> None:  # of the measured window
+            monitor.mark(name)
+            profiler.edge(name, roots.get("server"))
 
         def check() -> None:
             if server is not None and not server.alive():
@@ -209,8 +211,8 @@ def measure(
                 beat.doing = progress.status
 
         pool.broadcast(START, t0_ns)
-        _call_at(t0_ns + int(point.warmup_s * 1e9), lambda: monitor.mark("start"))
-        _call_at(t0_ns + int(total_s * 1e9), lambda: monitor.mark("end"))
+        _call_at(t0_ns + int(point.warmup_s * 1e9), lambda: edge("start"))
+        _call_at(t0_ns + int(total_s * 1e9), lambda: edge("end"))
         budget = START_DELAY_S + total_s + point.drain_max_s + RESULT_GRACE_S
         results = [
             WorkerResult.from_json(r) for r in pool.gather(RESULT, budget, on_progress, check)
@@ -253,6 +255,7 @@ def measure(
         if ceiling and not reference and record.throughput is not None:
             record.ceiling_fraction = record.throughput.delivered_per_s / ceiling
         record.warnings = client_warnings(record)
+        profiler.finish(record)
         check()
         if not reference:
             ctx.services.check(point)
