@@ -59,3 +59,41 @@ def test_a_site_whose_consumer_has_no_route_is_refused_before_anything(tmp_path,
     assert "[consumers.sync]" in one_error_line(capsys)
     assert main(["run", str(scenario), "--asgi", "a:b", "--results-dir", str(tmp_path)]) == 2
     assert "go with --site" in one_error_line(capsys)
+
+
+def test_the_site_served_under_each_environment(tmp_path):
+    from dataclasses import replace
+
+    from bench.run.routes import served_site
+    from bench.scenario import CustomEnv, Point, Scenario
+
+    own = find(str(project(tmp_path, settings='ASGI_APPLICATION = "proj.asgi.application"\n')))
+    checkout, plain = tmp_path / "checkout", tmp_path / "plain"
+    for folder in (checkout, plain):
+        folder.mkdir()
+    (checkout / "manage.py").write_text(MANAGE)
+    envs = {"change": CustomEnv(source=str(checkout)), "pins": CustomEnv(source=str(plain))}
+    scenario = Scenario(site=own, envs=envs)
+    assert served_site(scenario, Point(env="change"), "ignored") == str(checkout)
+    assert served_site(scenario, Point(env="pins"), None) == own.dir  # no project at its top
+    assert served_site(scenario, Point(), None) == own.dir
+    assert served_site(replace(scenario, site=None), Point(), "env/consumers") == "env/consumers"
+
+
+def test_a_layer_key_replaces_the_sites_channel_layers_only(tmp_path):
+    import json
+
+    from bench.deploy.site import ServerSettings
+    from bench.scenario import Point
+
+    own = find(str(project(tmp_path, settings='ASGI_APPLICATION = "proj.asgi.application"\n')))
+    kept = ServerSettings(Point(), site_dir=own.dir, own=own).environ()
+    assert kept["DJANGO_SETTINGS_MODULE"] == "proj.settings"
+    assert "CHANBENCH_SITE_LAYER" not in kept
+    env = ServerSettings(Point(capacity=321), site_dir=own.dir, own=own, site_layer=True).environ()
+    assert env["DJANGO_SETTINGS_MODULE"] == "bench.deploy.site_layer_settings"
+    assert env["CHANBENCH_USER_SETTINGS"] == "proj.settings"
+    layer = json.loads(env["CHANBENCH_SITE_LAYER"])
+    assert layer["BACKEND"] == "channels.layers.InMemoryChannelLayer"
+    assert layer["CONFIG"]["capacity"] == 321
+    assert env["PYTHONPATH"].split(":")[0] == own.dir  # the user's project first
