@@ -48,6 +48,15 @@ drain_quiet_s = 0.3
 """
 
 
+def chat_frame(sender: int, seq: int, sent_ns: int, phase: str, padding: str = "x") -> str:
+    """The frame a chat client sends for this message: the default protocol's message with
+    chanbench's token in it."""
+    from bench.protocols import make_token
+    from bench.protocols.chat import Chat
+
+    return Chat().message(make_token(sender, seq, sent_ns, phase, padding))
+
+
 def one_error_line(capsys: pytest.CaptureFixture[str]) -> str:
     """What the command printed to stderr, checked to be one ``chanbench: error:`` line."""
     err = capsys.readouterr().err

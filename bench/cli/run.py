@@ -4,19 +4,23 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TextIO, cast
 
 from bench.cli import exits, read
+from bench.deploy import own_site
 from bench.errors import ExitCode, UserError
 from bench.redact import RedactingWriter, redact
 from bench.report import tables
 from bench.report.cluster import cluster_items
 from bench.results import environment, store
 from bench.run import flags, runner, target
+from bench.scenario import Scenario
 from bench.scenario import load as load_scenario
+from bench.scenario.parse import check_site
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
@@ -35,6 +39,32 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         default=None,
         metavar="WS_URL",
         help="drive an already running server (ws://host:port, or a URL with {room})",
+    )
+    run.add_argument(
+        "--protocol",
+        default=None,
+        metavar="MODULE:CLASS",
+        help="what the clients say: a protocol class (docs/own-consumer.md); the same as "
+        "--set protocol=MODULE:CLASS",
+    )
+    run.add_argument(
+        "--site",
+        default=None,
+        metavar="DIR",
+        help="serve your own Django project instead of chanbench's chat site "
+        "(docs/own-consumer.md)",
+    )
+    run.add_argument(
+        "--asgi",
+        default=None,
+        metavar="MODULE:APP",
+        help="with --site: the ASGI application (default: the settings' ASGI_APPLICATION)",
+    )
+    run.add_argument(
+        "--settings",
+        default=None,
+        metavar="MODULE",
+        help="with --site: DJANGO_SETTINGS_MODULE (default: the one manage.py sets)",
     )
     run.add_argument(
         "--server-pid",
@@ -124,7 +154,9 @@ def _run_context(args: argparse.Namespace) -> runner.RunContext:
     import os
 
     profile = [f"profile={args.profile}"] if args.profile else []
-    scenario = load_scenario(args.scenario, [*args.overrides, *profile], args.env_options)
+    protocol = [f"protocol={args.protocol}"] if getattr(args, "protocol", None) else []
+    overrides = [*args.overrides, *profile, *protocol]
+    scenario = with_site(args, load_scenario(args.scenario, overrides, args.env_options))
     given = getattr(args, "target", None)
     server_pid = getattr(args, "server_pid", None)
     target_ = None
@@ -148,6 +180,22 @@ def _run_context(args: argparse.Namespace) -> runner.RunContext:
         database_url=args.database_url or os.environ.get("DATABASE_URL"),
         command=args.command_line,
     )
+
+
+def with_site(args: argparse.Namespace, scenario: Scenario) -> Scenario:
+    """The scenario serving the ``--site`` (``--asgi``, ``--settings``) given, if any."""
+    site, asgi, settings = (getattr(args, k, None) for k in ("site", "asgi", "settings"))
+    if not (site or asgi or settings):
+        return scenario
+    if site is None and scenario.site is None:
+        raise UserError("--asgi and --settings go with --site DIR (your Django project)")
+    if getattr(args, "target", None):
+        raise UserError("--site with --target: chanbench serves the site, or drives yours")
+    folder = site or (scenario.site.dir if scenario.site else ".")
+    found = own_site.find(folder, asgi, settings)
+    scenario = dataclasses.replace(scenario, site=found)
+    check_site(scenario.path or scenario.name, scenario)
+    return scenario
 
 
 def run_dir(result_path: Path) -> Path:

@@ -88,13 +88,24 @@ class ServerProcess:
         with self.log_path.open("ab") as log:
             self.proc = start_process(argv, log=log, env=self.environ(), cwd=self.cwd)
 
-    def wait_ready(self, route: str = "async", timeout_s: float = READY_TIMEOUT_S) -> float:
-        """Wait until a websocket handshake on ``route`` succeeds; return seconds taken."""
+    def wait_ready(
+        self,
+        route: str = "async",
+        timeout_s: float = READY_TIMEOUT_S,
+        path: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> float:
+        """Wait until a websocket handshake on ``route`` (or the route template ``path``,
+        with ``headers``) succeeds; return seconds taken."""
         from websockets.exceptions import InvalidHandshake
         from websockets.sync.client import connect
         from websockets.typing import Origin
 
-        url = ws_url(self.host, self.port, route, READY_ROOM)
+        url = (
+            f"ws://{netloc(self.host, self.port)}{path.format(room=READY_ROOM, client=0)}"
+            if path
+            else ws_url(self.host, self.port, route, READY_ROOM)
+        )
         started = time.monotonic()
         last_error = "no attempt"
         while time.monotonic() - started < timeout_s:
@@ -108,6 +119,7 @@ class ServerProcess:
                 with connect(
                     url,
                     origin=Origin(origin(self.host, self.port)),
+                    additional_headers=headers,
                     open_timeout=2,
                     close_timeout=1,
                     compression=None,
@@ -166,13 +178,12 @@ class SiteServer(ServerProcess):
 
     def software(self) -> Software:
         found = super().software()
-        if self.settings.site_dir:  # a source environment's own site, and its commit
+        if self.settings.site_dir:  # a source environment's or the user's site, its commit
             git = git_info(self.settings.site)
             found.site = Site(self.settings.site_dir, git.commit, git.dirty)
         return found
 
 
-APPLICATION = "mysite.asgi:application"
 # Daphne has no event-loop option: uvloop's policy goes in before Daphne's server module
 # creates the loop it hands to Twisted's asyncio reactor.
 _DAPHNE_ON_UVLOOP = (
@@ -201,7 +212,7 @@ class DaphneServer(SiteServer):
         if self.settings.point.loop == "uvloop":
             start = [self.python, "-c", _DAPHNE_ON_UVLOOP]
         if self.settings.point.workers == 1:
-            return [*start, "-b", self.host, "-p", str(self.port), APPLICATION]
+            return [*start, "-b", self.host, "-p", str(self.port), self.settings.application]
         return [
             self.python,
             "-m",
@@ -216,7 +227,7 @@ class DaphneServer(SiteServer):
             *start,
             "--fd",
             "{fd}",
-            APPLICATION,
+            self.settings.application,
         ]
 
     def environ(self) -> dict[str, str]:
@@ -243,7 +254,7 @@ class UvicornServer(SiteServer):
             self.python,
             "-m",
             "uvicorn",
-            APPLICATION,
+            self.settings.application,
             "--host",
             self.host,
             "--port",
@@ -274,7 +285,7 @@ class HypercornServer(SiteServer):
             self.python,
             "-m",
             "hypercorn",
-            APPLICATION,
+            self.settings.application,
             "-b",
             f"{netloc(self.host, self.port)}",
             "-k",
@@ -307,7 +318,7 @@ class GranianServer(SiteServer):
             "--workers",
             str(self.settings.point.workers),
             "--no-access-log",
-            APPLICATION,
+            self.settings.application,
         ]
 
 
@@ -323,7 +334,7 @@ class GunicornServer(SiteServer):
             self.python,
             "-m",
             "gunicorn",
-            APPLICATION,
+            self.settings.application,
             "-k",
             "asgi",
             "--asgi-loop",

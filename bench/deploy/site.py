@@ -6,6 +6,7 @@ Every server kind in ``servers`` serves this site.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from bench.deploy.own_site import OwnSite
 from bench.deploy.processes import last_line
 from bench.deploy.workloads import SIZE_SETTINGS
 from bench.errors import ServerError
@@ -66,14 +68,24 @@ class ServerSettings:
     # A layer by dotted path (the scenario's [layers.NAME]), its CONFIG as JSON.
     layer_backend: str | None = None
     layer_config: str | None = None
-    # The site served: chanbench's consumers/, or a source environment's own.
+    # The site served: chanbench's consumers/, a source environment's own, or the user's
+    # own project (--site), carried whole for its settings module and ASGI application.
     site_dir: str | None = None
+    own: OwnSite | None = None
+    # The user's site served with chanbench's layer (the scenario's layer key) instead of
+    # its own CHANNEL_LAYERS (``site_layer_settings``).
+    site_layer: bool = False
     expiry_s: int = 60
     group_expiry_s: int = 86400
 
     @property
     def site(self) -> Path:
         return Path(self.site_dir) if self.site_dir else CONSUMERS_DIR
+
+    @property
+    def application(self) -> str:
+        """The ASGI application the server runs, as ``module:attribute``."""
+        return self.own.asgi if self.own else APPLICATION
 
     def environ(self) -> dict[str, str]:
         """The environment for the server process."""
@@ -82,7 +94,7 @@ class ServerSettings:
             {name: environ_value(getattr(self.point, key)) for name, key in POINT_ENVIRON.items()}
         )
         env.update(
-            DJANGO_SETTINGS_MODULE="mysite.settings",
+            DJANGO_SETTINGS_MODULE=self.own.settings if self.own else "mysite.settings",
             PYTHONPATH=with_path_first(self.site, env.get("PYTHONPATH")),
             CHANBENCH_LAYER_EXPIRY=str(self.expiry_s),
             CHANBENCH_GROUP_EXPIRY=str(self.group_expiry_s),
@@ -95,7 +107,28 @@ class ServerSettings:
             env["CHANBENCH_LAYER_CONFIG"] = self.layer_config or "{}"
         if self.redis_url:
             env["CHANBENCH_REDIS_URL"] = self.redis_url
+        if self.site_layer and self.own:
+            env.update(
+                CHANBENCH_USER_SETTINGS=self.own.settings,
+                CHANBENCH_SITE_LAYER=json.dumps(chat_site_layer(env), default=str),
+                DJANGO_SETTINGS_MODULE="bench.deploy.site_layer_settings",
+                PYTHONPATH=os.pathsep.join([str(self.site), str(CONSUMERS_DIR.parent)])
+                + os.pathsep
+                + (env.get("PYTHONPATH") or ""),
+            )
         return env
+
+
+def chat_site_layer(env: dict[str, str]) -> dict[str, Any]:
+    """The ``CHANNEL_LAYERS["default"]`` entry chanbench's own site would build from
+    ``env`` (``consumers/mysite/layers.py``, the one place that knows it), for a user's
+    site served with chanbench's layer key."""
+    if str(CONSUMERS_DIR) not in sys.path:
+        sys.path.append(str(CONSUMERS_DIR))  # the harness imports no site of the user's
+    from mysite.layers import channel_layer_settings
+
+    entry: dict[str, Any] = channel_layer_settings(env)
+    return entry
 
 
 def with_path_first(path: Path, pythonpath: str | None) -> str:
@@ -118,6 +151,8 @@ def origin(host: str, port: int) -> str:
     return f"http://{netloc(host, port)}"
 
 
+# The chat site's application, as the tutorial's ``daphne mysite.asgi:application``.
+APPLICATION = "mysite.asgi:application"
 # Creating one table on an empty database takes a second or two with Django's start-up.
 MIGRATE_TIMEOUT_S = 120.0
 

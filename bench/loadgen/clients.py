@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 from picows import WSFrame, WSListener, WSMsgType, WSTransport, ws_connect
 
-from bench.loadgen import protocol
+from bench.protocols import DEFAULT_PROTOCOL, Frame, Loaded, load, make_token
 
 # A handshake not done in this long is a failure, named as such.
 CONNECT_TIMEOUT_S = 10.0
@@ -27,7 +27,7 @@ CONNECT_CONCURRENCY = 64
 class Listener(Protocol):
     """What a client reports to: the worker that owns it."""
 
-    def on_message(self, client: ChatClient, data: bytes) -> None: ...
+    def on_message(self, client: ChatClient, frame: Frame) -> None: ...
 
     def on_malformed(self, client: ChatClient) -> None: ...
 
@@ -35,22 +35,34 @@ class Listener(Protocol):
 
 
 class ChatClient:
-    """One chat client: what it sends and whether it is up; subclasses carry the frames."""
+    """One client: what it sends and whether it is up; subclasses carry the frames, in
+    the protocol's words (``bench.protocols``; the tutorial's chat by default)."""
 
-    def __init__(self, listener: Listener, index: int, room: int, padding: str) -> None:
+    def __init__(
+        self,
+        listener: Listener,
+        index: int,
+        room: int,
+        padding: str,
+        protocol: Loaded | None = None,
+    ) -> None:
         self.listener = listener
         self.index = index
         self.room = room
+        self.book = room  # its room in the delivery books (the worker may say otherwise)
         self.padding = padding
+        self.protocol = protocol = protocol or load(DEFAULT_PROTOCOL)
+        self.message = protocol.message  # bound once: it is called per send
+        self.binary = protocol.binary
         self.seq = 0
         self.waiting_since_ns = 0  # closed loop: when the unanswered message was sent
         self.alive = False
         self.compressed = False  # the server accepted permessage-deflate
 
-    async def open(self, url: str, origin: str) -> None:
+    async def open(self, url: str, headers: dict[str, str]) -> None:
         raise NotImplementedError
 
-    def write(self, data: bytes) -> None:
+    def write(self, data: Frame) -> None:
         raise NotImplementedError
 
     def hang_up(self) -> None:
@@ -58,7 +70,7 @@ class ChatClient:
         raise NotImplementedError
 
     def send(self, intended_ns: int, phase: str) -> None:
-        self.write(protocol.encode(self.index, self.seq, intended_ns, phase, self.padding))
+        self.write(self.message(make_token(self.index, self.seq, intended_ns, phase, self.padding)))
         self.seq += 1
         self.waiting_since_ns = intended_ns
 
@@ -72,22 +84,35 @@ class PicowsClient(ChatClient, WSListener):
     """The default: picows on uvloop, the fastest Python client measured, no compression."""
 
     transport: WSTransport | None = None
+    kind = WSMsgType.TEXT  # the frames the protocol speaks, set once connected
 
-    async def open(self, url: str, origin: str) -> None:
+    async def open(self, url: str, headers: dict[str, str]) -> None:
         await ws_connect(
             lambda: self,
             url,
-            extra_headers={"Origin": origin},
+            extra_headers=headers,
             websocket_handshake_timeout=CONNECT_TIMEOUT_S,
         )
 
     def on_ws_connected(self, transport: WSTransport) -> None:
         self.transport = transport
         self.alive = True
+        self.kind = WSMsgType.BINARY if self.binary else WSMsgType.TEXT
 
     def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
-        if frame.msg_type == WSMsgType.TEXT and frame.fin:
-            self.listener.on_message(self, frame.get_payload_as_bytes())
+        # Frames of the protocol's kind go to its token(), text as str, binary as bytes;
+        # the other kind is malformed, as is text that is not UTF-8.
+        if frame.msg_type == self.kind and frame.fin:
+            try:
+                payload: Frame = (
+                    frame.get_payload_as_bytes()
+                    if self.binary
+                    else frame.get_payload_as_utf8_text()
+                )
+            except UnicodeDecodeError:
+                self.listener.on_malformed(self)
+                return
+            self.listener.on_message(self, payload)
         elif frame.msg_type == WSMsgType.CLOSE:
             transport.disconnect()
         elif frame.msg_type != WSMsgType.PONG:
@@ -96,9 +121,9 @@ class PicowsClient(ChatClient, WSListener):
     def on_ws_disconnected(self, transport: WSTransport) -> None:
         self.closed()
 
-    def write(self, data: bytes) -> None:
+    def write(self, data: Frame) -> None:
         assert self.transport is not None
-        self.transport.send(WSMsgType.TEXT, data)
+        self.transport.send(self.kind, data)
 
     def hang_up(self) -> None:
         if self.transport is not None:
@@ -112,28 +137,27 @@ class DeflateClient(ChatClient):
 
     ws: Any = None
 
-    async def open(self, url: str, origin: str) -> None:
+    async def open(self, url: str, headers: dict[str, str]) -> None:
         from websockets.asyncio.client import connect
-        from websockets.typing import Origin
 
         self.ws = await connect(
             url,
-            origin=Origin(origin),
+            additional_headers=headers,
             compression="deflate",
             open_timeout=CONNECT_TIMEOUT_S,
             max_size=None,
         )
         self.alive = True
         self.compressed = bool(self.ws.protocol.extensions)  # Daphne declines it
-        self._outbox: asyncio.Queue[str] = asyncio.Queue()
+        self._outbox: asyncio.Queue[Frame] = asyncio.Queue()
         # One reader and one writer task: frames go out in order, without awaiting a send.
         self._tasks = [asyncio.ensure_future(self._read()), asyncio.ensure_future(self._write())]
 
     async def _read(self) -> None:
         try:
             async for message in self.ws:
-                if isinstance(message, str):
-                    self.listener.on_message(self, message.encode())
+                if isinstance(message, bytes) == self.binary:
+                    self.listener.on_message(self, message)
                 else:
                     self.listener.on_malformed(self)
         except Exception:  # a dropped connection ends this client only
@@ -145,8 +169,8 @@ class DeflateClient(ChatClient):
             while True:
                 await self.ws.send(await self._outbox.get())
 
-    def write(self, data: bytes) -> None:
-        self._outbox.put_nowait(data.decode())
+    def write(self, data: Frame) -> None:
+        self._outbox.put_nowait(data)
 
     def hang_up(self) -> None:
         if self.ws is not None:
@@ -163,7 +187,9 @@ async def connect_all(
     connect_ms: list[float],
     errors: dict[str, int],
 ) -> list[ChatClient]:
-    """Open ``new_client(index, room)`` for each (index, room) of ``members``, at most
+    """Open ``new_client(index, room)`` for each (index, room) of ``members`` at
+    ``url_template`` (its ``{room}`` and ``{client}`` filled in), with the Origin header
+    and the client's protocol's ``headers``, at most
     ``CONNECT_CONCURRENCY`` handshakes at once, started ``connect_rate`` a second (0: no
     limit). Each success's time goes into ``connect_ms``, each failure by name into
     ``errors``; returns the clients that connected, in the order they did.
@@ -180,6 +206,8 @@ async def connect_all(
     async def connect_one(index: int, room: int) -> None:
         nonlocal failed
         client = new_client(index, room)
+        # Before the clock starts: a protocol's headers() may make a session first.
+        headers = {"Origin": origin, **client.protocol.headers(index)}
         started = time.perf_counter()
         async with gate:
             if failed >= hopeless and not connected:
@@ -187,9 +215,8 @@ async def connect_all(
                 errors[name] = errors.get(name, 0) + 1
                 return
             try:
-                await asyncio.wait_for(
-                    client.open(url_template.format(room=room), origin), CONNECT_TIMEOUT_S + 1
-                )
+                url = url_template.format(room=room, client=index)
+                await asyncio.wait_for(client.open(url, headers), CONNECT_TIMEOUT_S + 1)
             except Exception as exc:  # any failure to connect is counted, not raised
                 name = connect_error(exc, url_template)
                 errors[name] = errors.get(name, 0) + 1

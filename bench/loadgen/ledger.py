@@ -6,7 +6,10 @@ member that left, with when. The caller passes the times, so the books can be te
 frame by frame without a server, and the rules are written down once:
 
 - A delivery is the first arrival of a message at a receiver; a second arrival is a
-  duplicate. Only measured messages are accounted (delivered, latency, lost), but every
+  duplicate. The protocol reads the token out of a frame (``token()``); a frame that
+  answers nothing (None) is counted ``unmatched`` and otherwise ignored; one whose
+  ``token()`` raises, or whose token is not one of ours, is malformed. Only measured
+  messages are accounted (delivered, latency, lost), but every
   first arrival inside the measured window counts towards delivered/s
   (``received_in_window``), warm-up stragglers included: in a steady state the warm-up
   messages arriving in the window stand in for the measured ones still in flight at its
@@ -29,12 +32,13 @@ frame by frame without a server, and the rules are written down once:
 from __future__ import annotations
 
 from array import array
+from typing import Any
 
 import numpy as np
 
 from bench.judge import stats
-from bench.loadgen import protocol
-from bench.loadgen.protocol import MEASURED, WARMUP, Token
+from bench.protocols import MEASURED, UNMATCHED, WARMUP, Frame, Token, read_token
+from bench.protocols.chat import Chat
 from bench.results.books import Counts, RoomTally
 
 # Bytes of a fresh (receiver, sender) bitmap: the first 512 sequence numbers.
@@ -44,7 +48,14 @@ BITMAP_BYTES = 64
 class DeliveryLedger:
     """What one worker's clients sent and received, and when the measured window is."""
 
-    def __init__(self) -> None:
+    def __init__(self, protocol: Any = None) -> None:
+        """``protocol``: what reads a frame's token (``token``) and who is owed each
+        message (``recipients``); the tutorial's chat by default."""
+        protocol = protocol or Chat()
+        self.read = protocol.token
+        # Who a measured send is owed to: its room's members ("room"; with "sender" the
+        # caller books each client as a room of its own), or nobody ("none").
+        self.owed = protocol.recipients != "none"
         self.counts = Counts()
         self.rooms: dict[int, RoomTally] = {}
         self.window: tuple[int, int] = (0, 0)  # the measured phase, monotonic ns, end excluded
@@ -127,6 +138,8 @@ class DeliveryLedger:
         if phase != MEASURED:
             return
         self.counts.sent_measured += 1
+        if not self.owed:
+            return
         self.rooms[room].sent += 1
         sends = self.sends_us.get(room)
         if sends is None:
@@ -139,15 +152,20 @@ class DeliveryLedger:
             else:
                 self.lateness_us.append(lateness_ns // 1000)
 
-    def receive(self, receiver: int, room: int, data: bytes, now_ns: int) -> Token | None:
-        """Account a text frame that ``receiver`` (a member of ``room``) got at ``now_ns``.
+    def receive(self, receiver: int, room: int, frame: Frame, now_ns: int) -> Token | None:
+        """Account a frame that ``receiver`` (a member of ``room``) got at ``now_ns``.
 
-        Returns its token, or None when the frame is malformed (counted as such)."""
+        Returns its token, ``UNMATCHED`` when it answers nothing, or None when it is
+        malformed (counted as such)."""
         self.received += 1
         self.last_arrival_ns = now_ns
         try:
-            token = protocol.decode(data)
-        except ValueError:
+            text = self.read(frame)
+            if text is None:
+                self.counts.unmatched += 1
+                return UNMATCHED
+            token = read_token(text)
+        except Exception:  # the user's token() may raise anything: malformed, never a crash
             self.reject()
             return None
         key = (receiver, token.sender)

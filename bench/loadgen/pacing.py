@@ -31,7 +31,7 @@ from collections.abc import Callable, Sequence
 
 from bench.loadgen import clock
 from bench.loadgen.clients import ChatClient
-from bench.loadgen.protocol import Token
+from bench.protocols import Token
 
 # A closed-loop client whose message has not come back in this long sends its next one
 # anyway (and counts a timeout), so one lost broadcast cannot silence it for the run.

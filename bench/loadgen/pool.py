@@ -14,7 +14,7 @@ import math
 import multiprocessing
 import signal
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from multiprocessing import resource_tracker
 from multiprocessing.connection import Connection, wait
 from typing import TYPE_CHECKING, Any, Protocol
@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from bench.errors import PointFailed, UserError
 from bench.loadgen import WorkerPlan, worker_main
 from bench.loadgen.link import ERROR, PROGRESS, STOP, WorkerProgress, pack, unpack
+from bench.protocols import DEFAULT_PROTOCOL
 from bench.scenario import Point
 
 if TYPE_CHECKING:
@@ -41,12 +42,14 @@ def plan_workers(
     template: str,
     origin_header: str,
     seed: int,
+    paths: Sequence[str] = (),
     placement: Placement | None = None,
 ) -> list[WorkerPlan]:
     """Split the clients over worker processes (one per Dask worker on a ``placement``,
     else the point's ``client_processes`` or as many as the clients need): rooms
     round-robin over clients, and whole rooms per worker where there are enough rooms
-    (fewer cross-process rooms)."""
+    (fewer cross-process rooms); ``paths``: where the workers look for the point's
+    protocol module first."""
     processes = (
         (placement.processes(point) if placement else 0)
         or point.client_processes
@@ -70,6 +73,7 @@ def plan_workers(
             seed=seed,
             # Whole rooms per worker: it can tell when every delivery owed has arrived.
             whole_rooms=rooms >= processes,
+            protocol_paths=list(paths),
         )
         for w, share in enumerate(shares)
         if share
@@ -101,6 +105,7 @@ def plan_neighbours(
         rate=point.neighbour_rate,
         arrival="constant",
         client_processes=1,
+        protocol=DEFAULT_PROTOCOL,  # the neighbours are chanbench's own chat clients
     )
     template, origin_header = url_for(shape)
     # A --target with {room} in it names one route for every point: the neighbours would

@@ -45,6 +45,8 @@ from bench.loadgen.link import (
     WorkerProgress,
 )
 from bench.loadgen.pacing import ClosedLoop, OpenLoop, Pacer, sleep_until
+from bench.protocols import UNMATCHED, Frame
+from bench.protocols import load as load_protocol
 from bench.results.books import WorkerResult
 from bench.results.record import Record
 from bench.scenario.model import Point
@@ -83,6 +85,9 @@ class WorkerPlan(Record):
     host: int = 0
     sender_hosts: list[int] = field(default_factory=list)
     clock_offsets_ns: list[int] = field(default_factory=list)
+    # Where the point's protocol module is looked for first (``protocol.import_paths``:
+    # the scenario's folder and the runner's current one), as the runner looked.
+    protocol_paths: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         # JSON has no tuples: a plan read back gives [index, room] lists.
@@ -95,7 +100,11 @@ class Worker:
     def __init__(self, plan: WorkerPlan, link: Link) -> None:
         self.plan = plan
         self.link = link
-        self.ledger = DeliveryLedger()
+        self.protocol = load_protocol(plan.point.protocol, plan.protocol_paths)
+        # The books' room of a client: its room, or itself alone where each message is
+        # owed to its sender only (a room of one is the sender's books exactly).
+        self.per_client = self.protocol.recipients == "sender"
+        self.ledger = DeliveryLedger(self.protocol)
         if plan.sender_hosts:
             self.ledger.place(plan.host, plan.sender_hosts, plan.clock_offsets_ns)
         self.result = WorkerResult(
@@ -124,14 +133,14 @@ class Worker:
 
     # --- what the clients report (the Listener protocol) -----------------------------
 
-    def on_message(self, client: ChatClient, data: bytes) -> None:
+    def on_message(self, client: ChatClient, frame: Frame) -> None:
         if not client.alive:  # dropped: it left the books when it left the room
             return
         now = clock.now_ns()
-        token = self.ledger.receive(client.index, client.room, data, now)
+        token = self.ledger.receive(client.index, client.book, frame, now)
         if token is None:
             self._drop(client)
-        else:
+        elif token is not UNMATCHED:
             self.pacer.on_echo(client, token, now)
 
     def on_malformed(self, client: ChatClient) -> None:
@@ -141,12 +150,12 @@ class Worker:
     def on_disconnected(self, client: ChatClient) -> None:
         if not self.stop.is_set():
             self.ledger.counts.disconnected += 1
-            self.ledger.leave(client.room, clock.now_ns())
+            self.ledger.leave(client.book, clock.now_ns())
 
     def _drop(self, client: ChatClient) -> None:
         """A frame we cannot read drops this client only; the rest go on."""
         if client.alive and not self.stop.is_set():
-            self.ledger.leave(client.room, clock.now_ns())
+            self.ledger.leave(client.book, clock.now_ns())
         client.alive = False  # we hang up, so it is not counted as the server's disconnect
         client.hang_up()
 
@@ -159,16 +168,16 @@ class Worker:
         # Lateness only where a schedule sets the intended time (open loop); in closed loop
         # the intended time is the moment the echo arrived, and this is that moment.
         lateness_from = sent_ns if self.pacer.scheduled else None
-        self.ledger.record_send(client.room, phase, intended_ns, lateness_from)
+        self.ledger.record_send(client.book, phase, intended_ns, lateness_from)
 
     # --- phases ----------------------------------------------------------------------
 
     async def connect_all(self) -> None:
         plan = self.plan
-        for _, room in plan.clients:
-            self.ledger.open_room(room)
+        for index, room in plan.clients:
+            self.ledger.open_room(self._book(index, room))
         self.clients = await connect_all(
-            lambda index, room: self.client_class(self, index, room, self.padding),
+            self._new_client,
             plan.clients,
             plan.url_template,
             plan.origin,
@@ -177,7 +186,9 @@ class Worker:
             self.result.connect_errors,
         )
         for client in self.clients:
-            self.ledger.join(client.room)
+            self.ledger.join(client.book)
+            for frame in self.protocol.hello(client.index, client.room):
+                client.write(frame)
         counts = self.ledger.counts
         counts.connected = len(self.clients)
         counts.connect_failures = sum(self.result.connect_errors.values())
@@ -185,6 +196,14 @@ class Worker:
         # What connecting made is kept for the run: collect it now, then never scan it.
         gc.collect()
         gc.freeze()
+
+    def _book(self, index: int, room: int) -> int:
+        return index if self.per_client else room
+
+    def _new_client(self, index: int, room: int) -> ChatClient:
+        client = self.client_class(self, index, room, self.padding, self.protocol)
+        client.book = self._book(index, room)
+        return client
 
     async def run_load(self, t0_ns: int) -> None:
         start_ns = t0_ns + int(self.plan.point.warmup_s * 1e9)
@@ -273,8 +292,10 @@ class Worker:
         return self.result
 
     def _whole_rooms(self) -> bool:
-        """Whether every room of this worker has all its clients here."""
-        return self.plan.whole_rooms or len(self.plan.clients) == self.plan.point.clients
+        """Whether every room of this worker's books has all its clients here (always,
+        where each client is a room of its own in the books)."""
+        plan = self.plan
+        return self.per_client or plan.whole_rooms or len(plan.clients) == plan.point.clients
 
     async def close_all(self) -> None:
         self.stop.set()

@@ -162,16 +162,25 @@ def layout(sources: Sequence[Source]) -> Layout:
 
 # What a --target's points are called: chanbench knows neither its consumer nor its layer.
 TARGET_NAME = "target"
+# The layer of a --target whose routes the scenario names: the server's own, unseen.
+TARGET_LAYER = "the target's own"
+# The layer of a user's own site (--site): its settings' CHANNEL_LAYERS, not a layer key.
+SITE_LAYER = "the site's own"
 
 
 def line_names(run: Run, point: PointResult) -> tuple[str, str]:
     """The consumer and layer that name a point's line: for a --target, ``target`` and
     no layer, since chanbench did not start that server and saw neither."""
+    if run.target and run.scenario.consumers:  # its routes named: consumers set apart
+        return point.point.consumer, TARGET_LAYER
     if run.target:
         # Results written before a target was one system crossed it with consumer:
         # their points keep apart, by the consumer they were labelled with.
         crossed = len({p.point.consumer for p in run.points}) > 1
         return (f"{TARGET_NAME} {point.point.consumer}" if crossed else TARGET_NAME), ""
+    if run.scenario.site is not None and "layer" not in run.scenario.matrix:
+        # the user's project, with its own CHANNEL_LAYERS
+        return point.point.consumer, SITE_LAYER
     return point.point.consumer, point.point.layer
 
 

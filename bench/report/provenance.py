@@ -11,11 +11,12 @@ from collections.abc import Iterable
 from typing import Any
 
 from bench.judge import significance, stats
+from bench.protocols import DEFAULT_PROTOCOL
 from bench.report.blocks import Block, Code, Paragraph, Table
 from bench.report.layout import Source, param_values
 from bench.results.model import PointResult
 from bench.results.units import LOST
-from bench.scenario.model import Point
+from bench.scenario.model import Point, Scenario
 
 
 def methodology_items(source: Source) -> list[str]:
@@ -48,10 +49,18 @@ def methodology_items(source: Source) -> list[str]:
             "Closed loop: each client sends its next message as soon as its previous one "
             "comes back, so throughput is what the server sustains."
         )
-    items.append(
-        load + " Each message is broadcast to every member of the sender's room "
-        "(the tutorial's chat); latency is measured from send to each delivery."
-    )
+    items.append(load + " " + delivery_words(run.scenario, point))
+    if scenario.site is not None:
+        site = scenario.site
+        items.append(
+            f"The site served is the user's own project, {site.dir} (settings "
+            f"{site.settings}, application {site.asgi}), with "
+            + (
+                "chanbench's layer (the layer key) in place of its CHANNEL_LAYERS."
+                if "layer" in scenario.matrix
+                else "its own CHANNEL_LAYERS."
+            )
+        )
     server = (
         "the target server, as it runs (not started by chanbench)"
         if run.target
@@ -85,6 +94,30 @@ def methodology_items(source: Source) -> list[str]:
     )
     items.append(f"Started {when(env.started_at)}, finished {when(run.finished_at)}.")
     return items
+
+
+# Who receives each message, by the protocol's recipients (bench.protocols).
+RECIPIENT_WORDS = {
+    "room": "Each message is broadcast to every member of the sender's room",
+    "sender": "Each message is answered to its sender alone (request/reply: no group "
+    "and no broadcast involved), so msg/s counts replies",
+    "none": "Each message is owed to nobody (fire-and-forget): sends are counted, "
+    "and no latency is measured",
+}
+
+
+def delivery_words(scenario: Scenario, point: Point) -> str:
+    """Who receives each message, and in what protocol, as one sentence."""
+    if point.protocol == DEFAULT_PROTOCOL:
+        return (
+            f"{RECIPIENT_WORDS['room']} (the tutorial's chat); latency is measured from "
+            "send to each delivery."
+        )
+    who = RECIPIENT_WORDS.get(scenario.recipients.get(point.protocol, ""), "Each message")
+    return (
+        f"{who}; the clients speak the user's protocol {point.protocol}, and latency is "
+        "measured from the intended send to each reply it owes."
+    )
 
 
 # How sync and async are measured side by side (a --target has one side).

@@ -35,6 +35,7 @@ class Counts(Record):
     # offsets' error bound (kept out of every histogram).
     cross_host: int = 0
     cross_host_negative: int = 0
+    unmatched: int = 0  # frames that answer no message (a greeting, presence): ignored
 
     @classmethod
     def total(cls, many: Iterable[Counts]) -> Counts:

@@ -23,11 +23,12 @@ from bench.deploy.environments import Built, build_all
 from bench.deploy.processes import free_port, last_line
 from bench.deploy.servers import ReferenceServer, ServerProcess, server_for
 from bench.deploy.services import Services, services_for
-from bench.deploy.site import ServerSettings, origin, ws_url
+from bench.deploy.site import ServerSettings
 from bench.errors import ExitCode, PointFailed, ServerError, UserError
 from bench.loadgen import CONNECT_TIMEOUT_S
 from bench.loadgen.link import CONNECT, CONNECTED, RESULT, START, Connected, WorkerProgress
 from bench.loadgen.pool import Placement, exit_description, open_pool, plan_neighbours, plan_workers
+from bench.protocols import DEFAULT_PROTOCOL, import_paths
 from bench.redact import redact
 from bench.results import environment, store
 from bench.results.model import (
@@ -46,6 +47,7 @@ from bench.run.monitor import ProcessMonitor
 from bench.run.preflight import check_layers, check_limits
 from bench.run.profiling import profiler_for
 from bench.run.progress import Heartbeat, Progress, RunDisplay, summary_line
+from bench.run.routes import ready_route, served_site, system_name, url_template
 from bench.run.search import SaturationSearch
 from bench.run.target import Target
 from bench.scenario import INTERLEAVED, KEYS, Point, Scenario
@@ -84,14 +86,6 @@ class RunContext:
     cluster: Placement | None = None  # --cluster: a Dask cluster for the client workers
 
 
-def _url_template(ctx: RunContext, point: Point, port: int | None) -> tuple[str, str]:
-    """The clients' URL with ``{room}`` left in, and the Origin header to send."""
-    if ctx.target:
-        return ctx.target.template(point), ctx.target.origin
-    assert port is not None
-    return ws_url(HOST, port, point.route, "{room}", point.workload), origin(HOST, port)
-
-
 def _server_died(server: ServerProcess) -> PointFailed:
     code = server.proc.returncode if server.proc is not None else None
     return PointFailed(
@@ -109,14 +103,16 @@ def _new_server(
     if reference:
         return ReferenceServer(HOST, port, log_path)
     layer = ctx.scenario.layers.get(point.layer)
-    built = ctx.envs.get(point.env)
+    built, own = ctx.envs.get(point.env), ctx.scenario.site
     settings = ServerSettings(
         point,
         redis_url=ctx.services.redis_url(point),
         database_url=ctx.services.database_url(point),
         layer_backend=layer.backend if layer else None,
         layer_config=layer.config_json if layer else None,
-        site_dir=built.site_dir if built else None,
+        site_dir=served_site(ctx.scenario, point, built.site_dir if built else None),
+        own=own,
+        site_layer=own is not None and "layer" in ctx.scenario.matrix,
     )
     python = built.python if built else sys.executable
     return server_for(point.server, settings, HOST, port, log_path, python)
@@ -153,19 +149,21 @@ def measure(
             profiler.launch(server)  # memory: the server's command under memray
             stack.callback(server.stop)
         port = server.port if server else None
-        template, origin_header = _url_template(ctx, point, port)
-        plans = plan_workers(point, template, origin_header, repeat, ctx.cluster)
-        neighbours = (
-            []
-            if reference
-            else plan_neighbours(point, lambda p: _url_template(ctx, p, port), len(plans), repeat)
-        )
+
+        def url_for(p: Point) -> tuple[str, str]:  # the clients' URL and Origin header
+            return url_template(ctx.scenario, ctx.target, p, HOST, port)
+
+        template, origin_header = url_for(point)
+        paths = import_paths(ctx.scenario.path)
+        plans = plan_workers(point, template, origin_header, repeat, paths, ctx.cluster)
+        neighbours = [] if reference else plan_neighbours(point, url_for, len(plans), repeat)
         # The client workers start while the server does, and are stopped before it.
         pool = stack.enter_context(open_pool(plans + neighbours, ctx.cluster))
         if server is not None:
             server.start()
             try:
-                ready_s = round(server.wait_ready(point.route), 3)
+                path, headers = (None, None) if reference else ready_route(ctx.scenario, point)
+                ready_s = round(server.wait_ready(point.route, path=path, headers=headers), 3)
             except ServerError as exc:
                 raise PointFailed(str(exc)) from None
             roots["server"] = server.pid
@@ -275,9 +273,11 @@ def _call_at(deadline_ns: int, fn: Callable[[], Any]) -> None:
 
 
 def calibrate(ctx: RunContext, point: Point) -> Calibration:
-    """The load generator's ceiling: the same clients against the reference server."""
+    """The load generator's ceiling: the same clients against the reference server, in
+    the chat's protocol (the one it speaks: it broadcasts each frame to the room)."""
     calib_point = replace(
         point,
+        protocol=DEFAULT_PROTOCOL,
         consumer="async",
         fault="none",
         mode="closed",
@@ -408,7 +408,7 @@ def _run_points(ctx: RunContext, points: list[Point]) -> int:
                 point,
                 PointResult(
                     id=point.label(sorted(KEYS)),
-                    label=point.label(varying, "target" if ctx.target else None),
+                    label=point.label(varying, system_name(scenario, ctx.target is not None)),
                     point=point,
                 ),
             )

@@ -19,6 +19,7 @@ from bench.deploy.processes import process_tree
 from bench.errors import UserError
 from bench.redact import redact
 from bench.run.profiling import check_traceable
+from bench.run.routes import ready_route
 from bench.scenario import Point, Scenario
 
 # Keys that describe the server chanbench starts: a target is its own server, so they
@@ -60,12 +61,15 @@ class Target:
         scheme = "https" if self.url.startswith("wss:") else "http"
         return f"{scheme}://{host}:{self.port}"
 
-    def template(self, point: Point) -> str:
+    def template(self, point: Point, path: str | None = None) -> str:
         """The clients' URL with ``{room}`` left in: the URL as given when it has
-        ``{room}`` (a tutorial-style route needs its trailing slash kept), else chanbench's
-        own site's route for ``point`` under the base URL."""
+        ``{room}`` (a tutorial-style route needs its trailing slash kept), else ``path``
+        (a route the scenario or the protocol names) or chanbench's own site's route for
+        ``point`` under the base URL."""
         if self.routed:
             return self.url
+        if path:
+            return f"{self.url.rstrip('/')}{path}"
         return f"{self.url.rstrip('/')}/ws/{point.route}/{point.workload}/{{room}}/"
 
 
@@ -79,7 +83,8 @@ def prepare(
     scenario, ignored = one_system(scenario)
     check_server_pid(server_pid, target)
     check_traceable(scenario.points(), server_pid)
-    check_handshake(target, scenario.points()[0])
+    path, headers = ready_route(scenario, scenario.points()[0])
+    check_handshake(target, scenario.points()[0], path, headers)
     warnings = [check_server_pid_port(server_pid, target)]
     if ignored:
         keys = ", ".join(ignored)
@@ -127,8 +132,10 @@ def parse(text: str) -> Target:
 def one_system(scenario: Scenario) -> tuple[Scenario, list[str]]:
     """``scenario`` without the keys of a server chanbench starts, and which of them the
     scenario file set (to say once that they are ignored). Set on the command line they
-    are refused: the user asked for something a target cannot give."""
-    given = [key for key in SERVER_KEYS if key in scenario.overrides]
+    are refused: the user asked for something a target cannot give. ``consumer`` stays
+    where the scenario names its routes (``[consumers.NAME]``): it picks a route there."""
+    server_keys = [k for k in SERVER_KEYS if not (k == "consumer" and scenario.consumers)]
+    given = [key for key in server_keys if key in scenario.overrides]
     if given:
         key = given[0]
         raise UserError(
@@ -147,23 +154,27 @@ def one_system(scenario: Scenario) -> tuple[Scenario, list[str]]:
             "builds environments only for the servers it starts; drop --env (or the "
             "scenario's env key), or drop --target"
         )
-    ignored = [key for key in SERVER_KEYS if key in scenario.matrix]
-    matrix = {k: v for k, v in scenario.matrix.items() if k not in SERVER_KEYS}
+    ignored = [key for key in server_keys if key in scenario.matrix]
+    matrix = {k: v for k, v in scenario.matrix.items() if k not in server_keys}
     return dataclasses.replace(scenario, matrix=matrix), ignored
 
 
-def check_handshake(target: Target, point: Point) -> None:
-    """One websocket handshake on the first room, as the clients will make it; a failure
-    is one line naming the URL and the status or error, before any load."""
+def check_handshake(
+    target: Target, point: Point, path: str | None = None, headers: dict[str, str] | None = None
+) -> None:
+    """One websocket handshake on the first room, as the clients will make it (on
+    ``path``, with ``headers``); a failure is one line naming the URL and the status or
+    error, before any load."""
     from websockets.exceptions import InvalidHandshake, InvalidStatus
     from websockets.sync.client import connect
     from websockets.typing import Origin
 
-    url = target.template(point).format(room=0)
+    url = target.template(point, path).format(room=0, client=0)
     try:
         with connect(
             url,
             origin=Origin(target.origin),
+            additional_headers=headers,
             open_timeout=HANDSHAKE_TIMEOUT_S,
             close_timeout=1,
             compression=None,

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
+from bench.deploy.own_site import OwnSite
 from bench.deploy.servers import DEFAULT_SERVER, SERVERS
 from bench.deploy.site import (
     CONSUMERS,
@@ -31,6 +32,7 @@ from bench.deploy.site import (
     LOOPS,
 )
 from bench.deploy.workloads import DATABASES, WORKLOADS
+from bench.protocols import DEFAULT_PROTOCOL
 from bench.results.record import Record
 
 MODES = ("closed", "open")
@@ -48,7 +50,7 @@ class Point(Record):
     (``WorkerPlan``) and the result (``PointResult.point``); its fields are the scenario's
     keys, so adding a setting is one field here and the code that uses it."""
 
-    # What runs: the consumer flavour.
+    # What runs: the consumer flavour, or a route the scenario names ([consumers.NAME]).
     consumer: str = "async"
     # What it does: the workload (bench.deploy.workloads) and its size: blocking's call in ms,
     # cpu's work per message in µs of CPU; where the orm workloads write (the private
@@ -76,6 +78,9 @@ class Point(Record):
     rate: float = 10.0
     arrival: str = "constant"
     message_bytes: int = 64
+    # What the clients say, by dotted path (module:Class; bench.protocols): the
+    # tutorial's chat by default.
+    protocol: str = DEFAULT_PROTOCOL
     warmup_s: float = 1.0
     duration_s: float = 5.0
     repeats: int = 1
@@ -255,6 +260,14 @@ class CustomEnv(Record):
     source: str | None = None
 
 
+@dataclass(frozen=True)
+class CustomConsumer(Record):
+    """A route the scenario names (``[consumers.NAME]``), chosen by ``consumer = NAME``:
+    its path, with ``{room}`` (and ``{client}``) where they go."""
+
+    path: str = ""
+
+
 @dataclass
 class Scenario(Record):
     """A scenario as read (its matrix after ``--set`` overrides); recorded whole with the
@@ -271,6 +284,11 @@ class Scenario(Record):
     # Where the client workers run: a Dask scheduler (tcp://HOST:PORT) or local:N; None
     # for local processes (``--cluster`` overrides it; docs/cluster.md).
     cluster: str | None = None
+    consumers: dict[str, CustomConsumer] = field(default_factory=dict)
+    # The user's own Django project, served instead of chanbench's chat site (--site).
+    site: OwnSite | None = None
+    # Each protocol's recipients, as read when the scenario was (for the report).
+    recipients: dict[str, str] = field(default_factory=dict)
 
     def varying(self) -> list[str]:
         """The keys with more than one value, in matrix order."""

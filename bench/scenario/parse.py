@@ -10,13 +10,17 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from bench.deploy import own_site
 from bench.deploy.site import FAULTS, LAYERS
 from bench.deploy.workloads import WORKLOADS
 from bench.errors import UserError
+from bench.protocols import import_paths
+from bench.protocols import load as load_protocol
 from bench.scenario.model import (
     ALLOWED,
     MINIMUM,
     PARAMS,
+    CustomConsumer,
     CustomEnv,
     CustomLayer,
     Scenario,
@@ -34,19 +38,34 @@ def _suggest(key: str, known: Sequence[str]) -> str:
 
 
 def _check_value(
-    source: str, key: str, value: Any, layers: Sequence[str] = (), envs: Sequence[str] = ()
+    source: str,
+    key: str,
+    value: Any,
+    layers: Sequence[str] = (),
+    envs: Sequence[str] = (),
+    consumers: Sequence[str] = (),
+    scenario_path: str | None = None,
 ) -> Any:
     """Return ``value`` as the type ``key`` takes, or raise a one-line ``UserError``
-    (``layers``: the scenario's own layer names, allowed besides the built-in ones)."""
+    (``layers``, ``envs``, ``consumers``: the scenario's own names, allowed besides the
+    built-in ones; a ``protocol`` is imported from beside ``scenario_path``)."""
     kind = PARAMS[key]
     where = _where(source, key)
     if kind is bool:
         if not isinstance(value, bool):
             raise UserError(f"{where} = {value!r}: must be true or false")
         return value
+    if key == "protocol":
+        if not isinstance(value, str):
+            raise UserError(f"{where} = {value!r}: give module:Class, e.g. myproto:PingPong")
+        try:  # imported and checked now, before any process starts
+            load_protocol(value, import_paths(scenario_path))
+        except UserError as exc:
+            raise UserError(f"{source}: {exc}") from None
+        return value
     if kind is str:
-        extra = {"layer": layers, "env": envs}.get(key, ())
-        allowed = (*ALLOWED[key], *extra)
+        extra = {"layer": layers, "env": envs, "consumer": consumers}.get(key, ())
+        allowed = tuple(dict.fromkeys((*ALLOWED[key], *extra)))
         if not isinstance(value, str) or value not in allowed:
             hint = ""
             if key == "consumer" and value in FAULTS:
@@ -127,6 +146,25 @@ def _check_envs(source: str, raw: Any, base: Path) -> dict[str, CustomEnv]:
 _ENV_KEYS = ("requirements", "python", "source")
 
 
+def _check_consumers(source: str, raw: Any) -> dict[str, CustomConsumer]:
+    """``[consumers.NAME]`` tables: a route's ``path`` with ``{room}`` in it."""
+    if not isinstance(raw, dict):
+        raise UserError(f"{source}: consumers must be a table of tables ([consumers.NAME])")
+    out = {}
+    for name, table in raw.items():
+        where = f"{source}: consumers.{name}"
+        path = table.get("path") if isinstance(table, dict) else None
+        if not isinstance(table, dict) or set(table) - {"path"} or not isinstance(path, str):
+            raise UserError(f'{where}: give path = "/ws/.../{{room}}/", nothing else')
+        if not path.startswith("/") or "{room}" not in path:
+            raise UserError(
+                f"{where}: path = {path!r}: give the route from its first slash with {{room}} "
+                'where the room goes, e.g. "/ws/ping/sync/{room}/"'
+            )
+        out[name] = CustomConsumer(path)
+    return out
+
+
 def parse_env_option(text: str) -> tuple[str, dict[str, str]]:
     """``--env NAME=PATH``: an interpreter (a file) or a checkout (a folder), as the
     ``[envs.NAME]`` table it stands for; a relative path is from the current folder."""
@@ -143,7 +181,11 @@ def parse_env_option(text: str) -> tuple[str, dict[str, str]]:
 
 
 def _check_matrix(
-    source: str, raw: Mapping[str, Any], layers: Sequence[str] = (), envs: Sequence[str] = ()
+    source: str,
+    raw: Mapping[str, Any],
+    layers: Sequence[str] = (),
+    envs: Sequence[str] = (),
+    consumers: Sequence[str] = (),
 ) -> dict[str, list[Any]]:
     matrix: dict[str, list[Any]] = {}
     for key, value in raw.items():
@@ -155,12 +197,20 @@ def _check_matrix(
         values = value if isinstance(value, list) else [value]
         if not values:
             raise UserError(f"{_where(source, key)} = []: give at least one value")
-        matrix[key] = [_check_value(source, key, v, layers, envs) for v in values]
+        matrix[key] = [
+            _check_value(source, key, v, layers, envs, consumers, source) for v in values
+        ]
     return matrix
 
 
 def _check_points(source: str, scenario: Scenario) -> None:
     for point in scenario.points():
+        if point.mode == "closed" and _recipients(point.protocol, source) == "none":
+            raise UserError(
+                f"{source}: protocol = {point.protocol!r} owes nothing to anyone "
+                '(recipients = "none"), so nothing comes back to pace a closed loop; '
+                'set mode = "open"'
+            )
         if point.fault != "none" and point.consumer != "async":
             raise UserError(
                 f"{source}: fault = {point.fault!r} with consumer = {point.consumer!r}: "
@@ -188,6 +238,41 @@ def _check_points(source: str, scenario: Scenario) -> None:
                 f"{source}: clients_per_room = {point.clients_per_room} is more than "
                 f"clients = {point.clients}"
             )
+
+
+def _check_site(source: str, raw: Any) -> own_site.OwnSite | None:
+    """``site = "DIR"`` (relative to the scenario's folder), or a ``[site]`` table with
+    ``dir`` and optionally ``asgi`` and ``settings``."""
+    if raw is None:
+        return None
+    table = {"dir": raw} if isinstance(raw, str) else raw
+    if (
+        not isinstance(table, dict)
+        or set(table) - {"dir", "asgi", "settings"}
+        or not all(isinstance(v, str) for v in table.values())
+    ):
+        raise UserError(f'{source}: site: give site = "DIR", or [site] with dir, asgi, settings')
+    folder = Path(source).parent / Path(table.get("dir", ".")).expanduser()
+    return own_site.find(str(folder), table.get("asgi"), table.get("settings"))
+
+
+def check_site(source: str, scenario: Scenario) -> None:
+    """With the user's own site: every consumer has a route there, named in
+    ``[consumers]`` or by the protocol's ``path``."""
+    if scenario.site is None:
+        return
+    for point in scenario.points():
+        if point.consumer in scenario.consumers:
+            continue
+        if load_protocol(point.protocol, import_paths(source)).path is None:
+            raise UserError(
+                f"{source}: consumer = {point.consumer!r} has no route on your site: name it "
+                f'in the scenario, [consumers.{point.consumer}] path = "/ws/.../{{room}}/"'
+            )
+
+
+def _recipients(spec: str, source: str) -> str:
+    return load_protocol(spec, import_paths(source)).recipients
 
 
 def parse_override(text: str) -> tuple[str, list[Any]]:
@@ -245,7 +330,17 @@ def from_dict(
 ) -> Scenario:
     """The scenario in ``data``; ``--env`` options add environments (replacing one of
     the same name) and, unless ``--set env=`` says otherwise, become the ``env`` key."""
-    top_keys = ("name", "description", "matrix", "search", "layers", "envs", "cluster")
+    top_keys = (
+        "name",
+        "description",
+        "matrix",
+        "search",
+        "layers",
+        "envs",
+        "consumers",
+        "site",
+        "cluster",
+    )
     for key in data:
         if key not in top_keys:
             hint = " (put point keys inside [matrix])" if key in PARAMS else _suggest(key, top_keys)
@@ -259,14 +354,17 @@ def from_dict(
     envs = _check_envs(source, data.get("envs", {}), Path(source).parent)
     given = dict(parse_env_option(text) for text in env_options)
     envs.update(_check_envs("--env", given, Path.cwd()))
-    matrix = _check_matrix(source, raw_matrix, list(layers), list(envs))
+    consumers = _check_consumers(source, data.get("consumers", {}))
+    names = list(consumers)
+    matrix = _check_matrix(source, raw_matrix, list(layers), list(envs), names)
     if given:
         matrix["env"] = list(given)
     applied: dict[str, list[Any]] = {}
     for text in overrides:
         key, values = parse_override(text)
         applied[key] = [
-            _check_value(f"--set {key}", key, v, list(layers), list(envs)) for v in values
+            _check_value(f"--set {key}", key, v, list(layers), list(envs), names, source)
+            for v in values
         ]
     matrix.update(applied)
     search = None
@@ -306,6 +404,11 @@ def from_dict(
         overrides=applied,
         layers=layers,
         envs=envs,
+        consumers=consumers,
+        site=_check_site(source, data.get("site")),
     )
     _check_points(source, scenario)
+    check_site(source, scenario)
+    specs = {point.protocol for point in scenario.points()}
+    scenario.recipients = {spec: _recipients(spec, source) for spec in sorted(specs)}
     return scenario

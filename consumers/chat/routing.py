@@ -8,6 +8,10 @@ message through the ORM, ``blocking`` makes a blocking call, ``cpu`` burns CPU. 
 async consumer; the sync flavour of those routes is the plain sync one, since a sync
 consumer has no async library to use.
 
+``ws/ping/<flavour>/<room>/`` is a JSON request/reply pair (``sync_ping_consumer.py`` and
+its async twin): each ping answered to its sender alone, no group; chanbench drives it
+with ``scenarios/pingpong.py``'s protocol (``scenarios/own-consumer.toml``).
+
 The fault-injecting consumers in ``chat.faults`` exist to test the harness; they are
 routed only when ``CHANBENCH_FAULT_CONSUMERS=1``, never in a plain ``serve``.
 """
@@ -16,7 +20,14 @@ import os
 
 from django.urls import re_path
 
-from . import async_consumer, async_work_consumers, sync_consumer, sync_work_consumers
+from . import (
+    async_consumer,
+    async_ping_consumer,
+    async_work_consumers,
+    sync_consumer,
+    sync_ping_consumer,
+    sync_work_consumers,
+)
 
 # workload: (sync consumer, async consumer)
 WORKLOADS = {
@@ -40,6 +51,10 @@ websocket_urlpatterns = [
 websocket_urlpatterns.append(
     re_path(r"ws/chat/(?P<room_name>\w+)/$", async_consumer.ChatConsumer.as_asgi())
 )
+websocket_urlpatterns += [
+    re_path(rf"ws/ping/{flavour}/(?P<room_name>\w+)/$", module.PingConsumer.as_asgi())
+    for flavour, module in (("sync", sync_ping_consumer), ("async", async_ping_consumer))
+]
 
 if os.environ.get("CHANBENCH_FAULT_CONSUMERS") == "1":
     from . import faults

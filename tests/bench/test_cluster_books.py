@@ -8,11 +8,12 @@ import importlib
 import sys
 
 import pytest
+from helpers import chat_frame
 
 from bench.errors import UserError
 from bench.judge import stats
 from bench.loadgen.ledger import DeliveryLedger
-from bench.loadgen.protocol import MEASURED, encode
+from bench.protocols import MEASURED
 from bench.results.books import WorkerResult
 from bench.results.hosts import HostPlace, describe_hosts
 from bench.results.model import Repeat
@@ -21,8 +22,8 @@ START_NS = 10_000_000_000
 MS = 1_000_000
 
 
-def frame(sender: int, seq: int, sent_ns: int) -> bytes:
-    return encode(sender, seq, sent_ns, MEASURED, "x")
+def frame(sender: int, seq: int, sent_ns: int) -> str:
+    return chat_frame(sender, seq, sent_ns, MEASURED)
 
 
 def placed_ledger() -> DeliveryLedger:

@@ -4,18 +4,19 @@ by hand in each test, never by the code under test."""
 from __future__ import annotations
 
 import pytest
+from helpers import chat_frame
 
 from bench.judge import stats
 from bench.loadgen.ledger import DeliveryLedger
-from bench.loadgen.protocol import MEASURED, WARMUP, encode
+from bench.protocols import MEASURED, WARMUP
 
 START_NS = 10_000_000_000  # the measured window: 10 s to 20 s on the monotonic clock
 END_NS = 20_000_000_000
 MS = 1_000_000
 
 
-def frame(sender: int, seq: int, sent_ns: int = START_NS, phase: str = MEASURED) -> bytes:
-    return encode(sender, seq, sent_ns, phase, "x" * 8)
+def frame(sender: int, seq: int, sent_ns: int = START_NS, phase: str = MEASURED) -> str:
+    return chat_frame(sender, seq, sent_ns, phase, "x" * 8)
 
 
 def ledger_with(*members: tuple[int, int]) -> DeliveryLedger:

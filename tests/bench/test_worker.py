@@ -9,9 +9,10 @@ import time
 from typing import Any
 
 import pytest
+from helpers import chat_frame
 
-from bench.loadgen.protocol import MEASURED, encode
 from bench.loadgen.worker import Worker, WorkerPlan
+from bench.protocols import MEASURED
 from bench.scenario import Point
 
 MS = 1_000_000
@@ -27,7 +28,7 @@ class FakeLink:
 
 class FakeClient:
     def __init__(self, index: int, room: int = 0) -> None:
-        self.index, self.room = index, room
+        self.index, self.room, self.book = index, room, room
         self.alive = True
         self.seq = 0
         self.waiting_since_ns = 0
@@ -112,7 +113,7 @@ def receive_later(worker: Worker, after_s: float, frames: list[tuple[int, int, i
     def deliver() -> None:
         now = time.monotonic_ns()
         for receiver, sender, seq in frames:
-            data = encode(sender, seq, worker.ledger.window[0], MEASURED, "x")
+            data = chat_frame(sender, seq, worker.ledger.window[0], MEASURED, "x")
             worker.ledger.receive(receiver, 0, data, now)
 
     asyncio.get_running_loop().call_later(after_s, deliver)
@@ -171,7 +172,7 @@ def test_where_rooms_are_shared_the_drain_waits_four_p99s_of_silence():
         now = time.monotonic_ns()
         worker.ledger.window = (now - 1000 * MS, now)
         for seq in range(100):  # latencies of 100 ms, arrived just now
-            data = encode(3, seq, now - 100 * MS, MEASURED, "x")
+            data = chat_frame(3, seq, now - 100 * MS, MEASURED, "x")
             worker.ledger.receive(0, 0, data, now)
         await worker._drain()
         return worker
@@ -207,7 +208,7 @@ def test_progress_counts_good_deliveries(mode):
     worker, _ = worker_with_members(plan(mode=mode))
     now = time.monotonic_ns()
     worker.ledger.window = (now - 100 * MS, now + 10_000 * MS)
-    data = encode(1, 0, now - MS, MEASURED, "x")
+    data = chat_frame(1, 0, now - MS, MEASURED, "x")
     for _ in range(3):
         worker.ledger.receive(0, 0, data, now)
 

@@ -20,7 +20,8 @@ from websockets.sync.client import connect
 from websockets.typing import Origin
 
 from bench.deploy.site import origin, ws_url
-from bench.loadgen.protocol import MEASURED, decode
+from bench.protocols import MEASURED, read_token
+from bench.protocols.chat import Chat
 
 from .conftest import ChanbenchProcess, Proc, is_alive, kill_proc, result_files, scenario_text
 
@@ -63,7 +64,7 @@ def wait_measuring(run: ChanbenchProcess, daphne: Proc, consumer: str) -> None:
             ) as listener:
                 while time.monotonic() < deadline:
                     frame = listener.recv(max(0.01, min(1.0, deadline - time.monotonic())))
-                    token = decode(frame if isinstance(frame, bytes) else frame.encode())
+                    token = read_token(Chat().token(frame) or "")
                     if token.phase == MEASURED:
                         return
                     assert run.popen.poll() is None, f"the run ended first: {run.output()}"

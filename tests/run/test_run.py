@@ -13,7 +13,7 @@ from bench.deploy import servers
 from bench.deploy.processes import free_port
 from bench.deploy.site import ServerSettings
 from bench.run import runner
-from bench.scenario import Point
+from bench.scenario import Point, Scenario
 
 
 def run_cli(tmp_path: Path, scenario: str, *args: str) -> tuple[int, dict]:
@@ -91,7 +91,7 @@ def test_target_drives_a_running_server(tmp_path):
 def test_calibration_is_the_clients_ceiling(tmp_path):
     """Against the reference server the client is the bottleneck, and the run says so."""
     ctx = runner.RunContext(
-        scenario=None,  # type: ignore[arg-type]
+        scenario=Scenario(),
         path=tmp_path / "r.json",
         log_dir=tmp_path / "logs",
         out=io.StringIO(),
