@@ -25,7 +25,7 @@ CONSUMERS_DIR = Path(__file__).resolve().parents[2] / "consumers"
 CONSUMERS = ("sync", "async")
 # What it does: the workloads (bench.deploy.workloads, one registry entry each).
 # Faults injected into the async consumer (consumers/chat/faults.py), to test the harness.
-FAULTS = ("none", "stall", "slow")
+FAULTS = ("none", "stall", "slow", "leak", "task_leak", "fd_leak")
 LAYERS = ("memory", "redis", "redis-pubsub")
 LOOPS = ("asyncio", "uvloop")
 # Defaults written once for the scenario's Point, the server's settings and the
@@ -44,6 +44,7 @@ POINT_ENVIRON: dict[str, str] = {
     "CHANBENCH_LAYER": "layer",
     "CHANBENCH_LAYER_CAPACITY": "capacity",
     "CHANBENCH_FAULT_CONSUMERS": "fault_consumers",
+    "CHANBENCH_PROBE": "churn",
     **{f"CHANBENCH_{key.upper()}": key for key in SIZE_SETTINGS},
 }
 

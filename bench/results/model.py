@@ -19,6 +19,7 @@ from typing import Any
 
 from bench.judge import stats
 from bench.results.books import Counts, RoomTally, WorkerResult
+from bench.results.churn import Churn
 from bench.results.environment import Environment, Software
 from bench.results.metrics import METRICS, walk
 from bench.results.record import Record
@@ -131,6 +132,8 @@ class Repeat(Record):
     neighbour: NeighbourSummary | None = None
     ceiling_fraction: float | None = None
     warnings: list[str] = field(default_factory=list)
+    # A churn point's cycles, counters and leak verdicts (bench/results/churn.py).
+    churn: Churn | None = None
 
     @property
     def ok(self) -> bool:

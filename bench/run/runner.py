@@ -41,6 +41,7 @@ from bench.results.model import (
     WorkerResult,
     load_shape,
 )
+from bench.run.churn import measure_churn, where_for
 from bench.run.flags import client_warnings
 from bench.run.monitor import ProcessMonitor
 from bench.run.preflight import check_layers, check_limits
@@ -156,8 +157,8 @@ def measure(
             else plan_neighbours(point, lambda p: _url_template(ctx, p, port), len(plans), repeat)
         )
         # The client processes start (import, spawn) while the server does; they are
-        # stopped first, before the server.
-        pool = stack.enter_context(WorkerPool(plans + neighbours))
+        # stopped first, before the server. A churn point starts a pool per cycle.
+        pool = None if point.churn else stack.enter_context(WorkerPool(plans + neighbours))
         if server is not None:
             server.start()
             try:
@@ -170,16 +171,22 @@ def measure(
                 into.server_command = [redact(part) for part in server.argv()]
         elif ctx.server_pid:
             roots["server"] = ctx.server_pid
-        monitor = ProcessMonitor(
-            roots, point.monitor_hz, clients=pool.pids(), server_port=port if server else None
-        )
-        monitor.start()
-        stack.callback(monitor.stop)
 
         def check() -> None:
             if server is not None and not server.alive():
                 raise _server_died(server)
 
+        if pool is None:  # churn: cycles against this one server (bench/run/churn.py)
+            where = where_for(point, roots.get("server"), port, ctx.services.redis_url(point))
+            record = measure_churn(point, repeat, plans, where, beat, check)
+            record.started_at, record.ready_s = started_at, ready_s
+            beat.stop()
+            return record
+        monitor = ProcessMonitor(
+            roots, point.monitor_hz, clients=pool.pids(), server_port=port if server else None
+        )
+        monitor.start()
+        stack.callback(monitor.stop)
         beat.doing = f"connecting {point.clients} clients"
         pool.broadcast(CONNECT)
         connect_budget = WORKER_START_TIMEOUT_S + CONNECT_TIMEOUT_S * 2

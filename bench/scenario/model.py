@@ -96,6 +96,15 @@ class Point(Record):
     # The drain ends when nothing has arrived for drain_quiet_s, or after drain_max_s.
     drain_quiet_s: float = 1.0
     drain_max_s: float = 10.0
+    # Churn and leaks (docs/leaks.md): cycles > 0 makes the point cycles of connect the
+    # clients, exchange messages, disconnect all, settle settle_s (0: as the server
+    # kind's own timers need, bench/run/churn.py), in one server process, counters read
+    # after each; the first warmup_cycles are not judged. messages caps what each client
+    # sends per cycle, churn or not (0: no cap, the window decides).
+    cycles: int = 0
+    warmup_cycles: int = 2
+    messages: int = 0
+    settle_s: float = 0.0
     # Testing the harness: a fault injected into the async consumer (consumers/chat/faults.py).
     fault: str = "none"
     # The Python environment the server runs from: chanbench's own, or an [envs.NAME].
@@ -133,6 +142,11 @@ class Point(Record):
         if self.clients_per_room:
             return max(1, math.ceil(self.clients / self.clients_per_room))
         return self.rooms
+
+    @property
+    def churn(self) -> bool:
+        """Whether the point is a churn run (the server serves its probe for it)."""
+        return self.cycles > 0
 
     @property
     def fault_consumers(self) -> bool:
@@ -197,6 +211,10 @@ MINIMUM: dict[str, tuple[float, bool]] = {
     "monitor_hz": (0, True),
     "drain_quiet_s": (0, False),
     "drain_max_s": (0, False),
+    "cycles": (0, True),
+    "warmup_cycles": (0, True),
+    "messages": (0, True),
+    "settle_s": (0, True),
 }
 
 
