@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from bench.judge import stats
-from bench.report import deployments, environments, workloads
+from bench.report import churn, deployments, environments, workloads
 from bench.report.blocks import Block, Figure, Heading, Items, Paragraph, Table
 from bench.report.layout import (
     MAX_LOADS_DRAWN,
@@ -67,6 +67,8 @@ def document(lay: Layout, charts: Sequence[Chart]) -> tuple[str, list[Block]]:
         section("Neighbours: does one consumer's work stall the others?", neighbour_blocks)
     if any(environments.table(s.run) for s in sources):
         section("Environments: which release changed what", environment_blocks)
+    if any(churn.table(s.run) for s in sources):
+        section("Churn: does the server give back what connections took?", churn_blocks)
     section("Methodology", lambda s: [Items(methodology_items(s))])
     section("Versions", version_blocks)
     blocks.append(Heading(2, "Charts"))
@@ -172,6 +174,13 @@ def environment_blocks(source: Source) -> list[Block]:
         Table(*table),
         Paragraph(environments.CAPTION),
     ]
+
+
+def churn_blocks(source: Source) -> list[Block]:
+    found = churn.table(source.run)
+    if found is None:
+        return [Paragraph("No churn point.")]
+    return [Table(*found), Paragraph(churn.CAPTION), Items(churn.notes(source.run))]
 
 
 # A --target is one server: there is nothing to set against it, and nothing known of it

@@ -1,0 +1,85 @@
+"""The report's churn section: each churn point's verdict per counter, with its slope,
+its bytes (or fds, tasks) per connection and its interval; what could not be read, and
+how long each cycle settled. Words and tables only; ``charts.churn`` draws the lines."""
+
+from __future__ import annotations
+
+from bench.results.churn import COUNTERS, Churn, Verdict
+from bench.results.model import PointResult, Run
+
+CAPTION = (
+    "Each counter is read after every cycle (connect the clients, exchange, hang up, "
+    "settle), in one server process. slope: Theil-Sen, per cycle, over the cycles after "
+    "the warm-up; interval: 95%, moving-block bootstrap. Memory and allocation counters "
+    "are a leak when the whole interval lies above the tolerance, flat when inside "
+    "+-tolerance; counts that should come back (fds, tasks, a layer's channels) are a "
+    "leak when every delta after the warm-up is at least 1 (CPython's -R rule). "
+    "docs/leaks.md says how the tolerance was measured."
+)
+HEADERS = ["point", "counter", "verdict", "slope / cycle", "per connection", "95% interval"]
+
+
+def churns(run: Run) -> list[tuple[PointResult, Churn]]:
+    """Each churn point with its first repeat that measured cycles."""
+    out = []
+    for point in run.points:
+        found = next((r.churn for r in point.ok_repeats() if r.churn and r.churn.cycles), None)
+        if found is not None:
+            out.append((point, found))
+    return out
+
+
+def amount(value: float | None, unit: str) -> str:
+    """``64.0 KiB`` for bytes, ``1.0`` for counts, ``-`` for nothing."""
+    if value is None:
+        return "-"
+    if unit == "bytes":
+        return f"{value / 1024:,.1f} KiB"
+    return f"{value:,.2f}".rstrip("0").rstrip(".") if abs(value) < 1000 else f"{value:,.0f}"
+
+
+def verdict_text(verdict: Verdict) -> str:
+    if verdict.verdict == "inconclusive":
+        more = f" ({verdict.more_cycles} more cycles)" if verdict.more_cycles else ""
+        return f"inconclusive{more}"
+    return verdict.verdict
+
+
+def table(run: Run) -> tuple[list[str], list[list[str]]] | None:
+    rows = []
+    for point, churn in churns(run):
+        for v in churn.verdicts:
+            interval = (
+                f"{amount(v.ci_low, v.unit)} to {amount(v.ci_high, v.unit)}"
+                if v.ci_low is not None
+                else "-"
+            )
+            rows.append(
+                [
+                    point.label,
+                    COUNTERS[v.metric].label,
+                    verdict_text(v),
+                    amount(v.slope_per_cycle, v.unit),
+                    amount(v.per_connection, v.unit),
+                    interval,
+                ]
+            )
+    return (HEADERS, rows) if rows else None
+
+
+def notes(run: Run) -> list[str]:
+    """Per churn point: its cycles and settle, and the counters it could not read."""
+    out = []
+    for point, churn in churns(run):
+        line = (
+            f"{point.label}: {len(churn.cycles)} cycles of {churn.clients} clients, "
+            f"{churn.warmup_cycles} of them warm-up; settled {churn.settle_s:g} s after "
+            f"each ({churn.settle_reason})"
+        )
+        why: dict[str, list[str]] = {}
+        for name, reason in churn.unavailable.items():
+            why.setdefault(reason, []).append(COUNTERS[name].label if name in COUNTERS else name)
+        if why:
+            line += "; not read: " + "; ".join(f"{', '.join(n)} ({r})" for r, n in why.items())
+        out.append(line)
+    return out
