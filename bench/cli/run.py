@@ -10,7 +10,7 @@ from typing import TextIO, cast
 from bench.cli import exits, read
 from bench.errors import ExitCode
 from bench.redact import RedactingWriter, redact
-from bench.report import tables
+from bench.report import churn, tables
 from bench.results import environment, store
 from bench.run import flags, runner, target
 from bench.scenario import load as load_scenario
@@ -147,6 +147,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(tables.run_table(result))
         for line in tables.saturation_lines(result):
             print(line)
+        leaks = churn.table(result)
+        if leaks is not None:  # churn points: the verdict per counter
+            print("\n" + tables.render(*leaks))
         for calibration in result.calibrations:
             if calibration.deliveries_per_s:
                 print(

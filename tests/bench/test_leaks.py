@@ -108,9 +108,7 @@ def test_baseline_rule_one_return_is_flat():
 
 
 def test_judge_all_skips_counters_never_read():
-    churn = Churn(
-        clients=2, cycles=[Cycle(index=i, counters={"open_fds": 10.0}) for i in range(6)]
-    )
+    churn = Churn(clients=2, cycles=[Cycle(index=i, counters={"open_fds": 10.0}) for i in range(6)])
     got = leaks.judge_all({n: churn.series(n) for n in COUNTERS}, 2, 2)
     assert [v.metric for v in got] == ["open_fds"]
     assert got[0].verdict == "flat"
