@@ -89,6 +89,8 @@ class ServerSettings:
             CHANBENCH_GROUP_EXPIRY=str(self.group_expiry_s),
             PYTHONUNBUFFERED="1",
         )
+        if self.point.allocator == "malloc":
+            env.update(PYTHONMALLOC="malloc", MALLOC_ARENA_MAX="2")
         if self.database_url:
             env["CHANBENCH_DATABASE_URL"] = self.database_url
         if self.layer_backend:

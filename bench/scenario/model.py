@@ -37,6 +37,7 @@ MODES = ("closed", "open")
 # What a scenario key's value can be (``PARAMS`` says which, key by key).
 Value = str | int | float | bool
 ARRIVALS = ("constant", "poisson")
+ALLOCATORS = ("pymalloc", "malloc")
 
 
 @dataclass(frozen=True)
@@ -105,6 +106,10 @@ class Point(Record):
     warmup_cycles: int = 2
     messages: int = 0
     settle_s: float = 0.0
+    # The server's allocator: Python's own (pymalloc), or malloc for every object with
+    # glibc held to 2 arenas (PYTHONMALLOC=malloc, MALLOC_ARENA_MAX=2): memory the
+    # allocator keeps after a churn cycle then shows apart from objects kept alive.
+    allocator: str = "pymalloc"
     # Testing the harness: a fault injected into the async consumer (consumers/chat/faults.py).
     fault: str = "none"
     # The Python environment the server runs from: chanbench's own, or an [envs.NAME].
@@ -187,6 +192,7 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "layer": LAYERS,
     "mode": MODES,
     "arrival": ARRIVALS,
+    "allocator": ALLOCATORS,
 }
 # (minimum, whether the minimum itself is allowed) for numeric keys.
 MINIMUM: dict[str, tuple[float, bool]] = {
