@@ -145,9 +145,11 @@ def judge(
 def judge_all(
     series: dict[str, list[float | None]], warmup_cycles: int, clients: int
 ) -> list[Verdict]:
-    """A verdict for each counter that was read, in the registry's order."""
+    """A verdict for each counter that was read and is judged, in the registry's order."""
     return [
         judge(name, series[name], warmup_cycles, clients)
-        for name in COUNTERS
-        if name in series and any(v is not None for v in series[name])
+        for name, counter in COUNTERS.items()
+        if counter.rule != "recorded"
+        and name in series
+        and any(v is not None for v in series[name])
     ]

@@ -4,9 +4,10 @@ counter (``bench.judge.leaks`` judges; ``bench.run.churn`` measures).
 The counter registry (``COUNTERS``) says, once, what each counter is: its unit, where it
 is read (``proc``: the server's whole process tree from outside; ``probe``: inside the
 server, only where chanbench serves its site; ``redis``: the run's Redis), and how it is
-judged: ``slope`` (a Theil-Sen slope per cycle against a tolerance per connection-cycle)
-or ``baseline`` (a count that must come back after every cycle: a leak when every delta
-after the warm-up is at least 1, CPython's ``-R`` rule).
+judged: ``slope`` (a Theil-Sen slope per cycle against a tolerance per connection-cycle),
+``baseline`` (a count that must come back after every cycle: a leak when every delta
+after the warm-up is at least 1, CPython's ``-R`` rule), or ``recorded`` (kept, not
+judged).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ class Counter:
     label: str
     unit: str
     where: str  # proc, probe or redis
-    rule: str  # slope or baseline
+    rule: str  # slope, baseline or recorded
     # Slope rule: what growth per connection-cycle is still noise (docs/leaks.md has the
     # control run each value comes from).
     tolerance_per_connection: float = 0.0
@@ -38,7 +39,9 @@ COUNTERS: dict[str, Counter] = {
     for c in (
         Counter("rss_bytes", "RSS", "bytes", "proc", "slope", MEMORY_TOLERANCE_BYTES),
         Counter("uss_bytes", "USS", "bytes", "proc", "slope", MEMORY_TOLERANCE_BYTES),
-        Counter("pss_bytes", "PSS", "bytes", "proc", "slope", MEMORY_TOLERANCE_BYTES),
+        # Recorded, not judged: a page's share moves with every process on the machine
+        # that maps the same file (libpython), so PSS drifts on a shared machine.
+        Counter("pss_bytes", "PSS", "bytes", "proc", "recorded"),
         Counter("open_fds", "open fds", "fds", "proc", "baseline"),
         Counter("threads", "threads", "threads", "proc", "baseline"),
         Counter("allocated_blocks", "allocated blocks", "blocks", "probe", "slope", 2.0),

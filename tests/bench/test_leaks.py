@@ -112,3 +112,9 @@ def test_judge_all_skips_counters_never_read():
     got = leaks.judge_all({n: churn.series(n) for n in COUNTERS}, 2, 2)
     assert [v.metric for v in got] == ["open_fds"]
     assert got[0].verdict == "flat"
+
+
+def test_pss_is_recorded_not_judged():
+    rising = [float(i * 1e6) for i in range(8)]
+    got = leaks.judge_all({"pss_bytes": rising, "rss_bytes": rising}, 2, 1)
+    assert [v.metric for v in got] == ["rss_bytes"]
