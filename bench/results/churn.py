@@ -31,9 +31,12 @@ class Counter:
     tolerance_per_connection: float = 0.0
 
 
-# Tolerances from the no-leak control on a shared 2-core VM (docs/leaks.md, "Tolerance"):
-# 20 clients, 12 cycles, async and sync on Daphne and the in-memory layer.
-MEMORY_TOLERANCE_BYTES = 4096.0
+# Tolerances from the no-leak controls on a shared 2-core VM (docs/leaks.md, "Tolerance"):
+# scenarios/churn.toml's 12 points (50 clients, 9 judged cycles) put the upper end of
+# every RSS and USS interval at or below 4.7 KiB per connection-cycle; 8 KiB clears that
+# with room, and is an eighth of the planted leak. Blocks and objects: the controls
+# without channels_redis' core layer stay at or below 1.4 per connection-cycle.
+MEMORY_TOLERANCE_BYTES = 8192.0
 COUNTERS: dict[str, Counter] = {
     c.name: c
     for c in (
