@@ -147,9 +147,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(tables.run_table(result))
         for line in tables.saturation_lines(result):
             print(line)
-        leaks = churn.table(result)
-        if leaks is not None:  # churn points: the verdict per counter
+        leaks = churn.table(result, brief=True)
+        if leaks is not None:  # churn points: memory, and every counter not flat
             print("\n" + tables.render(*leaks))
+            print("churn: RSS and USS, and the counters not flat; the report has them all")
         for calibration in result.calibrations:
             if calibration.deliveries_per_s:
                 print(

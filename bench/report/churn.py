@@ -45,10 +45,17 @@ def verdict_text(verdict: Verdict) -> str:
     return verdict.verdict
 
 
-def table(run: Run) -> tuple[list[str], list[list[str]]] | None:
+# What the terminal's table keeps when brief: memory always, any other counter unless flat.
+ALWAYS_SHOWN = ("rss_bytes", "uss_bytes")
+
+
+def table(run: Run, brief: bool = False) -> tuple[list[str], list[list[str]]] | None:
+    """Every churn point's verdicts; ``brief``: memory and whatever is not flat."""
     rows = []
     for point, churn in churns(run):
         for v in churn.verdicts:
+            if brief and v.metric not in ALWAYS_SHOWN and v.verdict == "flat":
+                continue
             interval = (
                 f"{amount(v.ci_low, v.unit)} to {amount(v.ci_high, v.unit)}"
                 if v.ci_low is not None

@@ -60,3 +60,8 @@ def test_one_chart_per_churn_point(tmp_path: Path):
     charts = churn_charts(layout([Source("run", churn_run())]), tmp_path)
     assert [c.name for c in charts] == ["churn-leak"]
     assert (tmp_path / "churn-leak.png").stat().st_size > 0
+
+
+def test_brief_table_keeps_memory_and_what_is_not_flat():
+    _, rows = churn.table(churn_run(), brief=True)
+    assert [row[1] for row in rows] == ["RSS"]  # open fds are flat
