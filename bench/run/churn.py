@@ -203,7 +203,8 @@ def measure_churn(
 ) -> Repeat:
     """Every cycle of a churn point against one running server; the repeat holds the
     cycles, their summed books and the verdicts. Ctrl-C ends it early, judged so far
-    and marked interrupted."""
+    and marked interrupted; a cycle that fails (the server died) fails the repeat, which
+    still keeps the cycles before it."""
     settle_s, reason = settle(point)
     churn = Churn(
         clients=point.clients,
@@ -214,6 +215,7 @@ def measure_churn(
     )
     totals: list[RepeatCounts] = []
     interrupted = False
+    failure: str | None = None
     try:
         for index in range(point.cycles):
             beat.doing = f"churn cycle {index + 1} of {point.cycles}"
@@ -225,6 +227,8 @@ def measure_churn(
             totals.append(books)
     except KeyboardInterrupt:
         interrupted = True
+    except PointFailed as exc:
+        failure = str(exc)
     series = {name: churn.series(name) for name in COUNTERS}
     for name, values in series.items():
         if churn.cycles and all(v is None for v in values):
@@ -234,6 +238,8 @@ def measure_churn(
     assert isinstance(total, RepeatCounts)  # total() builds its own class
     return Repeat(
         repeat=repeat,
+        status="failed" if failure else "ok",
+        reason=failure,
         counts=total,
         loss_ratio=total.lost / total.expected if total.expected else 0.0,
         interrupted=interrupted,

@@ -420,6 +420,7 @@ def _run_points(ctx: RunContext, points: list[Point]) -> int:
                     continue
                 try:
                     rec.repeats.append(measure(ctx, point, rec.label, repeat, into=rec))
+                    failed = failed or not rec.repeats[-1].ok  # churn keeps a failure's cycles
                 except PointFailed as exc:
                     failed = True
                     display.repeat_done(rec.label, f"FAILED: {exc}")
