@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -121,8 +122,13 @@ def read_proc(pid: int) -> dict[str, float]:
 
 def read_probe(url: str) -> dict[str, float]:
     """The site's probe: allocated blocks, gc objects, asyncio tasks, the layer's state."""
-    with urllib.request.urlopen(url, timeout=PROBE_TIMEOUT_S) as answer:
-        data = json.loads(answer.read())
+    try:
+        with urllib.request.urlopen(url, timeout=PROBE_TIMEOUT_S) as answer:
+            data = json.loads(answer.read())
+    except urllib.error.HTTPError as exc:
+        if exc.code == 404:  # a site from before churn (a source environment's own)
+            raise LookupError(f"the site served has no {PROBE_PATH}") from None
+        raise
     return {k: float(v) for k, v in data.items() if k in COUNTERS}
 
 
