@@ -99,6 +99,10 @@ def where_for(
         where.probe_url = f"http://127.0.0.1:{port}{PROBE_PATH}"
     if redis_url is None:
         where.missing("redis", "no Redis in this run")
+    if point.allocator == "malloc":
+        where.unavailable["allocated_blocks"] = (
+            "allocator = malloc: sys.getallocatedblocks() counts pymalloc's blocks alone"
+        )
     return where
 
 
@@ -129,7 +133,10 @@ def read_probe(url: str) -> dict[str, float]:
         if exc.code == 404:  # a site from before churn (a source environment's own)
             raise LookupError(f"the site served has no {PROBE_PATH}") from None
         raise
-    return {k: float(v) for k, v in data.items() if k in COUNTERS}
+    # 0 blocks: pymalloc is off (PYTHONMALLOC=malloc), so the count says nothing.
+    return {
+        k: float(v) for k, v in data.items() if k in COUNTERS and (v or k != "allocated_blocks")
+    }
 
 
 def read_redis(url: str) -> dict[str, float]:

@@ -39,3 +39,9 @@ def test_sources_say_why_a_counter_cannot_be_read():
     assert workers.redis_url == "redis://x"
     own = churn.where_for(Point(cycles=5), 123, 8000, None)
     assert own.probe_url == f"http://127.0.0.1:8000{churn.PROBE_PATH}"
+
+
+def test_allocated_blocks_are_not_read_under_malloc():
+    where = churn.where_for(Point(cycles=5, allocator="malloc"), 123, 8000, None)
+    assert "pymalloc" in where.unavailable["allocated_blocks"]
+    assert "allocated_blocks" not in churn.where_for(Point(cycles=5), 123, 8000, None).unavailable
