@@ -151,6 +151,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         if leaks is not None:  # churn points: memory, and every counter not flat
             print("\n" + tables.render(*leaks))
             print("churn: RSS and USS, and the counters not flat; the report has them all")
+        for line in churn.staircase_lines(result):
+            print(f"idle connections: {line}")
         for calibration in result.calibrations:
             if calibration.deliveries_per_s:
                 print(

@@ -1,10 +1,11 @@
 """The report's churn section: each churn point's verdict per counter, with its slope,
 its bytes (or fds, tasks) per connection and its interval; what could not be read, and
-how long each cycle settled. Words and tables only; ``charts.churn`` draws the lines."""
+how long each cycle settled; each staircase's steps and memory per idle connection.
+Words and tables only; ``charts.churn`` draws the lines."""
 
 from __future__ import annotations
 
-from bench.results.churn import COUNTERS, Churn, Verdict
+from bench.results.churn import COUNTERS, Churn, Staircase, Verdict
 from bench.results.model import PointResult, Run
 
 CAPTION = (
@@ -88,5 +89,53 @@ def notes(run: Run) -> list[str]:
             why.setdefault(reason, []).append(COUNTERS[name].label if name in COUNTERS else name)
         if why:
             line += "; not read: " + "; ".join(f"{', '.join(n)} ({r})" for r, n in why.items())
+        out.append(line)
+    return out
+
+
+STAIRCASE_HEADERS = ["point", "idle connections", "connects/s", "idle CPU %", "RSS MiB"]
+
+
+def staircases(run: Run) -> list[tuple[PointResult, Staircase]]:
+    out = []
+    for point in run.points:
+        found = next((r.staircase for r in point.ok_repeats() if r.staircase), None)
+        if found is not None and found.steps:
+            out.append((point, found))
+    return out
+
+
+def staircase_table(run: Run) -> tuple[list[str], list[list[str]]] | None:
+    rows = []
+    for point, stairs in staircases(run):
+        for step in stairs.steps:
+            rss = step.counters.get("rss_bytes")
+            rows.append(
+                [
+                    point.label,
+                    f"{step.connections:,}",
+                    "-" if step.connects_per_s is None else f"{step.connects_per_s:,.0f}",
+                    "-" if step.idle_cpu_percent is None else f"{step.idle_cpu_percent:g}",
+                    "-" if rss is None else f"{rss / 2**20:,.1f}",
+                ]
+            )
+    return (STAIRCASE_HEADERS, rows) if rows else None
+
+
+def staircase_lines(run: Run) -> list[str]:
+    """Per staircase: KiB per idle connection with its interval, and where it stopped."""
+    out = []
+    for point, stairs in staircases(run):
+        per = stairs.rss_per_connection
+        line = f"{point.label}: " + (
+            "memory per idle connection not fitted (fewer than two steps read)"
+            if per is None
+            else f"{per / 1024:,.1f} KiB of RSS per idle connection (95% interval "
+            f"{amount(stairs.ci_low, 'bytes')} to {amount(stairs.ci_high, 'bytes')})"
+        )
+        held = max(s.connections for s in stairs.steps)
+        line += f"; held at most {held:,}"
+        if stairs.stopped:
+            line += f", stopped {stairs.stopped}"
         out.append(line)
     return out

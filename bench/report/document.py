@@ -67,7 +67,7 @@ def document(lay: Layout, charts: Sequence[Chart]) -> tuple[str, list[Block]]:
         section("Neighbours: does one consumer's work stall the others?", neighbour_blocks)
     if any(environments.table(s.run) for s in sources):
         section("Environments: which release changed what", environment_blocks)
-    if any(churn.table(s.run) for s in sources):
+    if any(churn.table(s.run) or churn.staircase_table(s.run) for s in sources):
         section("Churn: does the server give back what connections took?", churn_blocks)
     section("Methodology", lambda s: [Items(methodology_items(s))])
     section("Versions", version_blocks)
@@ -177,10 +177,13 @@ def environment_blocks(source: Source) -> list[Block]:
 
 
 def churn_blocks(source: Source) -> list[Block]:
-    found = churn.table(source.run)
-    if found is None:
-        return [Paragraph("No churn point.")]
-    return [Table(*found), Paragraph(churn.CAPTION), Items(churn.notes(source.run))]
+    found, stairs = churn.table(source.run), churn.staircase_table(source.run)
+    blocks: list[Block] = []
+    if found is not None:
+        blocks += [Table(*found), Paragraph(churn.CAPTION), Items(churn.notes(source.run))]
+    if stairs is not None:
+        blocks += [Table(*stairs), Items(churn.staircase_lines(source.run))]
+    return blocks or [Paragraph("No churn point.")]
 
 
 # A --target is one server: there is nothing to set against it, and nothing known of it

@@ -115,3 +115,30 @@ class Churn(Record):
 
     def verdict(self, metric: str) -> Verdict | None:
         return next((v for v in self.verdicts if v.metric == metric), None)
+
+
+@dataclass
+class Step(Record):
+    """One step of the staircase: the idle connections held, how they got there, and
+    the server's counters and idle CPU while they were held."""
+
+    connections: int = 0
+    connect_failures: int = 0
+    connect_s: float = 0.0
+    connects_per_s: float | None = None
+    idle_cpu_percent: float | None = None
+    counters: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class Staircase(Record):
+    """Idle connections held in steps in one server, and the memory each costs: the
+    Theil-Sen slope of RSS against the connections held, with its 95% interval."""
+
+    steps: list[Step] = field(default_factory=list)
+    rss_per_connection: float | None = None
+    ci_low: float | None = None
+    ci_high: float | None = None
+    # Where it stopped short of idle_max, and why (None: every step held).
+    stopped: str | None = None
+    unavailable: dict[str, str] = field(default_factory=dict)

@@ -19,7 +19,7 @@ from typing import Any
 
 from bench.judge import stats
 from bench.results.books import Counts, RoomTally, WorkerResult
-from bench.results.churn import Churn
+from bench.results.churn import Churn, Staircase
 from bench.results.environment import Environment, Software
 from bench.results.metrics import METRICS, walk
 from bench.results.record import Record
@@ -134,6 +134,8 @@ class Repeat(Record):
     warnings: list[str] = field(default_factory=list)
     # A churn point's cycles, counters and leak verdicts (bench/results/churn.py).
     churn: Churn | None = None
+    # A staircase of idle connections (the same module).
+    staircase: Staircase | None = None
 
     @property
     def ok(self) -> bool:

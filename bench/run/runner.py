@@ -47,6 +47,7 @@ from bench.run.monitor import ProcessMonitor
 from bench.run.preflight import check_layers, check_limits
 from bench.run.progress import Heartbeat, Progress, RunDisplay, summary_line
 from bench.run.search import SaturationSearch
+from bench.run.staircase import measure_staircase
 from bench.run.target import Target
 from bench.scenario import INTERLEAVED, KEYS, Point, Scenario
 
@@ -178,7 +179,8 @@ def measure(
 
         if pool is None:  # churn: cycles against this one server (bench/run/churn.py)
             where = where_for(point, roots.get("server"), port, ctx.services.redis_url(point))
-            record = measure_churn(point, repeat, plans, where, beat, check)
+            drive = measure_staircase if point.idle_max else measure_churn
+            record = drive(point, repeat, plans, where, beat, check)
             record.started_at, record.ready_s = started_at, ready_s
             beat.stop()
             return record

@@ -110,6 +110,12 @@ class Point(Record):
     # glibc held to 2 arenas (PYTHONMALLOC=malloc, MALLOC_ARENA_MAX=2): memory the
     # allocator keeps after a churn cycle then shows apart from objects kept alive.
     allocator: str = "pymalloc"
+    # The staircase of idle connections (docs/leaks.md): idle_max > 0 makes the point hold
+    # 0, then idle_max / 2^(idle_steps - 1) ... idle_max idle connections in one server,
+    # reading its memory and idle CPU (over idle_hold_s) at each step: KiB per connection.
+    idle_max: int = 0
+    idle_steps: int = 5
+    idle_hold_s: float = 3.0
     # Testing the harness: a fault injected into the async consumer (consumers/chat/faults.py).
     fault: str = "none"
     # The Python environment the server runs from: chanbench's own, or an [envs.NAME].
@@ -150,8 +156,17 @@ class Point(Record):
 
     @property
     def churn(self) -> bool:
-        """Whether the point is a churn run (the server serves its probe for it)."""
-        return self.cycles > 0
+        """Whether the point is a churn run or a staircase of idle connections (the
+        server serves its probe for either)."""
+        return self.cycles > 0 or self.idle_max > 0
+
+    @property
+    def idle_counts(self) -> list[int]:
+        """The staircase's steps: 0, then doubling up to ``idle_max``."""
+        if not self.idle_max:
+            return []
+        steps = [self.idle_max >> k for k in reversed(range(self.idle_steps))]
+        return [0, *sorted({n for n in steps if n > 0})]
 
     @property
     def fault_consumers(self) -> bool:
@@ -221,6 +236,9 @@ MINIMUM: dict[str, tuple[float, bool]] = {
     "warmup_cycles": (0, True),
     "messages": (0, True),
     "settle_s": (0, True),
+    "idle_max": (0, True),
+    "idle_steps": (1, True),
+    "idle_hold_s": (0, False),
 }
 
 

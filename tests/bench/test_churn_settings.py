@@ -45,3 +45,10 @@ def test_allocated_blocks_are_not_read_under_malloc():
     where = churn.where_for(Point(cycles=5, allocator="malloc"), 123, 8000, None)
     assert "pymalloc" in where.unavailable["allocated_blocks"]
     assert "allocated_blocks" not in churn.where_for(Point(cycles=5), 123, 8000, None).unavailable
+
+
+def test_staircase_steps_double_up_to_idle_max():
+    assert Point(idle_max=16000, idle_steps=5).idle_counts == [0, 1000, 2000, 4000, 8000, 16000]
+    assert Point(idle_max=3, idle_steps=5).idle_counts == [0, 1, 3]  # 3 >> 2 = 0 is dropped
+    assert Point().idle_counts == [] and not Point().churn
+    assert Point(idle_max=10).churn  # the probe is served for a staircase too
