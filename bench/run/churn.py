@@ -22,9 +22,9 @@ from dataclasses import dataclass, field
 from bench.deploy.processes import process_tree
 from bench.errors import PointFailed
 from bench.judge.leaks import judge_all
-from bench.loadgen import CONNECT_TIMEOUT_S, WorkerPlan
+from bench.loadgen import WorkerPlan
 from bench.loadgen.link import CONNECT, CONNECTED, RESULT, START, Connected
-from bench.loadgen.pool import WorkerPool
+from bench.loadgen.pool import START_DELAY_S, WorkerPool, connect_budget_s, result_budget_s
 from bench.results.books import WorkerResult
 from bench.results.churn import COUNTERS, Churn, Cycle
 from bench.results.model import Repeat, RepeatCounts
@@ -32,12 +32,6 @@ from bench.run.progress import Heartbeat
 from bench.run.readings import read_memory, read_stat
 from bench.scenario import Point
 
-# A worker process starts (imports uvloop, picows, numpy) in well under 2 s.
-WORKER_START_TIMEOUT_S = 20.0
-# The clients start their phases this long after the last one connected.
-START_DELAY_S = 0.3
-# Beyond its phases, how long a cycle may take to report before it is failed.
-RESULT_GRACE_S = 30.0
 # The probe answers in milliseconds (one gc.collect() of a small server).
 PROBE_TIMEOUT_S = 10.0
 PROBE_PATH = "/_chanbench/probe/"
@@ -181,15 +175,12 @@ def run_cycle(
     started = time.monotonic()
     with WorkerPool(plans) as pool:
         pool.broadcast(CONNECT)
-        budget = WORKER_START_TIMEOUT_S + CONNECT_TIMEOUT_S * 2
-        if point.connect_rate:
-            budget += point.clients / point.connect_rate
+        budget = connect_budget_s(point, point.clients)
         connected = [Connected.from_json(c) for c in pool.gather(CONNECTED, budget, check=check)]
         if not sum(c.connected for c in connected):
             raise PointFailed(f"cycle {index}: no client could connect")
         pool.broadcast(START, time.monotonic_ns() + int(START_DELAY_S * 1e9))
-        total_s = point.warmup_s + point.duration_s
-        budget = START_DELAY_S + total_s + point.drain_max_s + RESULT_GRACE_S
+        budget = result_budget_s(point)
         results = [WorkerResult.from_json(r) for r in pool.gather(RESULT, budget, check=check)]
     repeat = Repeat.from_workers(index, results, clients=point.clients, duration_s=point.duration_s)
     counts = repeat.counts or RepeatCounts()

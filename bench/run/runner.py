@@ -25,9 +25,16 @@ from bench.deploy.servers import ReferenceServer, ServerProcess, server_for
 from bench.deploy.services import Services, services_for
 from bench.deploy.site import ServerSettings, origin, ws_url
 from bench.errors import ExitCode, PointFailed, ServerError, UserError
-from bench.loadgen import CONNECT_TIMEOUT_S
 from bench.loadgen.link import CONNECT, CONNECTED, RESULT, START, Connected, WorkerProgress
-from bench.loadgen.pool import WorkerPool, exit_description, plan_neighbours, plan_workers
+from bench.loadgen.pool import (
+    START_DELAY_S,
+    WorkerPool,
+    connect_budget_s,
+    exit_description,
+    plan_neighbours,
+    plan_workers,
+    result_budget_s,
+)
 from bench.redact import redact
 from bench.results import environment, store
 from bench.results.model import (
@@ -52,12 +59,6 @@ from bench.run.target import Target
 from bench.scenario import INTERLEAVED, KEYS, Point, Scenario
 
 HOST = "127.0.0.1"
-# A worker process starts (imports uvloop, picows, numpy) in well under 2 s.
-WORKER_START_TIMEOUT_S = 20.0
-# The clients start their phases this long after the last one connected, on one clock.
-START_DELAY_S = 0.3
-# Beyond its phases, how long a repeat may take to report before it is failed.
-RESULT_GRACE_S = 30.0
 
 
 @dataclass
@@ -191,9 +192,7 @@ def measure(
         stack.callback(monitor.stop)
         beat.doing = f"connecting {point.clients} clients"
         pool.broadcast(CONNECT)
-        connect_budget = WORKER_START_TIMEOUT_S + CONNECT_TIMEOUT_S * 2
-        if point.connect_rate:
-            connect_budget += point.clients / point.connect_rate
+        connect_budget = connect_budget_s(point, point.clients)
         connected = [
             Connected.from_json(c) for c in pool.gather(CONNECTED, connect_budget, check=check)
         ]
@@ -216,7 +215,7 @@ def measure(
         pool.broadcast(START, t0_ns)
         _call_at(t0_ns + int(point.warmup_s * 1e9), lambda: monitor.mark("start"))
         _call_at(t0_ns + int(total_s * 1e9), lambda: monitor.mark("end"))
-        budget = START_DELAY_S + total_s + point.drain_max_s + RESULT_GRACE_S
+        budget = result_budget_s(point)
         results = [
             WorkerResult.from_json(r) for r in pool.gather(RESULT, budget, on_progress, check)
         ]

@@ -20,12 +20,12 @@ from contextlib import ExitStack
 from bench.deploy.processes import process_tree
 from bench.errors import PointFailed
 from bench.judge.leaks import slope_interval, theil_sen
-from bench.loadgen import CONNECT_TIMEOUT_S, WorkerPlan
+from bench.loadgen import WorkerPlan
 from bench.loadgen.link import CONNECT, CONNECTED, Connected
-from bench.loadgen.pool import WorkerPool, plan_workers
+from bench.loadgen.pool import WorkerPool, connect_budget_s, plan_workers
 from bench.results.churn import Staircase, Step
 from bench.results.model import Repeat
-from bench.run.churn import WORKER_START_TIMEOUT_S, Where, read_counters, settle
+from bench.run.churn import Where, read_counters, settle
 from bench.run.progress import Heartbeat
 from bench.run.readings import read_stat
 from bench.scenario import Point
@@ -52,11 +52,8 @@ def connect_step(
     step_plans = plan_workers(shape, plans[0].url_template, plans[0].origin, seed)
     pool = stack.enter_context(WorkerPool(step_plans))
     pool.broadcast(CONNECT)
-    budget = WORKER_START_TIMEOUT_S + CONNECT_TIMEOUT_S * 2
-    if point.connect_rate:
-        budget += add / point.connect_rate
     total = Connected()
-    for value in pool.gather(CONNECTED, budget, check=check):
+    for value in pool.gather(CONNECTED, connect_budget_s(point, add), check=check):
         got = Connected.from_json(value)
         total.connected += got.connected
         total.failures += got.failures
