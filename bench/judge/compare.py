@@ -41,7 +41,7 @@ from typing import Any
 
 from bench.errors import ExitCode, UserError
 from bench.judge import significance, stats
-from bench.judge.leak_compare import LeakChange, leak_changes
+from bench.judge.leak_compare import LeakChange, leak_changes, staircase_notes
 from bench.judge.significance import DEFAULT_THRESHOLD
 from bench.results.metrics import METRICS
 from bench.results.model import PointResult, Run, varying_keys
@@ -356,6 +356,7 @@ def compare(
     )
     comparison.adjust()
     comparison.leaks = leak_changes(pairs, labels)
+    comparison.notes += staircase_notes(pairs, labels)
     for label, (b, n) in zip(labels, pairs, strict=True):
         reason = next((c.reason for c in changes if c.point == label and c.reason), None)
         if reason is not None:

@@ -1,14 +1,15 @@
 """Churn verdicts in a comparison: a counter ``flat`` in base and a ``leak`` in new is a
 regression (``compare``'s exit 1), and memory per connection-cycle is set side by side
-with each side's interval. Judged on the verdicts each run reached, not re-fitted: both
-used the same rule (``judge.leaks``) on their own cycles."""
+with each side's interval, as is a staircase's memory per idle connection. Judged on
+the verdicts each run reached, not re-fitted: both used the same rule (``judge.leaks``)
+on their own cycles."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from bench.results.churn import COUNTERS, Churn, Verdict
+from bench.results.churn import COUNTERS, Churn, Staircase, Verdict
 from bench.results.model import PointResult
 
 
@@ -77,4 +78,27 @@ def lines(changes: Sequence[LeakChange]) -> list[str]:
                 f"connection-cycle {per_connection(c.base, c.base_clients)} (base), "
                 f"{per_connection(c.new, c.new_clients)} (new)"
             )
+    return out
+
+
+def _stairs(point: PointResult) -> Staircase | None:
+    return next((r.staircase for r in point.ok_repeats() if r.staircase), None)
+
+
+def _kib(stairs: Staircase) -> str:
+    if stairs.rss_per_connection is None or stairs.ci_low is None or stairs.ci_high is None:
+        return "-"
+    per, low, high = (v / 1024 for v in (stairs.rss_per_connection, stairs.ci_low, stairs.ci_high))
+    return f"{per:,.1f} KiB ({low:,.1f} to {high:,.1f})"
+
+
+def staircase_notes(
+    pairs: Sequence[tuple[PointResult, PointResult]], labels: Sequence[str]
+) -> list[str]:
+    """RSS per idle connection, base and new, with their intervals (never gated)."""
+    out = []
+    for label, (b, n) in zip(labels, pairs, strict=True):
+        base, new = _stairs(b), _stairs(n)
+        if base is not None and new is not None:
+            out.append(f"{label}: RSS per idle connection {_kib(base)} (base), {_kib(new)} (new)")
     return out

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from bench.cli import main
-from bench.results.churn import Churn, Verdict
+from bench.results.churn import Churn, Staircase, Verdict
 
 REAL = Path(__file__).resolve().parents[1] / "data" / "quick_small.json"
 CLIENTS = 20
@@ -62,3 +62,21 @@ def test_leak_to_flat_is_no_regression(tmp_path, capsys):
     assert code == 0, out
     assert "RSS: leak -> flat;" in out
     assert "REGRESSION" not in out
+
+
+def test_memory_per_idle_connection_is_set_side_by_side(tmp_path, capsys):
+    def stairs(per_kib: float) -> dict:
+        out = json.loads(REAL.read_text())
+        record = Staircase(
+            rss_per_connection=per_kib * 1024,
+            ci_low=(per_kib - 1) * 1024,
+            ci_high=(per_kib + 1) * 1024,
+        ).to_json()
+        for point in out["points"]:
+            for rep in point["repeats"]:
+                rep["staircase"] = record
+        return out
+
+    code, out = compare(tmp_path, stairs(35.0), stairs(99.0), capsys)
+    assert code == 0, out  # reported, never gated
+    assert "RSS per idle connection 35.0 KiB (34.0 to 36.0) (base), 99.0 KiB" in out
