@@ -139,3 +139,22 @@ def staircase_lines(run: Run) -> list[str]:
             line += f", stopped {stairs.stopped}"
         out.append(line)
     return out
+
+
+def summary_items(run: Run) -> list[str]:
+    """A churn run's summary: the counters found leaking, point by point, then the rest."""
+    out, clean = [], []
+    for point, found in churns(run):
+        leaking = [v for v in found.verdicts if v.verdict == "leak"]
+        if not leaking:
+            clean.append(point.label)
+            continue
+        what = ", ".join(
+            f"{COUNTERS[v.metric].label} ({amount(v.per_connection, v.unit)} per connection-cycle)"
+            for v in leaking
+        )
+        out.append(f"{point.label}: leak in {what}")
+    if clean:
+        out.append(f"no counter leaking: {', '.join(clean)}")
+    out += [f"idle connections, {line}" for line in staircase_lines(run)]
+    return out or ["No churn cycle or staircase step was measured."]

@@ -107,6 +107,9 @@ def document(lay: Layout, charts: Sequence[Chart]) -> tuple[str, list[Block]]:
 
 
 def summary_blocks(lay: Layout, source: Source) -> list[Block]:
+    if all(p.point.churn for p in source.run.points):  # no throughput: the verdicts are it
+        churn_items = churn.summary_items(source.run)
+        return [Items(churn_items), Paragraph("Caveats:"), Items(caveat_items(source))]
     items = summary_items(lay, source)
     return [
         Items(items)

@@ -65,3 +65,8 @@ def test_one_chart_per_churn_point(tmp_path: Path):
 def test_brief_table_keeps_memory_and_what_is_not_flat():
     _, rows = churn.table(churn_run(), brief=True)
     assert [row[1] for row in rows] == ["RSS"]  # open fds are flat
+
+
+def test_summary_names_what_leaks_and_per_connection():
+    (line,) = churn.summary_items(churn_run())
+    assert line == "leak: leak in RSS (64.0 KiB per connection-cycle)"

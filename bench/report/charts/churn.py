@@ -13,7 +13,7 @@ from bench.report.churn import churns, verdict_text
 from bench.report.layout import Chart, Layout
 from bench.results.churn import COUNTERS, Churn, Verdict
 
-# Counters drawn per point, at most: the memory ones and the counts first (registry order).
+# Counters drawn per point, at most: those that leak first, then the registry's order.
 MAX_PANELS = 6
 COLUMNS = 2
 PANEL_HEIGHT_IN = 2.2
@@ -53,7 +53,9 @@ def churn_charts(lay: Layout, out_dir: Path) -> list[Chart]:
     charts = []
     for source in lay.sources:
         for point, churn in churns(source.run):
-            verdicts = churn.verdicts[:MAX_PANELS]
+            # What leaks first, then the rest in the registry's order (memory first).
+            ranked = sorted(churn.verdicts, key=lambda v: v.verdict != "leak")
+            verdicts = ranked[:MAX_PANELS]
             if not verdicts:
                 continue
             rows = math.ceil(len(verdicts) / COLUMNS)
