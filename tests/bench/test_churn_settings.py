@@ -2,8 +2,12 @@
 
 import os
 
+import pytest
+
 from bench.deploy.site import ServerSettings
+from bench.errors import UserError
 from bench.run import churn
+from bench.run.preflight import check_limits
 from bench.scenario import Point
 
 
@@ -52,3 +56,8 @@ def test_staircase_steps_double_up_to_idle_max():
     assert Point(idle_max=3, idle_steps=5).idle_counts == [0, 1, 3]  # 3 >> 2 = 0 is dropped
     assert Point().idle_counts == [] and not Point().churn
     assert Point(idle_max=10).churn  # the probe is served for a staircase too
+
+
+def test_a_staircase_past_the_open_file_limit_is_refused_before_it_starts():
+    with pytest.raises(UserError, match=r"^stairs.toml: idle_max = 10000000 needs about"):
+        check_limits("stairs.toml", [Point(idle_max=10**7)])
