@@ -4,9 +4,9 @@ from pathlib import Path
 
 from bench.judge.leaks import judge_all
 from bench.report import churn
-from bench.report.charts.churn import churn_charts
+from bench.report.charts.churn import churn_charts, staircase_charts
 from bench.report.layout import Source, layout
-from bench.results.churn import Churn, Cycle
+from bench.results.churn import Churn, Cycle, Staircase, Step
 from bench.results.model import PointResult, Repeat, Run
 from bench.scenario import Point
 
@@ -70,3 +70,22 @@ def test_brief_table_keeps_memory_and_what_is_not_flat():
 def test_summary_names_what_leaks_and_per_connection():
     (line,) = churn.summary_items(churn_run())
     assert line == "leak: leak in RSS (64.0 KiB per connection-cycle)"
+
+
+def stairs_run() -> Run:
+    steps = [Step(connections=n, counters={"rss_bytes": 70e6 + n * 36 * 1024}) for n in (0, 50)]
+    steps.append(Step(connections=100, counters={"rss_bytes": 70e6 + 100 * 36 * 1024}))
+    record = Staircase(steps=steps, rss_per_connection=36 * 1024.0, ci_low=35e3, ci_high=38e3)
+    point = PointResult(id="s", label="async", point=Point(idle_max=100), repeats=[Repeat(0)])
+    point.repeats[0].staircase = record
+    return Run(points=[point])
+
+
+def test_staircase_table_lines_and_chart(tmp_path: Path):
+    _, rows = churn.staircase_table(stairs_run())
+    assert [row[1] for row in rows] == ["0", "50", "100"]
+    (line,) = churn.staircase_lines(stairs_run())
+    assert line.startswith("async: 36.0 KiB of RSS per idle connection")
+    charts = staircase_charts(layout([Source("run", stairs_run())]), tmp_path)
+    assert [c.name for c in charts] == ["staircase-async"]
+    assert (tmp_path / "staircase-async.svg").stat().st_size > 0

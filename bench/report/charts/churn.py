@@ -1,5 +1,6 @@
 """The churn charts: each counter of a churn point over its cycles, with the fitted
-Theil-Sen line and the band its 95% interval spans, warm-up cycles in grey."""
+Theil-Sen line and the band its 95% interval spans, warm-up cycles in grey; and each
+staircase's RSS against the idle connections held, with its fit and band."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.report.charts.style import figure, note, save, slug
-from bench.report.churn import churns, verdict_text
+from bench.report.churn import churns, staircases, verdict_text
 from bench.report.layout import Chart, Layout
 from bench.results.churn import COUNTERS, Churn, Verdict
 
@@ -74,6 +75,50 @@ def churn_charts(lay: Layout, out_dir: Path) -> list[Chart]:
                     name,
                     f"Churn: {point.label}, each counter over the cycles",
                     "Each counter read after every cycle, with its fitted slope and interval.",
+                )
+            )
+    return charts
+
+
+def staircase_charts(lay: Layout, out_dir: Path) -> list[Chart]:
+    """One chart per staircase point: RSS against the idle connections held."""
+    charts = []
+    for source in lay.sources:
+        for point, stairs in staircases(source.run):
+            held = [
+                (s.connections, s.counters["rss_bytes"])
+                for s in stairs.steps
+                if "rss_bytes" in s.counters
+            ]
+            if not held:
+                continue
+            fig, ax = figure()
+            xs = [n for n, _ in held]
+            ax.plot(xs, [v / 2**20 for _, v in held], "o", color="tab:blue", label="step")
+            per = stairs.rss_per_connection
+            if per is not None and len(xs) > 1:
+                intercept = statistics.median(v - per * n for n, v in held)
+                ends = (min(xs), max(xs))
+                line = [(intercept + per * x) / 2**20 for x in ends]
+                ax.plot(ends, line, color="tab:red", label=f"{per / 1024:,.1f} KiB each")
+                if stairs.ci_low is not None and stairs.ci_high is not None:
+                    mid = statistics.median(xs)
+                    y_mid = intercept + per * mid
+                    low = [(y_mid + stairs.ci_low * (x - mid)) / 2**20 for x in ends]
+                    high = [(y_mid + stairs.ci_high * (x - mid)) / 2**20 for x in ends]
+                    ax.fill_between(ends, low, high, color="tab:red", alpha=0.15, linewidth=0)
+            ax.set_xlabel("idle connections held")
+            ax.set_ylabel("server RSS (MiB)")
+            ax.legend(fontsize="small")
+            note(fig, "red: Theil-Sen fit; band: its 95% interval on the slope")
+            prefix = f"staircase-{source.label}-" if lay.multi_source else "staircase-"
+            name = slug(prefix + point.label)
+            save(fig, out_dir, name)
+            charts.append(
+                Chart(
+                    name,
+                    f"Idle connections: {point.label}, server RSS at each step",
+                    "Memory of the server's whole tree against the idle connections held.",
                 )
             )
     return charts
