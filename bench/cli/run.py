@@ -86,6 +86,14 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
         "--env change=.), which become the env key",
     )
     parser.add_argument(
+        "--profile",
+        default=None,
+        metavar="none,cpu,memory",
+        help="profile the server: cpu (py-spy on every process of its tree, during each "
+        "measured window) or memory (its command under memray); the same as --set "
+        "profile=..., so none,cpu measures py-spy's cost",
+    )
+    parser.add_argument(
         "--results-dir", type=Path, default=None, help="where result files go (default: results/)"
     )
     parser.add_argument(
@@ -105,7 +113,8 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
 def _run_context(args: argparse.Namespace) -> runner.RunContext:
     import os
 
-    scenario = load_scenario(args.scenario, args.overrides, args.env_options)
+    profile = [f"profile={args.profile}"] if args.profile else []
+    scenario = load_scenario(args.scenario, [*args.overrides, *profile], args.env_options)
     given = getattr(args, "target", None)
     server_pid = getattr(args, "server_pid", None)
     target_ = None

@@ -52,6 +52,9 @@ class ServerProcess:
         self.log_path = log_path
         self.python = python
         self.proc: subprocess.Popen[bytes] | None = None
+        # Arguments put between the interpreter and the server's own (``-m memray run
+        # ...``): the command run under a tool (bench.run.profiling's memory profile).
+        self.wrap_args: tuple[str, ...] = ()
 
     def argv(self) -> list[str]:
         raise NotImplementedError
@@ -80,8 +83,10 @@ class ServerProcess:
 
     def start(self) -> None:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        python, *rest = self.argv()
+        argv = [python, *self.wrap_args, *rest]
         with self.log_path.open("ab") as log:
-            self.proc = start_process(self.argv(), log=log, env=self.environ(), cwd=self.cwd)
+            self.proc = start_process(argv, log=log, env=self.environ(), cwd=self.cwd)
 
     def wait_ready(self, route: str = "async", timeout_s: float = READY_TIMEOUT_S) -> float:
         """Wait until a websocket handshake on ``route`` succeeds; return seconds taken."""

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from bench.judge import stats
-from bench.report import churn, deployments, environments, workloads
+from bench.report import churn, deployments, environments, profiles, workloads
 from bench.report.blocks import Block, Figure, Heading, Items, Paragraph, Table
 from bench.report.layout import (
     MAX_LOADS_DRAWN,
@@ -69,6 +69,11 @@ def document(lay: Layout, charts: Sequence[Chart]) -> tuple[str, list[Block]]:
         section("Environments: which release changed what", environment_blocks)
     if any(churn.table(s.run) or churn.staircase_table(s.run) for s in sources):
         section("Churn: does the server give back what connections took?", churn_blocks)
+    if any(profiles.has_profiles(s) for s in sources):
+        section(
+            "Profiles: where the server's CPU goes", lambda s: profiles.blocks(s, charts, multi)
+        )
+    charts = [c for c in charts if not c.name.startswith(profiles.FLAME)]  # drawn above
     section("Methodology", lambda s: [Items(methodology_items(s))])
     section("Versions", version_blocks)
     blocks.append(Heading(2, "Charts"))

@@ -22,6 +22,7 @@ from bench.results.books import Counts, RoomTally, WorkerResult
 from bench.results.churn import Churn, Staircase
 from bench.results.environment import Environment, Software
 from bench.results.metrics import METRICS, walk
+from bench.results.profile import ProfileRecord
 from bench.results.record import Record
 from bench.results.saturation import Saturation, StepVerdict
 from bench.results.schema import SCHEMA_VERSION
@@ -136,6 +137,8 @@ class Repeat(Record):
     churn: Churn | None = None
     # A staircase of idle connections (the same module).
     staircase: Staircase | None = None
+    # profile = "cpu": where the server's profiles are, or why they are missing.
+    profile: ProfileRecord | None = None
 
     @property
     def ok(self) -> bool:

@@ -53,6 +53,12 @@ def new_path(name: str, commit: str | None, results_dir: Path = RESULTS_DIR) -> 
     return path
 
 
+def file_stem(label: str) -> str:
+    """A point's label as a file name (its server logs, its profiles): spaces and "="
+    replaced, so ``async clients=10`` is ``async_clients-10``."""
+    return label.replace(" ", "_").replace("=", "-")
+
+
 # A run writes its result, its servers' logs and its report (a few MiB for the longest
 # reference runs); a folder with less free space than this is refused before anything
 # is measured or drawn, rather than after minutes of measuring.
@@ -148,6 +154,15 @@ def write_text(path: Path, text: str) -> None:
 def write(path: Path, run: Run) -> None:
     """Write ``run`` atomically as JSON (NaN refused: JSON has none)."""
     write_text(path, json.dumps(run.to_json(), indent=1, allow_nan=False) + "\n")
+
+
+def read_beside(result: Path, relative: str) -> str | None:
+    """A file kept beside a result (its profiles), by the path the result records
+    (relative to the result's folder); None when it is gone or unreadable."""
+    try:
+        return (result.parent / relative).read_text(errors="replace")
+    except OSError:
+        return None
 
 
 def read(path: str | Path) -> Run:

@@ -13,11 +13,11 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, TextIO, TypeVar
+from typing import Any, TextIO
 
 from bench.deploy.environments import Built, build_all
 from bench.deploy.processes import free_port, last_line
@@ -51,12 +51,14 @@ from bench.results.model import (
 from bench.run.churn import measure_churn, where_for
 from bench.run.flags import client_warnings
 from bench.run.monitor import ProcessMonitor
+from bench.run.order import measuring_order, steps
 from bench.run.preflight import check_layers, check_limits
+from bench.run.profiling import profiler_for
 from bench.run.progress import Heartbeat, Progress, RunDisplay, summary_line
 from bench.run.search import SaturationSearch
 from bench.run.staircase import measure_staircase
 from bench.run.target import Target
-from bench.scenario import INTERLEAVED, KEYS, Point, Scenario
+from bench.scenario import KEYS, Point, Scenario
 
 HOST = "127.0.0.1"
 
@@ -106,8 +108,7 @@ def _new_server(
 ) -> ServerProcess:
     """A fresh server for one repeat (not started): the point's kind, or the reference."""
     port = free_port(HOST)
-    safe = label.replace(" ", "_").replace("=", "-")
-    log_path = ctx.log_dir / f"{safe}-r{repeat}.log"
+    log_path = ctx.log_dir / f"{store.file_stem(label)}-r{repeat}.log"
     if reference:
         return ReferenceServer(HOST, port, log_path)
     layer = ctx.scenario.layers.get(point.layer)
@@ -142,6 +143,9 @@ def measure(
         beat = stack.enter_context(Heartbeat(ctx.out, label))
         server: ServerProcess | None = None
         roots: dict[str, int] = {}
+        profiler = stack.enter_context(
+            profiler_for(point, reference, ctx.log_dir.parent, ctx.path.parent, label, repeat)
+        )
         ready_s = None
         db = None if reference else ctx.services.database(point)
         if not reference:
@@ -149,6 +153,7 @@ def measure(
             roots.update(ctx.services.roots(point))
         if not ctx.target:
             server = _new_server(ctx, point, label, repeat, reference)
+            profiler.launch(server)  # memory: the server's command under memray
             stack.callback(server.stop)
         port = server.port if server else None
         template, origin_header = _url_template(ctx, point, port)
@@ -173,6 +178,10 @@ def measure(
                 into.server_command = [redact(part) for part in server.argv()]
         elif ctx.server_pid:
             roots["server"] = ctx.server_pid
+
+        def edge(name: str) -> None:  # of the measured window
+            monitor.mark(name)
+            profiler.edge(name, roots.get("server"))
 
         def check() -> None:
             if server is not None and not server.alive():
@@ -213,8 +222,8 @@ def measure(
                 beat.doing = progress.status
 
         pool.broadcast(START, t0_ns)
-        _call_at(t0_ns + int(point.warmup_s * 1e9), lambda: monitor.mark("start"))
-        _call_at(t0_ns + int(total_s * 1e9), lambda: monitor.mark("end"))
+        _call_at(t0_ns + int(point.warmup_s * 1e9), lambda: edge("start"))
+        _call_at(t0_ns + int(total_s * 1e9), lambda: edge("end"))
         budget = result_budget_s(point)
         results = [
             WorkerResult.from_json(r) for r in pool.gather(RESULT, budget, on_progress, check)
@@ -257,6 +266,7 @@ def measure(
         if ceiling and not reference and record.throughput is not None:
             record.ceiling_fraction = record.throughput.delivered_per_s / ceiling
         record.warnings = client_warnings(record)
+        profiler.finish(record)
         check()
         if not reference:
             ctx.services.check(point)
@@ -372,24 +382,6 @@ def run(ctx: RunContext, calibrate_first: bool = True) -> int:
         else:
             ctx.path.unlink(missing_ok=True)
     return exit_code
-
-
-def steps(points: list[Point]) -> list[list[Point]]:
-    """Points equal but for the interleaved keys: measured together, repeat by repeat."""
-    out: dict[Point, list[Point]] = {}
-    unset = {key: Point().value(key) for key in INTERLEAVED}
-    for point in points:
-        out.setdefault(replace(point, **unset), []).append(point)
-    return list(out.values())
-
-
-T = TypeVar("T")
-
-
-def measuring_order(step: Sequence[T], repeat: int) -> list[T]:
-    """The order a step's points are measured in at ``repeat``: A B, then B A, and so on
-    (ABBA), so that drift on a shared machine is charged to every side alike."""
-    return list(step) if repeat % 2 == 0 else list(reversed(step))
 
 
 def _run_points(ctx: RunContext, points: list[Point]) -> int:

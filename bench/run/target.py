@@ -18,6 +18,7 @@ from urllib.parse import urlsplit, urlunsplit
 from bench.deploy.processes import process_tree
 from bench.errors import UserError
 from bench.redact import redact
+from bench.run.profiling import check_traceable
 from bench.scenario import Point, Scenario
 
 # Keys that describe the server chanbench starts: a target is its own server, so they
@@ -71,12 +72,13 @@ class Target:
 def prepare(
     given: str, scenario: Scenario, server_pid: int | None
 ) -> tuple[Target, Scenario, list[str]]:
-    """Every check of a ``--target`` before any load, in order (the URL, the PID, one
-    handshake, the PID's port); the target, the scenario as one system, and the
-    warnings to print, credentials masked."""
+    """Every check of a ``--target`` before any load, in order (the URL, the PID, that
+    py-spy can trace it if a point is profiled, one handshake, the PID's port); the
+    target, the scenario as one system, and the warnings to print, credentials masked."""
     target = parse(given)
     scenario, ignored = one_system(scenario)
     check_server_pid(server_pid, target)
+    check_traceable(scenario.points(), server_pid)
     check_handshake(target, scenario.points()[0])
     warnings = [check_server_pid_port(server_pid, target)]
     if ignored:

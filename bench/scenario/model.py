@@ -38,6 +38,7 @@ MODES = ("closed", "open")
 Value = str | int | float | bool
 ARRIVALS = ("constant", "poisson")
 ALLOCATORS = ("pymalloc", "malloc")
+PROFILES = ("none", "cpu", "memory")
 
 
 @dataclass(frozen=True)
@@ -120,6 +121,10 @@ class Point(Record):
     fault: str = "none"
     # The Python environment the server runs from: chanbench's own, or an [envs.NAME].
     env: str = "current"
+    # Profile the server during the measured window (bench.run.profiling): "cpu" samples
+    # every process of its tree with py-spy at profile_rate Hz (py-spy's default, 100).
+    profile: str = "none"
+    profile_rate: int = 100
 
     @property
     def route(self) -> str:
@@ -194,7 +199,8 @@ PARAMS: dict[str, type] = {f.name: type(f.default) for f in fields(Point)}
 KEYS = tuple(PARAMS)
 # Keys whose values are measured repeat by repeat in turn rather than one after another,
 # so that drift on a shared machine hits every value alike.
-INTERLEAVED = ("consumer", "env")
+# (profile: so that py-spy's cost, profiled against not, meets the same drift.)
+INTERLEAVED = ("consumer", "env", "profile")
 ALLOWED: dict[str, tuple[str, ...]] = {
     "consumer": CONSUMERS,
     "workload": tuple(WORKLOADS),
@@ -208,6 +214,7 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "mode": MODES,
     "arrival": ARRIVALS,
     "allocator": ALLOCATORS,
+    "profile": PROFILES,
 }
 # (minimum, whether the minimum itself is allowed) for numeric keys.
 MINIMUM: dict[str, tuple[float, bool]] = {
@@ -239,6 +246,7 @@ MINIMUM: dict[str, tuple[float, bool]] = {
     "idle_max": (0, True),
     "idle_steps": (1, True),
     "idle_hold_s": (0, False),
+    "profile_rate": (1, True),
 }
 
 

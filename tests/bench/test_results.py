@@ -224,14 +224,15 @@ COMMITTED = sorted((REPO / "results").glob("2026-*/*.json"))
 
 @pytest.mark.parametrize("path", COMMITTED, ids=lambda p: p.name[:40])
 def test_every_committed_result_reads_typed_and_matches_itself(path):
-    """The dated reference runs (schema 1 to today's) read as today's model: every point a
-    typed Point that survives a round trip, and compare pairs each point with itself."""
+    """The dated reference runs (schema 1 and 2, and today's) read as today's model: every
+    point a typed Point that survives a round trip, and compare pairs each point with
+    itself."""
     raw = json.loads(path.read_text())
     assert raw["schema_version"] <= SCHEMA_VERSION
     run = store.read(path)
     for point, old in zip(run.points, raw["points"], strict=True):
         assert isinstance(point.point, Point)
-        # Every key the old file had reads back with its value (schema 3: ``point``).
+        # Every key the old file had reads back with its value (schema 3: "point").
         for key, value in (old.get("params") or old["point"]).items():
             if key in KEYS and key not in ("consumer", "fault"):  # version 1 moved faults
                 assert point.point.value(key) == value, key

@@ -242,3 +242,36 @@ def test_server_pid_that_does_not_listen_on_the_port_is_warned_about(tmp_path, c
     assert str(tutorial.pid) in warning
     (rep,) = only_result(tmp_path / "results")["points"][0]["repeats"]
     assert rep["server"]["pid"] == other.pid
+
+
+def test_a_target_is_profiled_through_its_server_pid(tmp_path, capsys, tutorial):
+    """py-spy samples the user's server (same user here) during the window: Daphne's
+    frames are in its stacks (a 1 s window of a light load may miss the consumer's)."""
+    code = run(
+        tmp_path, "--target", tutorial.url(), "--server-pid", str(tutorial.pid), "--profile", "cpu"
+    )
+    assert code == 0, capsys.readouterr().out
+    (rep,) = only_result(tmp_path / "results")["points"][0]["repeats"]
+    profile = rep["profile"]
+    assert profile["error"] is None, profile
+    (process,) = profile["processes"]
+    assert process["pid"] == tutorial.pid and process["samples"] > 0
+    merged = (tmp_path / "results" / profile["point_file"]).read_text()
+    assert "(daphne/server.py" in merged
+
+
+def test_a_target_that_cannot_be_profiled_is_refused_before_any_load(tmp_path, capsys, tutorial):
+    assert run(tmp_path, "--target", tutorial.url(), "--profile", "cpu") == 2
+    assert "--server-pid" in one_error_line(capsys)
+    # A process py-spy cannot read as Python: its reason, in one line.
+    other = start_process(["sleep", "60"])
+    try:
+        code = run(
+            tmp_path, "--target", tutorial.url(), "--server-pid", str(other.pid), "--profile", "cpu"
+        )
+    finally:
+        stop_process(other)
+    assert code == 2
+    err = one_error_line(capsys)
+    assert f"--server-pid {other.pid} cannot be profiled" in err and "profile=none" in err
+    assert not result_files(tmp_path / "results")
