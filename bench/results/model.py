@@ -19,6 +19,7 @@ from typing import Any
 
 from bench.judge import stats
 from bench.results.books import Counts, RoomTally, WorkerResult
+from bench.results.churn import Churn, Staircase
 from bench.results.environment import Environment, Software
 from bench.results.metrics import METRICS, walk
 from bench.results.profile import ProfileRecord
@@ -132,6 +133,10 @@ class Repeat(Record):
     neighbour: NeighbourSummary | None = None
     ceiling_fraction: float | None = None
     warnings: list[str] = field(default_factory=list)
+    # A churn point's cycles, counters and leak verdicts (bench/results/churn.py).
+    churn: Churn | None = None
+    # A staircase of idle connections (the same module).
+    staircase: Staircase | None = None
     # profile = "cpu": where the server's profiles are, or why they are missing.
     profile: ProfileRecord | None = None
 
