@@ -49,7 +49,8 @@ def connect_step(
 ) -> Connected:
     """Open ``add`` more idle clients in a pool of their own, held until ``stack`` closes."""
     shape = dataclasses.replace(point, clients=add, messages=0)
-    step_plans = plan_workers(shape, plans[0].url_template, plans[0].origin, seed)
+    first = plans[0]
+    step_plans = plan_workers(shape, first.url_template, first.origin, seed, first.protocol_paths)
     pool = stack.enter_context(WorkerPool(step_plans))
     pool.broadcast(CONNECT)
     total = Connected()
