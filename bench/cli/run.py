@@ -14,7 +14,7 @@ from bench.cli import exits, read
 from bench.deploy import own_site
 from bench.errors import ExitCode, UserError
 from bench.redact import RedactingWriter, redact
-from bench.report import tables
+from bench.report import churn, tables
 from bench.report.cluster import cluster_items
 from bench.results import environment, store
 from bench.run import flags, runner, target
@@ -235,6 +235,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(tables.run_table(result))
         for line in tables.saturation_lines(result):
             print(line)
+        leaks = churn.table(result, brief=True)
+        if leaks is not None:  # churn points: memory, and every counter not flat
+            print("\n" + tables.render(*leaks))
+            print("churn: RSS and USS, and the counters not flat; the report has them all")
+        for line in churn.staircase_lines(result):
+            print(f"idle connections: {line}")
         for calibration in result.calibrations:
             if calibration.deliveries_per_s:
                 print(

@@ -27,7 +27,7 @@ CONSUMERS_DIR = Path(__file__).resolve().parents[2] / "consumers"
 CONSUMERS = ("sync", "async")
 # What it does: the workloads (bench.deploy.workloads, one registry entry each).
 # Faults injected into the async consumer (consumers/chat/faults.py), to test the harness.
-FAULTS = ("none", "stall", "slow")
+FAULTS = ("none", "stall", "slow", "leak", "task_leak", "fd_leak")
 LAYERS = ("memory", "redis", "redis-pubsub")
 LOOPS = ("asyncio", "uvloop")
 # Defaults written once for the scenario's Point, the server's settings and the
@@ -46,6 +46,7 @@ POINT_ENVIRON: dict[str, str] = {
     "CHANBENCH_LAYER": "layer",
     "CHANBENCH_LAYER_CAPACITY": "capacity",
     "CHANBENCH_FAULT_CONSUMERS": "fault_consumers",
+    "CHANBENCH_PROBE": "churn",
     **{f"CHANBENCH_{key.upper()}": key for key in SIZE_SETTINGS},
 }
 
@@ -100,6 +101,8 @@ class ServerSettings:
             CHANBENCH_GROUP_EXPIRY=str(self.group_expiry_s),
             PYTHONUNBUFFERED="1",
         )
+        if self.point.allocator == "malloc":
+            env.update(PYTHONMALLOC="malloc", MALLOC_ARENA_MAX="2")
         if self.database_url:
             env["CHANBENCH_DATABASE_URL"] = self.database_url
         if self.layer_backend:

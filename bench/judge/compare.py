@@ -41,6 +41,7 @@ from typing import Any
 
 from bench.errors import ExitCode, UserError
 from bench.judge import significance, stats
+from bench.judge.leak_compare import LeakChange, leak_changes, staircase_notes
 from bench.judge.significance import DEFAULT_THRESHOLD
 from bench.results.metrics import METRICS
 from bench.results.model import PointResult, Run, varying_keys
@@ -235,9 +236,14 @@ class Comparison:
     notes: list[str] = field(default_factory=list)
     loss_threshold: float = DEFAULT_LOSS_THRESHOLD
     loss_bound: float = stats.LOSS_BOUND
+    # Churn points: each counter's verdict, base against new (flat -> leak regresses).
+    leaks: list[LeakChange] = field(default_factory=list)
 
     def regressions(self) -> list[Change]:
         return [c for c in self.changes if c.regressed(self.fail_threshold)]
+
+    def leak_regressions(self) -> list[LeakChange]:
+        return [c for c in self.leaks if c.regressed]
 
     def family(self) -> list[Change]:
         """The gated tests: Holm-Bonferroni's family."""
@@ -275,7 +281,7 @@ class Comparison:
     @property
     def exit_code(self) -> ExitCode:
         """A regression first; else, a point the gate cannot vouch for."""
-        if self.regressions():
+        if self.regressions() or self.leak_regressions():
             return ExitCode.REGRESSION
         return ExitCode.NOT_JUDGED if self.unjudged() else ExitCode.OK
 
@@ -349,6 +355,8 @@ def compare(
         loss_bound=loss_bound,
     )
     comparison.adjust()
+    comparison.leaks = leak_changes(pairs, labels)
+    comparison.notes += staircase_notes(pairs, labels)
     for label, (b, n) in zip(labels, pairs, strict=True):
         reason = next((c.reason for c in changes if c.point == label and c.reason), None)
         if reason is not None:

@@ -20,7 +20,7 @@ from multiprocessing.connection import Connection, wait
 from typing import TYPE_CHECKING, Any, Protocol
 
 from bench.errors import PointFailed, UserError
-from bench.loadgen import WorkerPlan, worker_main
+from bench.loadgen import CONNECT_TIMEOUT_S, WorkerPlan, worker_main
 from bench.loadgen.link import ERROR, PROGRESS, STOP, WorkerProgress, pack, unpack
 from bench.protocols import DEFAULT_PROTOCOL
 from bench.scenario import Point
@@ -35,6 +35,25 @@ CLIENTS_PER_PROCESS = 5000
 POLL_S = 0.25
 # What the pool reports for a worker whose pipe closed before it answered.
 DIED = "died"
+# A worker process starts (imports uvloop, picows, numpy) in well under 2 s.
+WORKER_START_TIMEOUT_S = 20.0
+# The clients start their phases this long after the last one connected, on one clock.
+START_DELAY_S = 0.3
+# Beyond its phases, how long a repeat may take to report before it is failed.
+RESULT_GRACE_S = 30.0
+
+
+def connect_budget_s(point: Point, clients: int) -> float:
+    """How long ``clients`` of ``point`` may take to start and connect before it fails."""
+    budget = WORKER_START_TIMEOUT_S + CONNECT_TIMEOUT_S * 2
+    if point.connect_rate:
+        budget += clients / point.connect_rate
+    return budget
+
+
+def result_budget_s(point: Point) -> float:
+    """How long the phases may take, from the start command to every worker's result."""
+    return START_DELAY_S + point.warmup_s + point.duration_s + point.drain_max_s + RESULT_GRACE_S
 
 
 def plan_workers(

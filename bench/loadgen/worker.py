@@ -163,6 +163,8 @@ class Worker:
         phase = self.ledger.phase(intended_ns)
         if phase is None or not client.alive:
             return
+        if self.plan.point.messages and client.seq >= self.plan.point.messages:
+            return  # its share sent (a churn cycle's messages)
         sent_ns = clock.now_ns()
         client.send(intended_ns, phase)
         # Lateness only where a schedule sets the intended time (open loop); in closed loop

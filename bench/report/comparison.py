@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 import textwrap
 
-from bench.judge import significance
+from bench.judge import leak_compare, significance
 from bench.judge.compare import (
     Change,
     Comparison,
@@ -160,6 +160,7 @@ def summary_lines(comparison: Comparison) -> list[str]:
     if comparison.only_new:
         lines.append(f"only in new (not compared): {', '.join(comparison.only_new)}")
     lines += comparison.notes
+    lines += leak_compare.lines(comparison.leaks)
     if comparison.forced:
         lines.append(f"warning: {comparison.forced}; compared anyway (--force)")
     regressions = comparison.regressions()
@@ -170,7 +171,15 @@ def summary_lines(comparison: Comparison) -> list[str]:
             f" worse by {comparison.fail_threshold:.0%} (loss: "
             f"{100 * comparison.loss_threshold:.2g} points) or more: {worst}"
         )
-    elif comparison.unjudged():
+    leaks = comparison.leak_regressions()
+    if leaks:
+        lines.append(
+            f"REGRESSION: {len(leaks)} counter{'s' if len(leaks) != 1 else ''} flat in base "
+            f"and leaking in new: {', '.join(f'{c.point} {c.metric}' for c in leaks)}"
+        )
+    if regressions or leaks:
+        return lines
+    if comparison.unjudged():
         lines.append(
             f"NOT JUDGED: base has no measurement of {', '.join(comparison.unjudged())} "
             "(its repeats failed; see base's reasons): nothing to compare new with"
@@ -202,7 +211,8 @@ def format_text(comparison: Comparison) -> str:
 
 
 def format_markdown(comparison: Comparison) -> str:
-    status = "regression" if comparison.regressions() else "no regression"
+    failed = comparison.regressions() or comparison.leak_regressions()
+    status = "regression" if failed else "no regression"
     return (
         "\n".join(
             [

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from bench.judge import stats
-from bench.report import deployments, environments, profiles, workloads
+from bench.report import churn, deployments, environments, profiles, workloads
 from bench.report.blocks import Block, Figure, Heading, Items, Paragraph, Table
 from bench.report.cluster import cluster_items
 from bench.report.layout import (
@@ -68,6 +68,8 @@ def document(lay: Layout, charts: Sequence[Chart]) -> tuple[str, list[Block]]:
         section("Neighbours: does one consumer's work stall the others?", neighbour_blocks)
     if any(environments.table(s.run) for s in sources):
         section("Environments: which release changed what", environment_blocks)
+    if any(churn.table(s.run) or churn.staircase_table(s.run) for s in sources):
+        section("Churn: does the server give back what connections took?", churn_blocks)
     if any(profiles.has_profiles(s) for s in sources):
         section(
             "Profiles: where the server's CPU goes", lambda s: profiles.blocks(s, charts, multi)
@@ -111,6 +113,9 @@ def document(lay: Layout, charts: Sequence[Chart]) -> tuple[str, list[Block]]:
 
 
 def summary_blocks(lay: Layout, source: Source) -> list[Block]:
+    if all(p.point.churn for p in source.run.points):  # no throughput: the verdicts are it
+        churn_items = churn.summary_items(source.run)
+        return [Items(churn_items), Paragraph("Caveats:"), Items(caveat_items(source))]
     items = summary_items(lay, source)
     return [
         Items(items)
@@ -178,6 +183,16 @@ def environment_blocks(source: Source) -> list[Block]:
         Table(*table),
         Paragraph(environments.CAPTION),
     ]
+
+
+def churn_blocks(source: Source) -> list[Block]:
+    found, stairs = churn.table(source.run), churn.staircase_table(source.run)
+    blocks: list[Block] = []
+    if found is not None:
+        blocks += [Table(*found), Paragraph(churn.CAPTION), Items(churn.notes(source.run))]
+    if stairs is not None:
+        blocks += [Table(*stairs), Items(churn.staircase_lines(source.run))]
+    return blocks or [Paragraph("No churn point.")]
 
 
 # A --target is one server: there is nothing to set against it, and nothing known of it

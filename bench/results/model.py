@@ -19,6 +19,7 @@ from typing import Any
 
 from bench.judge import stats
 from bench.results.books import Counts, RoomTally, WorkerResult
+from bench.results.churn import Churn, Staircase
 from bench.results.environment import Environment, Software
 from bench.results.hosts import HostSummary
 from bench.results.metrics import METRICS, walk
@@ -141,6 +142,10 @@ class Repeat(Record):
     cross_host_latency_ms: dict[str, float | None] = field(default_factory=dict)
     cross_host_histogram: str = ""
     cross_host_bound_ms: float | None = None
+    # A churn point's cycles, counters and leak verdicts (bench/results/churn.py).
+    churn: Churn | None = None
+    # A staircase of idle connections (the same module).
+    staircase: Staircase | None = None
     # profile = "cpu": where the server's profiles are, or why they are missing.
     profile: ProfileRecord | None = None
 

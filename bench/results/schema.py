@@ -43,6 +43,10 @@ Schema history (``SCHEMA_VERSION``), as pyperf keeps it:
       ``pss_bytes`` and ``open_files`` (read when the window ends), the tree
       ``pss_bytes``; ``per_thread`` rows always carry ``pid`` and ``main``. Each is
       optional: older files read without them.
+      Also: a churn point's repeat holds ``churn`` (its cycles, the counters read after
+      each, what could not be read, a verdict per counter: ``bench.results.churn``) and
+      no throughput; the point's keys ``cycles``, ``warmup_cycles``, ``messages``,
+      ``settle_s`` and ``allocator`` read as their defaults (no churn) in older files.
 """
 
 from __future__ import annotations

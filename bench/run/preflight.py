@@ -8,6 +8,7 @@ import importlib.util
 import math
 import os
 from collections.abc import Mapping, Sequence
+from operator import itemgetter
 from pathlib import Path
 
 from bench.deploy.processes import raise_open_file_limit
@@ -43,13 +44,15 @@ def check_limits(
     for point in points:
         shares = plan_workers(point, "", "", 0) if clients_here else []
         biggest_share = max((len(plan.clients) for plan in shares), default=0)
-        # The server holds a socket per client, and a Redis connection per waiting consumer.
-        server_files = 0 if target else point.clients * (1 if point.layer == "memory" else 2)
+        # The server holds a socket per client (a staircase: per idle connection at its
+        # top step), and a Redis connection per waiting consumer.
+        key, held = max(("clients", point.clients), ("idle_max", point.idle_max), key=itemgetter(1))
+        server_files = 0 if target else held * (1 if point.layer == "memory" else 2)
         needed = max(server_files, biggest_share) + OPEN_FILES_MARGIN
         if needed > soft:
             where = "the server" if server_files >= biggest_share else "a client process"
             raise UserError(
-                f"{source}: clients = {point.clients} needs about {needed} open files in "
+                f"{source}: {key} = {held} needs about {needed} open files in "
                 f"{where}, but the open-file limit is {soft} (hard limit {hard}); raise the "
                 f"hard limit (ulimit -Hn {needed}, as root) or use fewer clients"
             )

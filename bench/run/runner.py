@@ -13,11 +13,11 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, TextIO, TypeVar
+from typing import Any, TextIO
 
 from bench.deploy.environments import Built, build_all
 from bench.deploy.processes import free_port, last_line
@@ -25,9 +25,17 @@ from bench.deploy.servers import ReferenceServer, ServerProcess, server_for
 from bench.deploy.services import Services, services_for
 from bench.deploy.site import ServerSettings
 from bench.errors import ExitCode, PointFailed, ServerError, UserError
-from bench.loadgen import CONNECT_TIMEOUT_S
 from bench.loadgen.link import CONNECT, CONNECTED, RESULT, START, Connected, WorkerProgress
-from bench.loadgen.pool import Placement, exit_description, open_pool, plan_neighbours, plan_workers
+from bench.loadgen.pool import (
+    START_DELAY_S,
+    Placement,
+    connect_budget_s,
+    exit_description,
+    open_pool,
+    plan_neighbours,
+    plan_workers,
+    result_budget_s,
+)
 from bench.protocols import DEFAULT_PROTOCOL, import_paths
 from bench.redact import redact
 from bench.results import environment, store
@@ -42,23 +50,20 @@ from bench.results.model import (
     WorkerResult,
     load_shape,
 )
+from bench.run.churn import measure_churn, where_for
 from bench.run.flags import client_warnings
 from bench.run.monitor import ProcessMonitor
+from bench.run.order import measuring_order, steps
 from bench.run.preflight import check_layers, check_limits
 from bench.run.profiling import profiler_for
 from bench.run.progress import Heartbeat, Progress, RunDisplay, summary_line
 from bench.run.routes import ready_route, served_site, system_name, url_template
 from bench.run.search import SaturationSearch
+from bench.run.staircase import measure_staircase
 from bench.run.target import Target
-from bench.scenario import INTERLEAVED, KEYS, Point, Scenario
+from bench.scenario import KEYS, Point, Scenario
 
 HOST = "127.0.0.1"
-# A worker process starts (imports uvloop, picows, numpy) in well under 2 s.
-WORKER_START_TIMEOUT_S = 20.0
-# The clients start their phases this long after the last one connected, on one clock.
-START_DELAY_S = 0.3
-# Beyond its phases, how long a repeat may take to report before it is failed.
-RESULT_GRACE_S = 30.0
 
 
 @dataclass
@@ -157,8 +162,11 @@ def measure(
         paths = import_paths(ctx.scenario.path)
         plans = plan_workers(point, template, origin_header, repeat, paths, ctx.cluster)
         neighbours = [] if reference else plan_neighbours(point, url_for, len(plans), repeat)
-        # The client workers start while the server does, and are stopped before it.
-        pool = stack.enter_context(open_pool(plans + neighbours, ctx.cluster))
+        # The client processes start (import, spawn) while the server does; they are
+        # stopped first, before the server. A churn point starts a pool per cycle.
+        pool = (
+            None if point.churn else stack.enter_context(open_pool(plans + neighbours, ctx.cluster))
+        )
         if server is not None:
             server.start()
             try:
@@ -172,11 +180,6 @@ def measure(
                 into.server_command = [redact(part) for part in server.argv()]
         elif ctx.server_pid:
             roots["server"] = ctx.server_pid
-        monitor = ProcessMonitor(
-            roots, point.monitor_hz, clients=pool.pids(), server_port=port if server else None
-        )
-        monitor.start()
-        stack.callback(monitor.stop)
 
         def edge(name: str) -> None:  # of the measured window
             monitor.mark(name)
@@ -186,11 +189,21 @@ def measure(
             if server is not None and not server.alive():
                 raise _server_died(server)
 
+        if pool is None:  # churn: cycles against this one server (bench/run/churn.py)
+            where = where_for(point, roots.get("server"), port, ctx.services.redis_url(point))
+            drive = measure_staircase if point.idle_max else measure_churn
+            record = drive(point, repeat, plans, where, beat, check)
+            record.started_at, record.ready_s = started_at, ready_s
+            beat.stop()
+            return record
+        monitor = ProcessMonitor(
+            roots, point.monitor_hz, clients=pool.pids(), server_port=port if server else None
+        )
+        monitor.start()
+        stack.callback(monitor.stop)
         beat.doing = f"connecting {point.clients} clients"
         pool.broadcast(CONNECT)
-        connect_budget = WORKER_START_TIMEOUT_S + CONNECT_TIMEOUT_S * 2
-        if point.connect_rate:
-            connect_budget += point.clients / point.connect_rate
+        connect_budget = connect_budget_s(point, point.clients)
         connected = [
             Connected.from_json(c) for c in pool.gather(CONNECTED, connect_budget, check=check)
         ]
@@ -213,7 +226,7 @@ def measure(
         pool.broadcast(START, t0_ns)
         _call_at(t0_ns + int(point.warmup_s * 1e9), lambda: edge("start"))
         _call_at(t0_ns + int(total_s * 1e9), lambda: edge("end"))
-        budget = START_DELAY_S + total_s + point.drain_max_s + RESULT_GRACE_S
+        budget = result_budget_s(point)
         results = [
             WorkerResult.from_json(r) for r in pool.gather(RESULT, budget, on_progress, check)
         ]
@@ -377,24 +390,6 @@ def run(ctx: RunContext, calibrate_first: bool = True) -> int:
     return exit_code
 
 
-def steps(points: list[Point]) -> list[list[Point]]:
-    """Points equal but for the interleaved keys: measured together, repeat by repeat."""
-    out: dict[Point, list[Point]] = {}
-    unset = {key: Point().value(key) for key in INTERLEAVED}
-    for point in points:
-        out.setdefault(replace(point, **unset), []).append(point)
-    return list(out.values())
-
-
-T = TypeVar("T")
-
-
-def measuring_order(step: Sequence[T], repeat: int) -> list[T]:
-    """The order a step's points are measured in at ``repeat``: A B, then B A, and so on
-    (ABBA), so that drift on a shared machine is charged to every side alike."""
-    return list(step) if repeat % 2 == 0 else list(reversed(step))
-
-
 def _run_points(ctx: RunContext, points: list[Point]) -> int:
     """Every step in turn; in a step, repeats interleaved across its points."""
     scenario, result = ctx.scenario, ctx.run
@@ -424,6 +419,7 @@ def _run_points(ctx: RunContext, points: list[Point]) -> int:
                     continue
                 try:
                     rec.repeats.append(measure(ctx, point, rec.label, repeat, into=rec))
+                    failed = failed or not rec.repeats[-1].ok  # churn keeps a failure's cycles
                 except PointFailed as exc:
                     failed = True
                     display.repeat_done(rec.label, f"FAILED: {exc}")

@@ -25,7 +25,7 @@ from bench.scenario import Point, Scenario
 # Keys that describe the server chanbench starts: a target is its own server, so they
 # are not crossed into points (``consumer`` picks a route only on chanbench's own site,
 # and a route template with {room} names it instead).
-SERVER_KEYS = ("consumer", "server", "layer", "loop", "workers", "capacity", "env")
+SERVER_KEYS = ("consumer", "server", "layer", "loop", "workers", "capacity", "env", "allocator")
 # The pre-flight handshake: a server that takes longer than this to answer one is
 # refused before any load (the clients allow CONNECT_TIMEOUT_S each under load).
 HANDSHAKE_TIMEOUT_S = 5.0

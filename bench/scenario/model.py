@@ -39,6 +39,7 @@ MODES = ("closed", "open")
 # What a scenario key's value can be (``PARAMS`` says which, key by key).
 Value = str | int | float | bool
 ARRIVALS = ("constant", "poisson")
+ALLOCATORS = ("pymalloc", "malloc")
 PROFILES = ("none", "cpu", "memory")
 
 
@@ -102,6 +103,25 @@ class Point(Record):
     # The drain ends when nothing has arrived for drain_quiet_s, or after drain_max_s.
     drain_quiet_s: float = 1.0
     drain_max_s: float = 10.0
+    # Churn and leaks (docs/leaks.md): cycles > 0 makes the point cycles of connect the
+    # clients, exchange messages, disconnect all, settle settle_s (0: as the server
+    # kind's own timers need, bench/run/churn.py), in one server process, counters read
+    # after each; the first warmup_cycles are not judged. messages caps what each client
+    # sends per cycle, churn or not (0: no cap, the window decides).
+    cycles: int = 0
+    warmup_cycles: int = 2
+    messages: int = 0
+    settle_s: float = 0.0
+    # The server's allocator: Python's own (pymalloc), or malloc for every object with
+    # glibc held to 2 arenas (PYTHONMALLOC=malloc, MALLOC_ARENA_MAX=2): memory the
+    # allocator keeps after a churn cycle then shows apart from objects kept alive.
+    allocator: str = "pymalloc"
+    # The staircase of idle connections (docs/leaks.md): idle_max > 0 makes the point hold
+    # 0, then idle_max / 2^(idle_steps - 1) ... idle_max idle connections in one server,
+    # reading its memory and idle CPU (over idle_hold_s) at each step: KiB per connection.
+    idle_max: int = 0
+    idle_steps: int = 5
+    idle_hold_s: float = 3.0
     # Testing the harness: a fault injected into the async consumer (consumers/chat/faults.py).
     fault: str = "none"
     # The Python environment the server runs from: chanbench's own, or an [envs.NAME].
@@ -145,6 +165,20 @@ class Point(Record):
         return self.rooms
 
     @property
+    def churn(self) -> bool:
+        """Whether the point is a churn run or a staircase of idle connections (the
+        server serves its probe for either)."""
+        return self.cycles > 0 or self.idle_max > 0
+
+    @property
+    def idle_counts(self) -> list[int]:
+        """The staircase's steps: 0, then doubling up to ``idle_max``."""
+        if not self.idle_max:
+            return []
+        steps = [self.idle_max >> k for k in reversed(range(self.idle_steps))]
+        return [0, *sorted({n for n in steps if n > 0})]
+
+    @property
     def fault_consumers(self) -> bool:
         """Whether the server routes the fault-injecting consumers."""
         return self.fault != "none"
@@ -184,6 +218,7 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "layer": LAYERS,
     "mode": MODES,
     "arrival": ARRIVALS,
+    "allocator": ALLOCATORS,
     "profile": PROFILES,
 }
 # (minimum, whether the minimum itself is allowed) for numeric keys.
@@ -209,6 +244,13 @@ MINIMUM: dict[str, tuple[float, bool]] = {
     "monitor_hz": (0, True),
     "drain_quiet_s": (0, False),
     "drain_max_s": (0, False),
+    "cycles": (0, True),
+    "warmup_cycles": (0, True),
+    "messages": (0, True),
+    "settle_s": (0, True),
+    "idle_max": (0, True),
+    "idle_steps": (1, True),
+    "idle_hold_s": (0, False),
     "profile_rate": (1, True),
 }
 

@@ -8,6 +8,16 @@ Each is the tutorial's async ``ChatConsumer`` with one fault added, routed at
   connection: a stalled server that open-loop latency must show.
 - ``slow``: waits ``CHANBENCH_SLOW_MS`` (5) before each broadcast: a regression that a
   comparison must flag.
+
+Leaks, planted for churn's verdicts (docs/leaks.md) and for profilers to find (each keeps
+its allocation on one line, so a memray or tracemalloc report names it):
+
+- ``leak``: keeps ``CHANBENCH_LEAK_BYTES`` (65536) bytes per connection, forever, in the
+  module-level list ``KEPT``: memory that grows by that much per connection-cycle.
+- ``task_leak``: starts a task per connection that never ends: asyncio tasks that grow
+  by one per connection.
+- ``fd_leak``: opens a file descriptor per connection and never closes it (``os.open``
+  of /dev/null, kept in ``KEPT_FDS``): open files that grow by one per connection.
 """
 
 import asyncio
@@ -21,6 +31,12 @@ from .async_consumer import ChatConsumer
 STALL_MS = float(os.environ.get("CHANBENCH_STALL_MS", "500"))
 STALL_AFTER_S = float(os.environ.get("CHANBENCH_STALL_AFTER_S", "2.0"))
 SLOW_MS = float(os.environ.get("CHANBENCH_SLOW_MS", "5"))
+LEAK_BYTES = int(os.environ.get("CHANBENCH_LEAK_BYTES", "65536"))
+
+# What the leaks keep: never emptied while the server runs.
+KEPT: list[bytearray] = []
+KEPT_TASKS: list[asyncio.Task] = []
+KEPT_FDS: list[int] = []
 
 _first_connect_s: float | None = None
 _stalled = False
@@ -47,7 +63,28 @@ class SlowConsumer(ChatConsumer):
         await super().receive(text_data)
 
 
+class LeakConsumer(ChatConsumer):
+    async def connect(self):
+        KEPT.append(bytearray(LEAK_BYTES))  # the planted leak: LEAK_BYTES per connection
+        await super().connect()
+
+
+class TaskLeakConsumer(ChatConsumer):
+    async def connect(self):
+        KEPT_TASKS.append(asyncio.ensure_future(asyncio.Event().wait()))  # never ends
+        await super().connect()
+
+
+class FdLeakConsumer(ChatConsumer):
+    async def connect(self):
+        KEPT_FDS.append(os.open(os.devnull, os.O_RDONLY))  # never closed
+        await super().connect()
+
+
 websocket_urlpatterns = [
     re_path(r"ws/stall/chat/(?P<room_name>\w+)/$", StallOnceConsumer.as_asgi()),
     re_path(r"ws/slow/chat/(?P<room_name>\w+)/$", SlowConsumer.as_asgi()),
+    re_path(r"ws/leak/chat/(?P<room_name>\w+)/$", LeakConsumer.as_asgi()),
+    re_path(r"ws/task_leak/chat/(?P<room_name>\w+)/$", TaskLeakConsumer.as_asgi()),
+    re_path(r"ws/fd_leak/chat/(?P<room_name>\w+)/$", FdLeakConsumer.as_asgi()),
 ]

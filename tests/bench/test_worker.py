@@ -222,3 +222,16 @@ def test_progress_counts_good_deliveries(mode):
     assert isinstance(link, FakeLink)
     (_, progress), *_ = link.sent
     assert progress.received == 1
+
+
+def test_messages_caps_what_each_client_sends():
+    """``messages`` (a churn cycle's share): a client that has sent it sends no more,
+    whatever the pacer asks; the other clients are not held to its count."""
+    worker, (first, second) = worker_with_members(plan(mode="closed", messages=2))
+    now = time.monotonic_ns()
+    worker.ledger.window = (now - 10_000 * MS, now + 10_000 * MS)
+    for _ in range(5):
+        worker._send_next(first, time.monotonic_ns())  # type: ignore[arg-type]
+    worker._send_next(second, time.monotonic_ns())  # type: ignore[arg-type]
+    assert len(first.frames) == 2 and len(second.frames) == 1
+    assert worker.ledger.counts.sent == 3

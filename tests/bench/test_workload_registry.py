@@ -19,6 +19,7 @@ SITE_READS = {
     "CHANBENCH_LAYER",
     "CHANBENCH_LAYER_CAPACITY",
     "CHANBENCH_FAULT_CONSUMERS",
+    "CHANBENCH_PROBE",  # mysite/urls.py: the churn probe's route
     "CHANBENCH_WORK_MS",
     "CHANBENCH_WORK_US",
     "CHANBENCH_CONN_MAX_AGE",

@@ -1,0 +1,160 @@
+"""The report's churn section: each churn point's verdict per counter, with its slope,
+its bytes (or fds, tasks) per connection and its interval; what could not be read, and
+how long each cycle settled; each staircase's steps and memory per idle connection.
+Words and tables only; ``charts.churn`` draws the lines."""
+
+from __future__ import annotations
+
+from bench.results.churn import COUNTERS, Churn, Staircase, Verdict
+from bench.results.model import PointResult, Run
+
+CAPTION = (
+    "Each counter is read after every cycle (connect the clients, exchange, hang up, "
+    "settle), in one server process. slope: Theil-Sen, per cycle, over the cycles after "
+    "the warm-up; interval: 95%, moving-block bootstrap. Memory and allocation counters "
+    "are a leak when the whole interval lies above the tolerance, flat when inside "
+    "+-tolerance; counts that should come back (fds, tasks, a layer's channels) are a "
+    "leak when every delta after the warm-up is at least 1 (CPython's -R rule). "
+    "docs/leaks.md says how the tolerance was measured."
+)
+HEADERS = ["point", "counter", "verdict", "slope / cycle", "per connection", "95% interval"]
+
+
+def churns(run: Run) -> list[tuple[PointResult, Churn]]:
+    """Each churn point with its first repeat that measured cycles."""
+    out = []
+    for point in run.points:
+        found = next((r.churn for r in point.ok_repeats() if r.churn and r.churn.cycles), None)
+        if found is not None:
+            out.append((point, found))
+    return out
+
+
+def amount(value: float | None, unit: str) -> str:
+    """``64.0 KiB`` for bytes, ``1.0`` for counts, ``-`` for nothing."""
+    if value is None:
+        return "-"
+    if unit == "bytes":
+        return f"{value / 1024:,.1f} KiB"
+    return f"{value:,.2f}".rstrip("0").rstrip(".") if abs(value) < 1000 else f"{value:,.0f}"
+
+
+def verdict_text(verdict: Verdict) -> str:
+    if verdict.verdict == "inconclusive":
+        more = f" ({verdict.more_cycles} more cycles)" if verdict.more_cycles else ""
+        return f"inconclusive{more}"
+    return verdict.verdict
+
+
+# What the terminal's table keeps when brief: memory always, any other counter unless flat.
+ALWAYS_SHOWN = ("rss_bytes", "uss_bytes")
+
+
+def table(run: Run, brief: bool = False) -> tuple[list[str], list[list[str]]] | None:
+    """Every churn point's verdicts; ``brief``: memory and whatever is not flat."""
+    rows = []
+    for point, churn in churns(run):
+        for v in churn.verdicts:
+            if brief and v.metric not in ALWAYS_SHOWN and v.verdict == "flat":
+                continue
+            interval = (
+                f"{amount(v.ci_low, v.unit)} to {amount(v.ci_high, v.unit)}"
+                if v.ci_low is not None
+                else "-"
+            )
+            rows.append(
+                [
+                    point.label,
+                    COUNTERS[v.metric].label,
+                    verdict_text(v),
+                    amount(v.slope_per_cycle, v.unit),
+                    amount(v.per_connection, v.unit),
+                    interval,
+                ]
+            )
+    return (HEADERS, rows) if rows else None
+
+
+def notes(run: Run) -> list[str]:
+    """Per churn point: its cycles and settle, and the counters it could not read."""
+    out = []
+    for point, churn in churns(run):
+        line = (
+            f"{point.label}: {len(churn.cycles)} cycles of {churn.clients} clients, "
+            f"{churn.warmup_cycles} of them warm-up; settled {churn.settle_s:g} s after "
+            f"each ({churn.settle_reason})"
+        )
+        why: dict[str, list[str]] = {}
+        for name, reason in churn.unavailable.items():
+            why.setdefault(reason, []).append(COUNTERS[name].label if name in COUNTERS else name)
+        if why:
+            line += "; not read: " + "; ".join(f"{', '.join(n)} ({r})" for r, n in why.items())
+        out.append(line)
+    return out
+
+
+STAIRCASE_HEADERS = ["point", "idle connections", "connects/s", "idle CPU %", "RSS MiB"]
+
+
+def staircases(run: Run) -> list[tuple[PointResult, Staircase]]:
+    out = []
+    for point in run.points:
+        found = next((r.staircase for r in point.ok_repeats() if r.staircase), None)
+        if found is not None and found.steps:
+            out.append((point, found))
+    return out
+
+
+def staircase_table(run: Run) -> tuple[list[str], list[list[str]]] | None:
+    rows = []
+    for point, stairs in staircases(run):
+        for step in stairs.steps:
+            rss = step.counters.get("rss_bytes")
+            rows.append(
+                [
+                    point.label,
+                    f"{step.connections:,}",
+                    "-" if step.connects_per_s is None else f"{step.connects_per_s:,.0f}",
+                    "-" if step.idle_cpu_percent is None else f"{step.idle_cpu_percent:g}",
+                    "-" if rss is None else f"{rss / 2**20:,.1f}",
+                ]
+            )
+    return (STAIRCASE_HEADERS, rows) if rows else None
+
+
+def staircase_lines(run: Run) -> list[str]:
+    """Per staircase: KiB per idle connection with its interval, and where it stopped."""
+    out = []
+    for point, stairs in staircases(run):
+        per = stairs.rss_per_connection
+        line = f"{point.label}: " + (
+            "memory per idle connection not fitted (fewer than two steps read)"
+            if per is None
+            else f"{per / 1024:,.1f} KiB of RSS per idle connection (95% interval "
+            f"{amount(stairs.ci_low, 'bytes')} to {amount(stairs.ci_high, 'bytes')})"
+        )
+        held = max(s.connections for s in stairs.steps)
+        line += f"; held at most {held:,}"
+        if stairs.stopped:
+            line += f", stopped {stairs.stopped}"
+        out.append(line)
+    return out
+
+
+def summary_items(run: Run) -> list[str]:
+    """A churn run's summary: the counters found leaking, point by point, then the rest."""
+    out, clean = [], []
+    for point, found in churns(run):
+        leaking = [v for v in found.verdicts if v.verdict == "leak"]
+        if not leaking:
+            clean.append(point.label)
+            continue
+        what = ", ".join(
+            f"{COUNTERS[v.metric].label} ({amount(v.per_connection, v.unit)} per connection-cycle)"
+            for v in leaking
+        )
+        out.append(f"{point.label}: leak in {what}")
+    if clean:
+        out.append(f"no counter leaking: {', '.join(clean)}")
+    out += [f"idle connections, {line}" for line in staircase_lines(run)]
+    return out or ["No churn cycle or staircase step was measured."]

@@ -1,0 +1,118 @@
+"""The staircase of idle connections: hold 0, then more and more idle websockets in one
+server, and read what each step costs it: memory (the churn counters) and idle CPU.
+
+Each step adds a client pool (``loadgen.pool``) that connects its share and then sends
+nothing, held open until the staircase ends; the pools of every step stay up together.
+After a step connects, the server settles, its counters are read (``churn.read_counters``)
+and its CPU is read over ``idle_hold_s`` (Daphne's checkers walk every connection each
+second: idle is not free). The memory per idle connection is the Theil-Sen slope of RSS
+against the connections held, with the same bootstrap interval as churn's verdicts. A
+step that cannot connect every client ends the staircase there, and the result says why.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable
+from contextlib import ExitStack
+
+from bench.deploy.processes import process_tree
+from bench.errors import PointFailed
+from bench.judge.leaks import slope_interval, theil_sen
+from bench.loadgen import WorkerPlan
+from bench.loadgen.link import CONNECT, CONNECTED, Connected
+from bench.loadgen.pool import WorkerPool, connect_budget_s, plan_workers
+from bench.results.churn import Staircase, Step
+from bench.results.model import Repeat
+from bench.run.churn import Where, read_counters, settle
+from bench.run.progress import Heartbeat
+from bench.run.readings import read_stat
+from bench.scenario import Point
+
+
+def tree_cpu_s(pid: int | None) -> float | None:
+    """CPU seconds of the server's whole tree so far."""
+    if pid is None:
+        return None
+    stats = [s for s in map(read_stat, process_tree(pid)) if s is not None]
+    return sum(s.cpu_s for s in stats) if stats else None
+
+
+def connect_step(
+    stack: ExitStack,
+    point: Point,
+    plans: list[WorkerPlan],
+    add: int,
+    seed: int,
+    check: Callable[[], None],
+) -> Connected:
+    """Open ``add`` more idle clients in a pool of their own, held until ``stack`` closes."""
+    shape = dataclasses.replace(point, clients=add, messages=0)
+    first = plans[0]
+    step_plans = plan_workers(shape, first.url_template, first.origin, seed, first.protocol_paths)
+    pool = stack.enter_context(WorkerPool(step_plans))
+    pool.broadcast(CONNECT)
+    total = Connected()
+    for value in pool.gather(CONNECTED, connect_budget_s(point, add), check=check):
+        got = Connected.from_json(value)
+        total.connected += got.connected
+        total.failures += got.failures
+        for name, count in got.errors.items():
+            total.errors[name] = total.errors.get(name, 0) + count
+    return total
+
+
+def measure_staircase(
+    point: Point,
+    repeat: int,
+    plans: list[WorkerPlan],
+    where: Where,
+    beat: Heartbeat,
+    check: Callable[[], None],
+) -> Repeat:
+    """Every step of the staircase against one running server."""
+    settle_s, _ = settle(point)
+    record = Staircase(unavailable=where.unavailable)
+    interrupted = False
+    held = 0
+    with ExitStack() as stack:
+        try:
+            for target in point.idle_counts:
+                beat.doing = f"idle connections: {held} -> {target}"
+                started = time.monotonic()
+                step = Step(connections=held)
+                if target > held:
+                    got = connect_step(stack, point, plans, target - held, repeat, check)
+                    held += got.connected
+                    step.connections = held
+                    step.connect_failures = got.failures
+                    step.connect_s = round(time.monotonic() - started, 3)
+                    step.connects_per_s = round(got.connected / step.connect_s, 1)
+                    if got.failures:
+                        why = ", ".join(f"{n} x {name}" for name, n in got.errors.items())
+                        record.stopped = f"at {held} of {target}: {why}"
+                time.sleep(settle_s)
+                check()
+                step.counters = read_counters(where)
+                before = tree_cpu_s(where.pid)
+                time.sleep(point.idle_hold_s)
+                after = tree_cpu_s(where.pid)
+                if before is not None and after is not None:
+                    step.idle_cpu_percent = round(100 * (after - before) / point.idle_hold_s, 1)
+                record.steps.append(step)
+                if record.stopped:
+                    break
+        except KeyboardInterrupt:
+            interrupted = True
+        except PointFailed as exc:
+            record.stopped = str(exc)
+    fit = [
+        (s.connections, s.counters["rss_bytes"]) for s in record.steps if "rss_bytes" in s.counters
+    ]
+    if len({n for n, _ in fit}) >= 2:
+        x = [float(n) for n, _ in fit]
+        y = [float(v) for _, v in fit]
+        record.rss_per_connection = theil_sen(x, y)
+        record.ci_low, record.ci_high = slope_interval(x, y)
+    return Repeat(repeat=repeat, interrupted=interrupted, staircase=record)

@@ -1,0 +1,63 @@
+"""Churn's settings as the server and the driver see them: no process started."""
+
+import os
+
+import pytest
+
+from bench.deploy.site import ServerSettings
+from bench.errors import UserError
+from bench.run import churn
+from bench.run.preflight import check_limits
+from bench.scenario import Point
+
+
+def test_a_churn_point_serves_the_probe_and_a_plain_one_does_not():
+    assert ServerSettings(Point(cycles=3)).environ()["CHANBENCH_PROBE"] == "1"
+    assert ServerSettings(Point()).environ()["CHANBENCH_PROBE"] == "0"
+
+
+def test_malloc_allocator_reaches_the_server():
+    env = ServerSettings(Point(allocator="malloc")).environ()
+    assert env["PYTHONMALLOC"] == "malloc" and env["MALLOC_ARENA_MAX"] == "2"
+    # The default leaves the allocator as the environment has it.
+    assert ServerSettings(Point()).environ().get("PYTHONMALLOC") == os.environ.get("PYTHONMALLOC")
+
+
+def test_settle_follows_the_server_kind_unless_set():
+    seconds, why = churn.settle(Point(server="daphne"))
+    assert seconds == 2.0 and "application_close_timeout" in why
+    assert churn.settle(Point(server="uvicorn"))[0] == churn.DEFAULT_SETTLE[0]
+    assert churn.settle(Point(settle_s=12.0)) == (12.0, "settle_s as the scenario set it")
+
+
+def test_sources_say_why_a_counter_cannot_be_read():
+    target = churn.where_for(Point(cycles=5), server_pid=123, port=None, redis_url=None)
+    assert target.probe_url is None
+    assert "--target" in target.unavailable["asyncio_tasks"]
+    assert "rss_bytes" not in target.unavailable
+    assert target.unavailable["redis_keys"] == "no Redis in this run"
+    blind = churn.where_for(Point(cycles=5), server_pid=None, port=None, redis_url=None)
+    assert "--server-pid" in blind.unavailable["rss_bytes"]
+    workers = churn.where_for(Point(cycles=5, workers=2), 123, 8000, "redis://x")
+    assert "several server processes" in workers.unavailable["gc_objects"]
+    assert workers.redis_url == "redis://x"
+    own = churn.where_for(Point(cycles=5), 123, 8000, None)
+    assert own.probe_url == f"http://127.0.0.1:8000{churn.PROBE_PATH}"
+
+
+def test_allocated_blocks_are_not_read_under_malloc():
+    where = churn.where_for(Point(cycles=5, allocator="malloc"), 123, 8000, None)
+    assert "pymalloc" in where.unavailable["allocated_blocks"]
+    assert "allocated_blocks" not in churn.where_for(Point(cycles=5), 123, 8000, None).unavailable
+
+
+def test_staircase_steps_double_up_to_idle_max():
+    assert Point(idle_max=16000, idle_steps=5).idle_counts == [0, 1000, 2000, 4000, 8000, 16000]
+    assert Point(idle_max=3, idle_steps=5).idle_counts == [0, 1, 3]  # 3 >> 2 = 0 is dropped
+    assert Point().idle_counts == [] and not Point().churn
+    assert Point(idle_max=10).churn  # the probe is served for a staircase too
+
+
+def test_a_staircase_past_the_open_file_limit_is_refused_before_it_starts():
+    with pytest.raises(UserError, match=r"^stairs.toml: idle_max = 10000000 needs about"):
+        check_limits("stairs.toml", [Point(idle_max=10**7)])

@@ -1,0 +1,82 @@
+"""``compare`` on churn verdicts: a counter flat in base and leaking in new fails the gate
+(exit 1), whatever the throughput did; the reverse does not."""
+
+import copy
+import json
+from pathlib import Path
+
+from bench.cli import main
+from bench.results.churn import Churn, Staircase, Verdict
+
+REAL = Path(__file__).resolve().parents[1] / "data" / "quick_small.json"
+CLIENTS = 20
+
+
+def rss(verdict: str, per_connection: float) -> Verdict:
+    slope = per_connection * CLIENTS
+    return Verdict(
+        metric="rss_bytes",
+        verdict=verdict,
+        rule="slope",
+        unit="bytes",
+        slope_per_cycle=slope,
+        per_connection=per_connection,
+        ci_low=0.9 * slope,
+        ci_high=1.1 * slope,
+    )
+
+
+def with_churn(verdict: Verdict) -> dict:
+    """The real result, each repeat carrying a churn record with ``verdict``."""
+    out = json.loads(REAL.read_text())
+    for point in out["points"]:
+        for rep in point["repeats"]:
+            rep["churn"] = Churn(clients=CLIENTS, verdicts=[copy.deepcopy(verdict)]).to_json()
+    return out
+
+
+def compare(tmp_path: Path, base: dict, new: dict, capsys) -> tuple[int, str]:
+    paths = []
+    for name, result in (("base.json", base), ("new.json", new)):
+        (tmp_path / name).write_text(json.dumps(result))
+        paths.append(str(tmp_path / name))
+    code = main(["compare", *paths])
+    return code, capsys.readouterr().out
+
+
+def test_flat_to_leak_is_a_regression(tmp_path, capsys):
+    code, out = compare(
+        tmp_path, with_churn(rss("flat", 10.0)), with_churn(rss("leak", 65536.0)), capsys
+    )
+    assert code == 1, out
+    assert "RSS: flat -> leak REGRESSION" in out
+    # Memory per connection-cycle, with each side's interval.
+    assert "64.0 KiB (57.6 to 70.4) (new)" in out
+    assert "flat in base and leaking in new" in out
+
+
+def test_leak_to_flat_is_no_regression(tmp_path, capsys):
+    code, out = compare(
+        tmp_path, with_churn(rss("leak", 65536.0)), with_churn(rss("flat", 10.0)), capsys
+    )
+    assert code == 0, out
+    assert "RSS: leak -> flat;" in out
+    assert "REGRESSION" not in out
+
+
+def test_memory_per_idle_connection_is_set_side_by_side(tmp_path, capsys):
+    def stairs(per_kib: float) -> dict:
+        out = json.loads(REAL.read_text())
+        record = Staircase(
+            rss_per_connection=per_kib * 1024,
+            ci_low=(per_kib - 1) * 1024,
+            ci_high=(per_kib + 1) * 1024,
+        ).to_json()
+        for point in out["points"]:
+            for rep in point["repeats"]:
+                rep["staircase"] = record
+        return out
+
+    code, out = compare(tmp_path, stairs(35.0), stairs(99.0), capsys)
+    assert code == 0, out  # reported, never gated
+    assert "RSS per idle connection 35.0 KiB (34.0 to 36.0) (base), 99.0 KiB" in out

@@ -1,0 +1,91 @@
+"""The report's churn section and charts, from a churn result built in memory."""
+
+from pathlib import Path
+
+from bench.judge.leaks import judge_all
+from bench.report import churn
+from bench.report.charts.churn import churn_charts, staircase_charts
+from bench.report.layout import Source, layout
+from bench.results.churn import Churn, Cycle, Staircase, Step
+from bench.results.model import PointResult, Repeat, Run
+from bench.scenario import Point
+
+CLIENTS = 10
+LEAK = 65536
+
+
+def churn_run() -> Run:
+    cycles = [
+        Cycle(
+            index=i,
+            counters={"rss_bytes": 50e6 + i * CLIENTS * LEAK, "open_fds": 12.0},
+        )
+        for i in range(8)
+    ]
+    record = Churn(
+        clients=CLIENTS,
+        warmup_cycles=2,
+        settle_s=2.0,
+        settle_reason="Daphne's 1 s check",
+        cycles=cycles,
+        unavailable={"asyncio_tasks": "a --target", "gc_objects": "a --target"},
+    )
+    record.verdicts = judge_all(
+        {n: record.series(n) for n in ("rss_bytes", "open_fds")}, 2, CLIENTS
+    )
+    leaky = Point(fault="leak", cycles=8)
+    point = PointResult(id="leak", label="leak", point=leaky, repeats=[Repeat(0, churn=record)])
+    return Run(points=[point])
+
+
+def test_table_gives_each_verdict_with_bytes_per_connection():
+    headers, rows = churn.table(churn_run())
+    assert headers[:3] == ["point", "counter", "verdict"]
+    assert rows[0][:5] == ["leak", "RSS", "leak", "640.0 KiB", "64.0 KiB"]
+    assert rows[1][:3] == ["leak", "open fds", "flat"]
+
+
+def test_notes_say_the_settle_and_what_was_not_read():
+    (line,) = churn.notes(churn_run())
+    assert "8 cycles of 10 clients, 2 of them warm-up; settled 2 s" in line
+    assert "not read: asyncio tasks, gc objects (a --target)" in line
+
+
+def test_no_churn_no_section():
+    plain = PointResult(id="a", point=Point(), repeats=[Repeat(0)])
+    assert churn.table(Run(points=[plain])) is None
+
+
+def test_one_chart_per_churn_point(tmp_path: Path):
+    charts = churn_charts(layout([Source("run", churn_run())]), tmp_path)
+    assert [c.name for c in charts] == ["churn-leak"]
+    assert (tmp_path / "churn-leak.png").stat().st_size > 0
+
+
+def test_brief_table_keeps_memory_and_what_is_not_flat():
+    _, rows = churn.table(churn_run(), brief=True)
+    assert [row[1] for row in rows] == ["RSS"]  # open fds are flat
+
+
+def test_summary_names_what_leaks_and_per_connection():
+    (line,) = churn.summary_items(churn_run())
+    assert line == "leak: leak in RSS (64.0 KiB per connection-cycle)"
+
+
+def stairs_run() -> Run:
+    steps = [Step(connections=n, counters={"rss_bytes": 70e6 + n * 36 * 1024}) for n in (0, 50)]
+    steps.append(Step(connections=100, counters={"rss_bytes": 70e6 + 100 * 36 * 1024}))
+    record = Staircase(steps=steps, rss_per_connection=36 * 1024.0, ci_low=35e3, ci_high=38e3)
+    point = PointResult(id="s", label="async", point=Point(idle_max=100), repeats=[Repeat(0)])
+    point.repeats[0].staircase = record
+    return Run(points=[point])
+
+
+def test_staircase_table_lines_and_chart(tmp_path: Path):
+    _, rows = churn.staircase_table(stairs_run())
+    assert [row[1] for row in rows] == ["0", "50", "100"]
+    (line,) = churn.staircase_lines(stairs_run())
+    assert line.startswith("async: 36.0 KiB of RSS per idle connection")
+    charts = staircase_charts(layout([Source("run", stairs_run())]), tmp_path)
+    assert [c.name for c in charts] == ["staircase-async"]
+    assert (tmp_path / "staircase-async.svg").stat().st_size > 0

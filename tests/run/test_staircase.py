@@ -1,0 +1,40 @@
+"""The staircase of idle connections against a real Daphne: memory per idle connection
+with its interval, and the planted leak's 64 KiB found in the difference
+(bench/run/staircase.py)."""
+
+import json
+
+from bench.cli import main
+
+LEAK_BYTES = 65536  # consumers/chat/faults.py's default
+STAIRS = """
+name = "staircase-test"
+description = "idle connections, with and without the planted leak"
+[matrix]
+consumer = "async"
+fault = ["none", "leak"]
+layer = "memory"
+clients = 10
+idle_max = 200
+idle_steps = 3
+idle_hold_s = 0.5
+settle_s = 1.0
+"""
+
+
+def test_staircase_gives_memory_per_idle_connection(tmp_path):
+    path = tmp_path / "stairs.toml"
+    path.write_text(STAIRS)
+    results = tmp_path / "results"
+    assert main(["run", str(path), "--results-dir", str(results), "--no-calibrate"]) == 0
+    (file,) = results.glob("*.json")
+    clean, leaky = (p["repeats"][0]["staircase"] for p in json.loads(file.read_text())["points"])
+    for stairs in (clean, leaky):
+        assert [s["connections"] for s in stairs["steps"]] == [0, 50, 100, 200]
+        assert stairs["stopped"] is None
+        assert stairs["ci_low"] <= stairs["rss_per_connection"] <= stairs["ci_high"]
+        tasks = [s["counters"]["asyncio_tasks"] for s in stairs["steps"]]
+        assert tasks == sorted(tasks) and tasks[-1] >= tasks[0] + 200  # a task or more each
+    assert clean["rss_per_connection"] > 0
+    kept = leaky["rss_per_connection"] - clean["rss_per_connection"]
+    assert LEAK_BYTES / 2 <= kept <= LEAK_BYTES * 2
