@@ -178,6 +178,12 @@ def run_cycle(
         budget = connect_budget_s(point, point.clients)
         connected = [Connected.from_json(c) for c in pool.gather(CONNECTED, budget, check=check)]
         if not sum(c.connected for c in connected):
+            # A server that died says so (``check``) before its refused clients do: its
+            # death may take a moment to be seen.
+            seen_until = time.monotonic() + 1.0
+            while time.monotonic() < seen_until:
+                check()
+                time.sleep(0.05)
             raise PointFailed(f"cycle {index}: no client could connect")
         pool.broadcast(START, time.monotonic_ns() + int(START_DELAY_S * 1e9))
         budget = result_budget_s(point)

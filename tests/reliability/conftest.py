@@ -309,7 +309,7 @@ def nothing_started(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setattr(servers, "start_process", refuse)
     monkeypatch.setattr(redis_server, "start_process", refuse)
     monkeypatch.setattr(postgres_server, "start_process", refuse)
-    monkeypatch.setattr(runner, "WorkerPool", refuse)
+    monkeypatch.setattr(runner, "open_pool", refuse)
     before = {(p.pid, p.start_ticks) for p in children(os.getpid())}
     yield
     after = {(p.pid, p.start_ticks) for p in children(os.getpid())}
