@@ -17,7 +17,7 @@ import threading
 from collections.abc import Callable, Sequence
 
 from bench import __version__
-from bench.cli import exits, read, run, serve
+from bench.cli import bisect, exits, read, run, serve
 from bench.errors import ExitCode, UserError
 from bench.redact import redact
 
@@ -36,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_command(sub)
     run.add_commands(sub)
     read.add_commands(sub)
+    bisect.add_commands(sub)
     return parser
 
 

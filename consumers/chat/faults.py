@@ -8,9 +8,14 @@ Each is the tutorial's async ``ChatConsumer`` with one fault added, routed at
   connection: a stalled server that open-loop latency must show.
 - ``slow``: waits ``CHANBENCH_SLOW_MS`` (5) before each broadcast: a regression that a
   comparison must flag.
+- ``probe``: calls ``chanbench_probe.on_receive()`` before each broadcast, when the server's
+  environment has a package of that name: ``bisect``'s and ``history``'s tests install it
+  from commits of a repository they make, one of which makes it slow.
 """
 
 import asyncio
+import importlib
+import importlib.util
 import os
 import time
 
@@ -47,7 +52,21 @@ class SlowConsumer(ChatConsumer):
         await super().receive(text_data)
 
 
+class ProbeConsumer(ChatConsumer):
+    async def receive(self, text_data):
+        if _probe is not None:
+            _probe.on_receive()
+        await super().receive(text_data)
+
+
+_probe = (
+    importlib.import_module("chanbench_probe")
+    if importlib.util.find_spec("chanbench_probe")
+    else None
+)
+
 websocket_urlpatterns = [
     re_path(r"ws/stall/chat/(?P<room_name>\w+)/$", StallOnceConsumer.as_asgi()),
     re_path(r"ws/slow/chat/(?P<room_name>\w+)/$", SlowConsumer.as_asgi()),
+    re_path(r"ws/probe/chat/(?P<room_name>\w+)/$", ProbeConsumer.as_asgi()),
 ]
