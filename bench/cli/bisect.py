@@ -1,5 +1,6 @@
-"""``chanbench bisect``: which commit of a package's repository made a metric worse,
-found by measuring commits against each other (``bench.bisect``)."""
+"""``chanbench bisect`` and ``history``: which commit of a package's repository made a
+metric worse, and what every commit of a range did, measured commit against commit
+(``bench.bisect``)."""
 
 from __future__ import annotations
 
@@ -45,6 +46,17 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         help="repeats a side a step may pool before it gives up (default: 3 batches)",
     )
     bisect.set_defaults(handler=cmd_bisect)
+
+    history = sub.add_parser(
+        "history",
+        help="measure every commit of a range touching the package; find its change points",
+    )
+    history.add_argument("range", metavar="OLD..NEW", help="the commits after OLD up to NEW")
+    add_commit_options(history)
+    which = history.add_mutually_exclusive_group()
+    which.add_argument("--every", type=int, default=1, metavar="N", help="every Nth commit")
+    which.add_argument("--tags", action="store_true", help="the tagged commits only")
+    history.set_defaults(handler=cmd_history)
 
 
 def add_commit_options(parser: argparse.ArgumentParser) -> None:
@@ -124,6 +136,20 @@ def folder_for(args: argparse.Namespace, kind: str, old: Commit, new: Commit) ->
     return folder
 
 
+def span(repo: Repo, old: tuple[str, str], new: tuple[str, str]) -> tuple[Commit, Commit]:
+    """The commits two revisions name (each with the option it came from), the first an
+    ancestor of the second."""
+    first, last = repo.resolve(*old), repo.resolve(*new)
+    if first.sha == last.sha:
+        raise UserError(f"{old[1]} {old[0]} and {new[1]} {new[0]} are the same commit")
+    if not repo.is_ancestor(first, last):
+        raise UserError(
+            f"{old[1]} {old[0]} is not an ancestor of {new[1]} {new[0]}: give the older "
+            "revision first"
+        )
+    return first, last
+
+
 class Log:
     """Prints a line and appends it to the command's log file."""
 
@@ -142,14 +168,7 @@ def cmd_bisect(args: argparse.Namespace) -> int:
     from bench.bisect.search import Bisection
 
     repo = Repo(args.repo)
-    good, bad = repo.resolve(args.good, "--good"), repo.resolve(args.bad, "--bad")
-    if good.sha == bad.sha:
-        raise UserError(f"--good {args.good} and --bad {args.bad} are the same commit")
-    if not repo.is_ancestor(good, bad):
-        raise UserError(
-            f"--good {args.good} is not an ancestor of --bad {args.bad}: give the older, "
-            "good revision as --good and a later one as --bad"
-        )
+    good, bad = span(repo, (args.good, "--good"), (args.bad, "--bad"))
     scenario = load_scenario(args.scenario, args.overrides)
     check_metric(args.metric, scenario)
     batch = max(p.repeats for p in scenario.points())
@@ -186,3 +205,60 @@ def cmd_bisect(args: argparse.Namespace) -> int:
         f"{len(outcome.skipped)} skipped; results and log: {folder}"
     )
     return outcome.code
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    from bench.bisect import history
+    from bench.bisect.measure import Measurer, check_metric, describe
+    from bench.report.history import write_page
+
+    old_rev, sep, new_rev = args.range.partition("..")
+    if not sep or not old_rev or not new_rev:
+        raise UserError(f"{args.range}: write the range as OLD..NEW, e.g. 4.0.0..4.3.2")
+    if args.every < 1:
+        raise UserError(f"--every {args.every}: must be 1 or more")
+    repo = Repo(args.repo)
+    old, new = span(repo, (old_rev, "OLD"), (new_rev, "NEW"))
+    scenario = load_scenario(args.scenario, args.overrides)
+    check_metric(args.metric, scenario)
+    path = args.path or repo.package_path(new)
+    if args.tags:
+        later = repo.tags(old, new)
+        later += [] if later and later[-1].sha == new.sha else [new]
+    else:
+        touching = repo.touching(old, new, path)
+        later = touching[args.every - 1 :: args.every]
+        if touching and touching[-1] not in later:
+            later.append(touching[-1])
+    root = args.results_dir or store.RESULTS_DIR
+    store.check_writable(root, "--results-dir")
+    name = re.sub(r"[^A-Za-z0-9_.+=,-]+", "-", f"history-{repo.path.name}-{scenario.run_name()}")
+    folder = root / name
+    store.make_dir(folder)
+    out = cast(TextIO, RedactingWriter(sys.stdout))
+    say = Log(folder / "history.log", out)
+    measurer = Measurer(
+        repo,
+        scenario,
+        pins(args.pins, distribution(repo.tree(new, tree_cache()))),
+        folder,
+        out,
+        command=args.command_line,
+    )
+    which = "tagged commits" if args.tags else f"commits touching {path}/"
+    say(f"chanbench history: {old} and the {len(later)} {which} after it up to {new.short}")
+    found = history.measure(measurer, [old, *later], args.metric, say, args.threshold)
+    how = (
+        f"{scenario.name} ({args.metric}) over {len(found.commits)} commits of {repo.path.name} "
+        f"from {old.short} to {new.short} ({which}); pinned: {' '.join(measurer.pins)}; "
+        f"command: {args.command_line}"
+    )
+    index = write_page(found, folder / "report", f"History of {repo.path.name}", how)
+    confirmed = [c for c in found.change_points if c.confirmed]
+    say(f"{len(confirmed)} confirmed change points of {len(found.change_points)} found")
+    for change in confirmed:
+        say(
+            f"  {change.after} ({change.point}): {describe(change.change) if change.change else ''}"
+        )
+    say(f"page: {index}")
+    return ExitCode.OK
