@@ -106,7 +106,8 @@ class Bisection:
         self.steps += 1
         left = sum(1 for i in range(lo + 1, hi) if i not in self.skipped)
         what = f"{middle}" if middle else f"{bad.short} against {good.short}"
-        self.say(f"step {self.steps}: {what} ({left} commits left between good and bad)")
+        left_ = f"{left} commit{'' if left == 1 else 's'}"
+        self.say(f"step {self.steps}: {what} ({left_} left between good and bad)")
         runs: list[Run] = []
         while True:
             started = time.monotonic()
