@@ -55,3 +55,24 @@ def test_bad_bisect_input_is_one_line(tmp_path, repo, capsys, nothing_started, c
     assert expected in one_error_line(capsys)
     assert not results.exists()
     assert not (tmp_path / "envs").exists()
+
+
+HISTORY_CASES = {
+    "no-range": ("good", [], "write the range as OLD..NEW"),
+    "unknown-old": ("v0..bad", [], "OLD v0: unknown revision"),
+    "reversed": ("bad..good", [], "OLD bad is not an ancestor of NEW good"),
+    "every-zero": ("good..bad", ["--every", "0"], "--every 0: must be 1 or more"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(HISTORY_CASES))
+def test_bad_history_input_is_one_line(tmp_path, repo, capsys, nothing_started, case):
+    span, args, expected = HISTORY_CASES[case]
+    scenario = tmp_path / "probe.toml"
+    scenario.write_text(probe_repo.SCENARIO)
+    results = tmp_path / "results"
+    argv = ["history", span, str(scenario), *args, "--repo", str(repo)]
+    argv += ["--results-dir", str(results)]
+    assert main(argv) == 2
+    assert expected in one_error_line(capsys)
+    assert not results.exists()
