@@ -8,19 +8,33 @@ supports. Both need more points and repeats than a history of a few dozen commit
 measured a handful of times on a shared machine, can give their tests. This does the
 split and leaves the test to a measurement: at each step it splits the segment where
 the two sides' means of log(value) are furthest apart, weighted by sqrt(nl * nr / n)
-(the CUSUM statistic, so a split near an end needs a bigger step), and keeps it when
-the two sides' medians differ by the threshold or more; then it splits both sides
-again. Logarithms make a halving and a doubling the same size. Every split it keeps is
-only a candidate: ``history`` confirms it by the interleaved A/B measurement of the two
-commits either side of it, with compare's rule (threshold and Mann-Whitney U), and drops
-the ones that measurement does not bear out. Pure: no I/O.
+(the CUSUM statistic, so a split near an end needs a bigger step), and keeps it when the
+two sides' medians differ by the threshold or more AND the step stands out of the
+series' noise (the difference of the means over noise * sqrt(1/nl + 1/nr) at least
+``T_MIN``); then it splits both sides again. The noise is read from the differences
+between neighbouring commits (their median absolute value / 0.954: the standard
+deviation, for normal noise), which a few steps among many commits barely move; in a
+series whose every commit differs from the last by 30% (a busy shared machine), only a
+large or lasting step stands out. Logarithms make a halving and a doubling the same
+size. Every split kept is only a candidate: ``history`` confirms it by the interleaved
+A/B measurement of the two commits either side of it, with compare's rule (threshold
+and Mann-Whitney U), and drops the ones that measurement does not bear out.
+Pure: no I/O.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 import statistics
 from collections.abc import Sequence
+
+# How many noise units a step must be to be a candidate (p < 0.003 for normal noise of a
+# known size): each candidate costs a run to confirm.
+T_MIN = 3.0
+# Fewer differences between neighbours than this tell nothing of the noise: the threshold
+# alone decides.
+NOISE_MIN_DIFFS = 3
 
 
 def change_points(values: Sequence[float], threshold: float) -> list[int]:
@@ -30,11 +44,22 @@ def change_points(values: Sequence[float], threshold: float) -> list[int]:
     kept = [i for i, v in enumerate(values) if v > 0 and math.isfinite(v)]
     logs = [math.log(values[i]) for i in kept]
     found: list[int] = []
-    _split(logs, 0, len(logs), math.log1p(threshold), found)
+    _split(logs, 0, len(logs), math.log1p(threshold), noise(logs), found)
     return sorted(kept[i] for i in found)
 
 
-def _split(logs: list[float], start: int, end: int, step: float, found: list[int]) -> None:
+def noise(logs: Sequence[float]) -> float:
+    """The series' noise (a standard deviation of log values) from neighbours'
+    differences; 0 when too few to say."""
+    diffs = [abs(b - a) for a, b in itertools.pairwise(logs)]
+    if len(diffs) < NOISE_MIN_DIFFS:
+        return 0.0
+    return statistics.median(diffs) / (0.6745 * math.sqrt(2))
+
+
+def _split(
+    logs: list[float], start: int, end: int, step: float, sigma: float, found: list[int]
+) -> None:
     n = end - start
     if n < 2:
         return
@@ -47,9 +72,12 @@ def _split(logs: list[float], start: int, end: int, step: float, found: list[int
             best, where = score, i
     if where is None:
         return
-    size = abs(statistics.median(logs[start:where]) - statistics.median(logs[where:end]))
-    if size < step:
+    left, right = logs[start:where], logs[where:end]
+    if abs(statistics.median(left) - statistics.median(right)) < step:
+        return
+    apart = abs(statistics.fmean(left) - statistics.fmean(right))
+    if sigma and apart < T_MIN * sigma * math.sqrt(1 / len(left) + 1 / len(right)):
         return
     found.append(where)
-    _split(logs, start, where, step, found)
-    _split(logs, where, end, step, found)
+    _split(logs, start, where, step, sigma, found)
+    _split(logs, where, end, step, sigma, found)

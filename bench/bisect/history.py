@@ -73,6 +73,25 @@ class History:
     def medians(self, point: str, metric: str) -> list[float]:
         return [stats.median(v) or 0.0 for v in self.series(point, metric)]
 
+    def levels(self, point: str, metric: str) -> list[float]:
+        """Each commit's median in the run that first measured it, chained from run to
+        run through the commits a run shares with those before (a block's lead): the
+        machine's drift between blocks, charged to each block as a whole, is taken out,
+        so that a busy quarter of an hour does not read as a step. 0: not measured."""
+        level: dict[str, float] = {}
+        for run in self.runs:
+            raw = {}
+            for commit in self.commits:
+                found = pooled([run], commit).get(point)
+                value = stats.median(found.values(metric)) if found else None
+                if value:
+                    raw[commit.sha] = value
+            known = [level[sha] / value for sha, value in raw.items() if sha in level]
+            factor = stats.median(known) or 1.0 if known else 1.0
+            for sha, value in raw.items():
+                level.setdefault(sha, value * factor)
+        return [level.get(c.sha, 0.0) for c in self.commits]
+
 
 def read_runs(folder: Path) -> list[Run]:
     """The runs a history's folder keeps, oldest first (a file that cannot be read is
@@ -119,7 +138,7 @@ def measure(
         runs.append(measurer.measure(block, f"block-{block[-1].short}"))
     history = History([c for c in usable if measured(runs, c)], runs, metric)
     for point in history.points():
-        for i in change_points(history.medians(point, metric), threshold):
+        for i in change_points(history.levels(point, metric), threshold):
             before, after = history.commits[i - 1], history.commits[i]
             history.change_points.append(
                 confirm(measurer, history, point, before, after, threshold, say)

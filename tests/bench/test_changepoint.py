@@ -27,3 +27,11 @@ def test_a_step_at_the_last_commit_and_unmeasured_commits():
     # A commit with nothing measured (0) neither starts a level nor hides one.
     assert change_points([100, 0, 99, 40, 41], 0.10) == [3]
     assert change_points([], 0.10) == [] and change_points([5.0], 0.10) == []
+
+
+def test_a_series_noisy_commit_to_commit_needs_a_step_that_stands_out():
+    # Every neighbour 20-40% apart: no single commit's jump is a candidate ...
+    noisy = [100, 140, 95, 130, 90, 135, 100, 125, 92, 138]
+    assert change_points(noisy, 0.10) == []
+    # ... but a halving that lasts is.
+    assert change_points([*noisy, *(v / 2 for v in noisy)], 0.10) == [10]

@@ -6,7 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bench.judge import stats
 from bench.report.charts import style
 from bench.report.layout import Chart
 from bench.results.metrics import METRICS
@@ -16,19 +15,17 @@ if TYPE_CHECKING:
 
 
 def history_chart(history: History, point: str, metric: str, out_dir: Path) -> Chart:
-    """``metric`` at ``point`` along ``history``'s commits: a confirmed change point as a
-    red line before its commit, one its A/B measurement did not bear out as a grey one."""
+    """``metric`` at ``point`` along ``history``'s commits (``History.levels``): a
+    confirmed change point as a red line before its commit, one its A/B measurement did
+    not bear out as a grey one."""
     facts = METRICS[metric]
-    series = history.series(point, metric)
-    xs = [i for i, values in enumerate(series) if values]
-    medians = [stats.median(series[i]) or 0.0 for i in xs]
-    low = [m - min(series[i]) for m, i in zip(medians, xs, strict=True)]
-    high = [max(series[i]) - m for m, i in zip(medians, xs, strict=True)]
+    levels = history.levels(point, metric)
+    xs = [i for i, value in enumerate(levels) if value]
     width = max(6.4, 0.25 * len(history.commits) + 2)
     fig, ax = style.figure()
     fig.set_size_inches(width, style.FIGSIZE_IN[1])
     color = style.CONSUMER_COLORS.get(point.split()[0], "tab:green")
-    ax.errorbar(xs, medians, yerr=[low, high], marker="o", color=color, capsize=2, label=point)
+    ax.plot(xs, [levels[i] for i in xs], marker="o", color=color, label=point)
     for found in history.change_points:
         if found.point != point:
             continue
@@ -39,7 +36,11 @@ def history_chart(history: History, point: str, metric: str, out_dir: Path) -> C
     ax.set_ylabel(facts.description)
     ax.set_ylim(bottom=0)
     ax.set_title(f"{point}: {facts.label} by commit")
-    style.note(fig, "median of each commit's repeats; bars: min to max; red: confirmed change")
+    style.note(
+        fig,
+        "each commit's median in its block, chained through the commit blocks share; "
+        "red: a confirmed change, grey: a candidate its A/B did not confirm",
+    )
     name = style.slug(f"history-{point}-{metric}")
     style.save(fig, out_dir, name)
     return Chart(name, f"{point}: {facts.label}", f"{facts.description} by commit, {point}")
