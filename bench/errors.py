@@ -30,7 +30,7 @@ _MEANINGS = {
     ExitCode.POINT_FAILED: "run: a point failed (its reason is recorded in the result); the "
     "others were measured and saved",
     ExitCode.NOT_JUDGED: "compare: nothing worse, but a point the base has no measurement "
-    "of, so the gate cannot vouch for it",
+    "of, so the gate cannot vouch for it; bisect: could not decide which commit",
     ExitCode.INTERRUPTED: "interrupted (Ctrl-C, or SIGTERM during a run): a run saves what "
     "it measured, marked partial (serve stops on Ctrl-C with 0)",
 }

@@ -17,7 +17,7 @@ import threading
 from collections.abc import Callable, Sequence
 
 from bench import __version__
-from bench.cli import exits, profile, read, run, serve
+from bench.cli import bisect, exits, profile, read, run, serve
 from bench.errors import ExitCode, UserError
 from bench.redact import redact
 
@@ -37,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_commands(sub)
     read.add_commands(sub)
     profile.add_command(sub)
+    bisect.add_commands(sub)
     return parser
 
 

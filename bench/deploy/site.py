@@ -27,7 +27,7 @@ CONSUMERS_DIR = Path(__file__).resolve().parents[2] / "consumers"
 CONSUMERS = ("sync", "async")
 # What it does: the workloads (bench.deploy.workloads, one registry entry each).
 # Faults injected into the async consumer (consumers/chat/faults.py), to test the harness.
-FAULTS = ("none", "stall", "slow", "leak", "task_leak", "fd_leak")
+FAULTS = ("none", "stall", "slow", "leak", "task_leak", "fd_leak", "probe")
 LAYERS = ("memory", "redis", "redis-pubsub")
 LOOPS = ("asyncio", "uvloop")
 # Defaults written once for the scenario's Point, the server's settings and the

@@ -18,9 +18,14 @@ its allocation on one line, so a memray or tracemalloc report names it):
   by one per connection.
 - ``fd_leak``: opens a file descriptor per connection and never closes it (``os.open``
   of /dev/null, kept in ``KEPT_FDS``): open files that grow by one per connection.
+- ``probe``: calls ``chanbench_probe.on_receive()`` before each broadcast, when the server's
+  environment has a package of that name: ``bisect``'s and ``history``'s tests install it
+  from commits of a repository they make, one of which makes it slow.
 """
 
 import asyncio
+import importlib
+import importlib.util
 import os
 import time
 
@@ -81,10 +86,24 @@ class FdLeakConsumer(ChatConsumer):
         await super().connect()
 
 
+class ProbeConsumer(ChatConsumer):
+    async def receive(self, text_data):
+        if _probe is not None:
+            _probe.on_receive()
+        await super().receive(text_data)
+
+
+_probe = (
+    importlib.import_module("chanbench_probe")
+    if importlib.util.find_spec("chanbench_probe")
+    else None
+)
+
 websocket_urlpatterns = [
     re_path(r"ws/stall/chat/(?P<room_name>\w+)/$", StallOnceConsumer.as_asgi()),
     re_path(r"ws/slow/chat/(?P<room_name>\w+)/$", SlowConsumer.as_asgi()),
     re_path(r"ws/leak/chat/(?P<room_name>\w+)/$", LeakConsumer.as_asgi()),
     re_path(r"ws/task_leak/chat/(?P<room_name>\w+)/$", TaskLeakConsumer.as_asgi()),
     re_path(r"ws/fd_leak/chat/(?P<room_name>\w+)/$", FdLeakConsumer.as_asgi()),
+    re_path(r"ws/probe/chat/(?P<room_name>\w+)/$", ProbeConsumer.as_asgi()),
 ]
