@@ -11,18 +11,22 @@ import sys
 import time
 from importlib import metadata
 from pathlib import Path
-from typing import TextIO, cast
+from typing import TYPE_CHECKING, TextIO, cast
 
 from bench.cli import exits
 from bench.cli.read import parse_threshold
-from bench.cli.run import DEFAULT_SCENARIO
+from bench.cli.run import add_scenario_options
 from bench.deploy.commits import Commit, Repo, distribution, tree_cache
 from bench.deploy.environments import SITE_REQUIREMENTS
 from bench.errors import ExitCode, UserError
 from bench.judge.significance import DEFAULT_THRESHOLD
 from bench.redact import RedactingWriter
 from bench.results import store
+from bench.scenario import Scenario
 from bench.scenario import load as load_scenario
+
+if TYPE_CHECKING:
+    from bench.bisect.measure import Measurer
 
 # Pinned, unless the repository is one of them, at the versions chanbench runs with.
 PINNED = (*SITE_REQUIREMENTS, "asgiref")
@@ -61,23 +65,13 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 
 def add_commit_options(parser: argparse.ArgumentParser) -> None:
     """Options of the commands that measure a repository's commits."""
-    parser.add_argument(
-        "scenario", nargs="?", default=str(DEFAULT_SCENARIO), help="default: scenarios/quick.toml"
-    )
+    add_scenario_options(parser, "consumer=async")
     parser.add_argument("--repo", required=True, type=Path, help="a clone of the package's repo")
     parser.add_argument(
         "--path",
         default=None,
         help="the package's folder in the repo; commits not touching it are skipped "
         "(default: the one top-level folder with an __init__.py)",
-    )
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=V1,V2",
-        help="override a matrix key, e.g. consumer=async",
     )
     parser.add_argument(
         "--metric", default="delivered_per_s", help="the metric judged (default delivered_per_s)"
@@ -163,8 +157,23 @@ class Log:
             log.write(f"{line}\n")
 
 
+def open_measurer(
+    args: argparse.Namespace, repo: Repo, scenario: Scenario, newest: Commit, log: Path
+) -> tuple[Log, Measurer]:
+    """The command's log and its measurer: results in the log's folder, the pins read
+    against the distribution the newest commit builds."""
+    from bench.bisect.measure import Measurer
+
+    out = cast(TextIO, RedactingWriter(sys.stdout))
+    package = distribution(repo.tree(newest, tree_cache()))
+    measurer = Measurer(
+        repo, scenario, pins(args.pins, package), log.parent, out, command=args.command_line
+    )
+    return Log(log, out), measurer
+
+
 def cmd_bisect(args: argparse.Namespace) -> int:
-    from bench.bisect.measure import Measurer, check_metric
+    from bench.bisect.measure import check_metric
     from bench.bisect.search import Bisection
 
     repo = Repo(args.repo)
@@ -179,16 +188,7 @@ def cmd_bisect(args: argparse.Namespace) -> int:
     between = [c for c in repo.touching(good, bad, path) if c.sha != bad.sha]
     line = [good, *between, bad]
     folder = folder_for(args, "bisect", good, bad)
-    out = cast(TextIO, RedactingWriter(sys.stdout))
-    say = Log(folder / "bisect.log", out)
-    measurer = Measurer(
-        repo,
-        scenario,
-        pins(args.pins, distribution(repo.tree(bad, tree_cache()))),
-        folder,
-        out,
-        command=args.command_line,
-    )
+    say, measurer = open_measurer(args, repo, scenario, bad, folder / "bisect.log")
     say(f"chanbench bisect: {good} (good) .. {bad} (bad)")
     say(
         f"  {len(between)} commits between touch {path}/; {scenario.name}, {args.metric}, "
@@ -209,7 +209,7 @@ def cmd_bisect(args: argparse.Namespace) -> int:
 
 def cmd_history(args: argparse.Namespace) -> int:
     from bench.bisect import history
-    from bench.bisect.measure import Measurer, check_metric, describe
+    from bench.bisect.measure import check_metric, describe
     from bench.report.history import write_page
 
     old_rev, sep, new_rev = args.range.partition("..")
@@ -235,16 +235,7 @@ def cmd_history(args: argparse.Namespace) -> int:
     name = re.sub(r"[^A-Za-z0-9_.+=,-]+", "-", f"history-{repo.path.name}-{scenario.run_name()}")
     folder = root / name
     store.make_dir(folder)
-    out = cast(TextIO, RedactingWriter(sys.stdout))
-    say = Log(folder / "history.log", out)
-    measurer = Measurer(
-        repo,
-        scenario,
-        pins(args.pins, distribution(repo.tree(new, tree_cache()))),
-        folder,
-        out,
-        command=args.command_line,
-    )
+    say, measurer = open_measurer(args, repo, scenario, new, folder / "history.log")
     which = "tagged commits" if args.tags else f"commits touching {path}/"
     say(f"chanbench history: {old} and the {len(later)} {which} after it up to {new.short}")
     found = history.measure(measurer, [old, *later], args.metric, say, args.threshold)

@@ -92,8 +92,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 DEFAULT_SCENARIO = Path(__file__).resolve().parents[2] / "scenarios" / "quick.toml"
 
 
-def add_run_options(parser: argparse.ArgumentParser) -> None:
-    """Options shared by ``run`` and ``calibrate``: the scenario and where results go."""
+def add_scenario_options(parser: argparse.ArgumentParser, example: str) -> None:
+    """The scenario file and ``--set``, as every command that measures one takes them."""
     parser.add_argument(
         "scenario",
         nargs="?",
@@ -106,8 +106,13 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="KEY=V1,V2",
-        help="override a matrix key, e.g. clients=10,100",
+        help=f"override a matrix key, e.g. {example}",
     )
+
+
+def add_run_options(parser: argparse.ArgumentParser) -> None:
+    """Options shared by ``run`` and ``calibrate``: the scenario and where results go."""
+    add_scenario_options(parser, "clients=10,100")
     parser.add_argument(
         "--env",
         dest="env_options",
