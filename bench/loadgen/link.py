@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import json
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any, Protocol
@@ -35,6 +36,22 @@ class Connected(Record):
     connected: int = 0
     failures: int = 0
     errors: dict[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def total(cls, reports: Iterable[Any]) -> Connected:
+        """Every worker's report (as sent: JSON) summed: one pool's clients."""
+        out = cls()
+        for report in reports:
+            got = cls.from_json(report)
+            out.connected += got.connected
+            out.failures += got.failures
+            for name, count in got.errors.items():
+                out.errors[name] = out.errors.get(name, 0) + count
+        return out
+
+    def why(self) -> str:
+        """The failures by exception name, in one line: ``3 x ConnectionRefusedError``."""
+        return ", ".join(f"{count} x {name}" for name, count in self.errors.items())
 
 
 @dataclass

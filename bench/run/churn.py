@@ -176,8 +176,8 @@ def run_cycle(
     with WorkerPool(plans) as pool:
         pool.broadcast(CONNECT)
         budget = connect_budget_s(point, point.clients)
-        connected = [Connected.from_json(c) for c in pool.gather(CONNECTED, budget, check=check)]
-        if not sum(c.connected for c in connected):
+        connected = Connected.total(pool.gather(CONNECTED, budget, check=check))
+        if not connected.connected:
             # A server that died says so (``check``) before its refused clients do: its
             # death may take a moment to be seen.
             seen_until = time.monotonic() + 1.0

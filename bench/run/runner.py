@@ -204,16 +204,10 @@ def measure(
         beat.doing = f"connecting {point.clients} clients"
         pool.broadcast(CONNECT)
         connect_budget = connect_budget_s(point, point.clients)
-        connected = [
-            Connected.from_json(c) for c in pool.gather(CONNECTED, connect_budget, check=check)
-        ]
-        if not sum(c.connected for c in connected):
-            errors: dict[str, int] = {}
-            for c in connected:
-                for k, v in c.errors.items():
-                    errors[k] = errors.get(k, 0) + v
-            why = ", ".join(f"{count} x {name}" for name, count in errors.items())
-            raise PointFailed(f"no client could connect to {template.format(room=0)}: {why}")
+        connected = Connected.total(pool.gather(CONNECTED, connect_budget, check=check))
+        if not connected.connected:
+            url = template.format(room=0)
+            raise PointFailed(f"no client could connect to {url}: {connected.why()}")
         t0_ns = time.monotonic_ns() + int(START_DELAY_S * 1e9)
         total_s = point.warmup_s + point.duration_s
         progress = Progress(ctx.out, label, total_s, t0_ns, len(plans), ctx.display)

@@ -53,14 +53,7 @@ def connect_step(
     step_plans = plan_workers(shape, first.url_template, first.origin, seed, first.protocol_paths)
     pool = stack.enter_context(WorkerPool(step_plans))
     pool.broadcast(CONNECT)
-    total = Connected()
-    for value in pool.gather(CONNECTED, connect_budget_s(point, add), check=check):
-        got = Connected.from_json(value)
-        total.connected += got.connected
-        total.failures += got.failures
-        for name, count in got.errors.items():
-            total.errors[name] = total.errors.get(name, 0) + count
-    return total
+    return Connected.total(pool.gather(CONNECTED, connect_budget_s(point, add), check=check))
 
 
 def measure_staircase(
@@ -90,8 +83,7 @@ def measure_staircase(
                     step.connect_s = round(time.monotonic() - started, 3)
                     step.connects_per_s = round(got.connected / step.connect_s, 1)
                     if got.failures:
-                        why = ", ".join(f"{n} x {name}" for name, n in got.errors.items())
-                        record.stopped = f"at {held} of {target}: {why}"
+                        record.stopped = f"at {held} of {target}: {got.why()}"
                 time.sleep(settle_s)
                 check()
                 step.counters = read_counters(where)
