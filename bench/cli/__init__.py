@@ -67,3 +67,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         said = f": {exc}" if str(exc) else ""
         print(f"chanbench: interrupted{said}", file=sys.stderr)
         return ExitCode.INTERRUPTED
+    finally:
+        _forget_caught_interrupts()
+
+
+def _forget_caught_interrupts() -> None:
+    """Exit with our code, not by SIGINT, after a Ctrl-C we handled.
+
+    CPython remembers a KeyboardInterrupt that escaped any ``exec``/``eval`` of a string
+    (dataclasses and namedtuples build their methods that way, so a Ctrl-C during an
+    import lands there), even when it was caught further up; under ``python -m`` it then
+    kills itself with SIGINT at exit, and the 130 we returned reads as -2. Each string
+    ``exec`` clears that flag first: this one clears it for good.
+    """
+    exec("pass")  # a constant: the exec itself is the point
