@@ -236,7 +236,7 @@ class Repeat(Record):
             lateness_histogram=(
                 lateness.encode().decode("ascii") if lateness.get_total_count() else ""
             ),
-            connect_ms={**stats.percentiles(connect_ms), "max": max(connect_ms, default=None)},
+            connect_ms=stats.connect_summary_ms(connect_ms),
             connect_errors=connect_errors,
             clients=ClientSummary(
                 processes=len(results),
