@@ -21,6 +21,7 @@ import json
 import logging
 import os
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,8 @@ DROPS_DIR = "CHANBENCH_DROPS_DIR"
 # chanbench waits three times this after a window before reading (bench/run/drops.py).
 WRITE_S = 0.1
 # channels_redis' group_send reports its skipped channel keys in this log line (the same
-# words since channels_redis 2.4): "%s of %s channels over capacity in group %s".
+# words in its 2.x releases, before the Lua script): "%s of %s channels over capacity in
+# group %s".
 OVER_CAPACITY = "channels over capacity in group"
 
 # group_send, group_send_max: the deliveries a group_send skipped (a full channel), at
@@ -44,7 +46,7 @@ COUNTS = dict.fromkeys(
     ("group_send", "group_send_max", "group_send_keys", "receive_buffer", "send_full"), 0
 )
 _lock = threading.Lock()
-_pending = False  # a write is scheduled
+_pending: float | None = None  # when a write was scheduled (monotonic s)
 _announced_pid: int | None = None
 # Inside a group_send: the send() it makes counts a ChannelFull as a group_send drop; on
 # channels_redis, how many channels each Redis key of the call carries.
@@ -63,9 +65,12 @@ def count(*kinds: str, n: int = 1) -> None:
     with _lock:  # a sync consumer's thread and the event loop may both count
         for kind in kinds:
             COUNTS[kind] += n
-        if _pending:
+        now = time.monotonic()
+        # A write is due already, unless the loop it was left to has ended (a loop
+        # async_to_sync made for one call): then this count schedules its own.
+        if _pending is not None and now - _pending < 2 * WRITE_S:
             return
-        _pending = True
+        _pending = now
     try:
         asyncio.get_running_loop().call_later(WRITE_S, write_counts)
     except RuntimeError:  # no event loop in this thread: write now
@@ -78,7 +83,7 @@ def write_counts() -> None:
     global _pending
     with _lock:
         now = dict(COUNTS)
-        _pending = False
+        _pending = None
     directory = os.environ.get(DROPS_DIR)
     if not directory:
         return
