@@ -14,6 +14,7 @@ class ExitCode(IntEnum):
     USER_ERROR = 2
     POINT_FAILED = 3
     NOT_JUDGED = 4
+    LEAK = 5
     INTERRUPTED = 130
 
     @property
@@ -31,6 +32,8 @@ _MEANINGS = {
     "others were measured and saved",
     ExitCode.NOT_JUDGED: "compare: nothing worse, but a point the base has no measurement "
     "of, so the gate cannot vouch for it; bisect: could not decide which commit",
+    ExitCode.LEAK: "compare: a leak, and nothing else worse: a churn counter flat in base "
+    "leaks in new (a regression besides exits 1)",
     ExitCode.INTERRUPTED: "interrupted (Ctrl-C, or SIGTERM during a run): a run saves what "
     "it measured, marked partial (serve stops on Ctrl-C with 0)",
 }

@@ -48,7 +48,13 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         "compare",
         help="compare two results; exit 1 on a regression",
         epilog=exits.epilog(
-            [ExitCode.OK, ExitCode.REGRESSION, ExitCode.USER_ERROR, ExitCode.NOT_JUDGED]
+            [
+                ExitCode.OK,
+                ExitCode.REGRESSION,
+                ExitCode.USER_ERROR,
+                ExitCode.NOT_JUDGED,
+                ExitCode.LEAK,
+            ]
         ),
         formatter_class=exits.FORMATTER,
     )

@@ -244,6 +244,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         if leaks is not None:  # churn points: memory, and every counter not flat
             print("\n" + tables.render(*leaks))
             print("churn: RSS and USS, and the counters not flat; the report has them all")
+        stairs = churn.staircase_table(result)
+        if stairs is not None:  # each step: connections, connect rate and times, CPU, RSS
+            print("\n" + tables.render(*stairs))
         for line in churn.staircase_lines(result):
             print(f"idle connections: {line}")
         for calibration in result.calibrations:

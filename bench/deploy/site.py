@@ -78,6 +78,8 @@ class ServerSettings:
     site_layer: bool = False
     expiry_s: int = 60
     group_expiry_s: int = 86400
+    # Where each server process writes the channel layer's drops (mysite/drops.py).
+    drops_dir: str | None = None
 
     @property
     def site(self) -> Path:
@@ -110,6 +112,8 @@ class ServerSettings:
             env["CHANBENCH_LAYER_CONFIG"] = self.layer_config or "{}"
         if self.redis_url:
             env["CHANBENCH_REDIS_URL"] = self.redis_url
+        if self.drops_dir:
+            env["CHANBENCH_DROPS_DIR"] = self.drops_dir
         if self.site_layer and self.own:
             env.update(
                 CHANBENCH_USER_SETTINGS=self.own.settings,

@@ -280,9 +280,13 @@ class Comparison:
 
     @property
     def exit_code(self) -> ExitCode:
-        """A regression first; else, a point the gate cannot vouch for."""
-        if self.regressions() or self.leak_regressions():
+        """A regression first; else a leak (a counter flat in base leaks in new: its own
+        code, so CI tells "slower" from "keeps memory"); else, a point the gate cannot
+        vouch for."""
+        if self.regressions():
             return ExitCode.REGRESSION
+        if self.leak_regressions():
+            return ExitCode.LEAK
         return ExitCode.NOT_JUDGED if self.unjudged() else ExitCode.OK
 
 

@@ -191,6 +191,11 @@ def percentiles(
     return out
 
 
+def connect_summary_ms(values: Sequence[float]) -> dict[str, float | None]:
+    """Handshake times in ms: p50, p90, p99, p99.9 and the slowest."""
+    return {**percentiles(values), "max": max(values, default=None)}
+
+
 def median(values: Sequence[float]) -> float | None:
     clean = [v for v in values if v is not None and not math.isnan(v)]
     return statistics.median(clean) if clean else None

@@ -31,11 +31,13 @@ Message = tuple[str, Any]
 
 @dataclass
 class Connected(Record):
-    """A worker's clients have connected, or failed to (errors by exception name)."""
+    """A worker's clients have connected, or failed to (errors by exception name), and
+    each handshake's time in ms (queued behind ``CONNECT_CONCURRENCY`` included)."""
 
     connected: int = 0
     failures: int = 0
     errors: dict[str, int] = field(default_factory=dict)
+    connect_ms: list[float] = field(default_factory=list)
 
     @classmethod
     def total(cls, reports: Iterable[Any]) -> Connected:
@@ -45,6 +47,7 @@ class Connected(Record):
             got = cls.from_json(report)
             out.connected += got.connected
             out.failures += got.failures
+            out.connect_ms += got.connect_ms
             for name, count in got.errors.items():
                 out.errors[name] = out.errors.get(name, 0) + count
         return out

@@ -332,7 +332,12 @@ async def _serve(plan: WorkerPlan, link: Link) -> None:
         counts = worker.result.counts
         link.send(
             CONNECTED,
-            Connected(counts.connected, counts.connect_failures, worker.result.connect_errors),
+            Connected(
+                counts.connected,
+                counts.connect_failures,
+                worker.result.connect_errors,
+                worker.result.connect_ms,
+            ),
         )
         command, value = await link.command()
         if command == START:

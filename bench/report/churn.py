@@ -7,6 +7,10 @@ from __future__ import annotations
 
 from bench.results.churn import COUNTERS, Churn, Staircase, Verdict
 from bench.results.model import PointResult, Run
+from bench.results.units import ms
+
+# A staircase step's handshake times shown (of what ``Step.connect_ms`` keeps).
+CONNECT_PERCENTILES = ("p50", "p90", "p99", "max")
 
 CAPTION = (
     "Each counter is read after every cycle (connect the clients, exchange, hang up, "
@@ -93,7 +97,14 @@ def notes(run: Run) -> list[str]:
     return out
 
 
-STAIRCASE_HEADERS = ["point", "idle connections", "connects/s", "idle CPU %", "RSS MiB"]
+STAIRCASE_HEADERS = [
+    "point",
+    "idle connections",
+    "connects/s",
+    *(f"connect {p} ms" for p in CONNECT_PERCENTILES),
+    "idle CPU %",
+    "RSS MiB",
+]
 
 
 def staircases(run: Run) -> list[tuple[PointResult, Staircase]]:
@@ -115,6 +126,7 @@ def staircase_table(run: Run) -> tuple[list[str], list[list[str]]] | None:
                     point.label,
                     f"{step.connections:,}",
                     "-" if step.connects_per_s is None else f"{step.connects_per_s:,.0f}",
+                    *(ms(step.connect_ms.get(p)) for p in CONNECT_PERCENTILES),
                     "-" if step.idle_cpu_percent is None else f"{step.idle_cpu_percent:g}",
                     "-" if rss is None else f"{rss / 2**20:,.1f}",
                 ]

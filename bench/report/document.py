@@ -24,6 +24,7 @@ from bench.report.layout import (
     median_range,
     scenario_names,
 )
+from bench.report.losses import loss_causes
 from bench.report.provenance import (
     methodology_items,
     reproduce_blocks,
@@ -127,6 +128,7 @@ def summary_blocks(lay: Layout, source: Source) -> list[Block]:
         ),
         results_table(lay, source),
         Paragraph(TABLE_CAPTION),
+        *([Items(causes)] if (causes := loss_causes(source.run.points)) else []),
         Paragraph("Caveats:"),
         Items(caveat_items(source)),
     ]

@@ -8,6 +8,7 @@ from typing import Any
 
 from bench.judge import stats
 from bench.report.layout import line_names
+from bench.report.losses import loss_causes
 from bench.report.summary import short_verdict
 from bench.results.metrics import METRICS
 from bench.results.model import PointResult, Run, varying_keys
@@ -75,7 +76,7 @@ def run_table(result: Run, markdown: bool = False) -> str:
         if {"sync", "async"} <= by_consumer.keys():
             verdict = short_verdict(by_consumer["sync"], by_consumer["async"])
             verdicts.append(f"async against sync at {row[0]}: {verdict}")
-    notes = [PERCENTILE_CAPTION, *lost_notes(result.points)]
+    notes = [PERCENTILE_CAPTION, *lost_notes(result.points), *loss_causes(result.points)]
     verdicts += [""] if verdicts else []
     return "\n".join([render(headers, rows, markdown), "", *verdicts, *notes])
 

@@ -126,6 +126,8 @@ class Step(Record):
     connect_failures: int = 0
     connect_s: float = 0.0
     connects_per_s: float | None = None
+    # The step's handshakes: p50, p90, p99, p99.9 and max, in ms (empty: none made).
+    connect_ms: dict[str, float | None] = field(default_factory=dict)
     idle_cpu_percent: float | None = None
     counters: dict[str, float] = field(default_factory=dict)
 

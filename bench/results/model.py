@@ -20,6 +20,7 @@ from typing import Any
 from bench.judge import stats
 from bench.results.books import Counts, RoomTally, WorkerResult
 from bench.results.churn import Churn, Staircase
+from bench.results.drops import LayerDrops
 from bench.results.environment import Environment, Software
 from bench.results.hosts import HostSummary
 from bench.results.metrics import METRICS, walk
@@ -148,6 +149,8 @@ class Repeat(Record):
     staircase: Staircase | None = None
     # profile = "cpu": where the server's profiles are, or why they are missing.
     profile: ProfileRecord | None = None
+    # What the channel layer dropped silently (None: not counted; results/drops.py).
+    layer_drops: LayerDrops | None = None
 
     @property
     def ok(self) -> bool:
@@ -236,7 +239,7 @@ class Repeat(Record):
             lateness_histogram=(
                 lateness.encode().decode("ascii") if lateness.get_total_count() else ""
             ),
-            connect_ms={**stats.percentiles(connect_ms), "max": max(connect_ms, default=None)},
+            connect_ms=stats.connect_summary_ms(connect_ms),
             connect_errors=connect_errors,
             clients=ClientSummary(
                 processes=len(results),

@@ -47,6 +47,10 @@ Schema history (``SCHEMA_VERSION``), as pyperf keeps it:
       each, what could not be read, a verdict per counter: ``bench.results.churn``) and
       no throughput; the point's keys ``cycles``, ``warmup_cycles``, ``messages``,
       ``settle_s`` and ``allocator`` read as their defaults (no churn) in older files.
+      Also: a repeat's ``layer_drops`` (what the channel layer dropped silently, counted
+      in chanbench's site: ``bench.results.drops``; null: not counted, as in older
+      files) and a staircase step's ``connect_ms`` (its handshakes' percentiles; empty in
+      older files).
 """
 
 from __future__ import annotations

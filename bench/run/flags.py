@@ -79,7 +79,10 @@ def client_warnings(repeat: Repeat) -> list[str]:
             f"connect: {repeat.connect_errors}"
         )
     if counts.lost:
-        out.append(f"{counts.lost} of {counts.expected} broadcasts lost ({repeat.loss_ratio:.2%})")
+        cause = f": {repeat.layer_drops.cause()}" if repeat.layer_drops else ""
+        out.append(
+            f"{counts.lost} of {counts.expected} broadcasts lost ({repeat.loss_ratio:.2%}){cause}"
+        )
     if counts.malformed or counts.disconnected:
         out.append(
             f"{counts.malformed} malformed frames, {counts.disconnected} clients "

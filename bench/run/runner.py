@@ -51,6 +51,7 @@ from bench.results.model import (
     load_shape,
 )
 from bench.run.churn import measure_churn, where_for
+from bench.run.drops import DropCounter, drops_dir
 from bench.run.flags import client_warnings
 from bench.run.monitor import ProcessMonitor
 from bench.run.order import measuring_order, steps
@@ -100,7 +101,7 @@ def _server_died(server: ServerProcess) -> PointFailed:
 
 
 def _new_server(
-    ctx: RunContext, point: Point, label: str, repeat: int, reference: bool
+    ctx: RunContext, point: Point, label: str, repeat: int, reference: bool, drops: Path | None
 ) -> ServerProcess:
     """A fresh server for one repeat (not started): the point's kind, or the reference."""
     port = free_port(HOST)
@@ -118,6 +119,7 @@ def _new_server(
         site_dir=served_site(ctx.scenario, point, built.site_dir if built else None),
         own=own,
         site_layer=own is not None and "layer" in ctx.scenario.matrix,
+        drops_dir=str(drops) if drops else None,
     )
     python = built.python if built else sys.executable
     return server_for(point.server, settings, HOST, port, log_path, python)
@@ -149,8 +151,11 @@ def measure(
         if not reference:
             ctx.services.prepare(point)
             roots.update(ctx.services.roots(point))
+        counted = not (reference or ctx.target or ctx.scenario.site)  # our site only
+        stem = f"{store.file_stem(label)}-r{repeat}"
+        drops = DropCounter(drops_dir(ctx.log_dir, stem, point) if counted else None)
         if not ctx.target:
-            server = _new_server(ctx, point, label, repeat, reference)
+            server = _new_server(ctx, point, label, repeat, reference, drops.directory)
             profiler.launch(server)  # memory: the server's command under memray
             stack.callback(server.stop)
         port = server.port if server else None
@@ -182,6 +187,7 @@ def measure(
             roots["server"] = ctx.server_pid
 
         def edge(name: str) -> None:  # of the measured window
+            drops.edge(name)  # first: the clients start at the window's edge too
             monitor.mark(name)
             profiler.edge(name, roots.get("server"))
 
@@ -246,6 +252,7 @@ def measure(
         if server is not None:
             record.server_log = str(server.log_path.relative_to(ctx.path.parent))
         record.delivery_series = progress.series
+        record.layer_drops = drops.finish()
         monitor.stop()
         if "server" in roots:
             record.server = monitor.summary("server")

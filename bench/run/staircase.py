@@ -3,11 +3,13 @@ server, and read what each step costs it: memory (the churn counters) and idle C
 
 Each step adds a client pool (``loadgen.pool``) that connects its share and then sends
 nothing, held open until the staircase ends; the pools of every step stay up together.
-After a step connects, the server settles, its counters are read (``churn.read_counters``)
-and its CPU is read over ``idle_hold_s`` (Daphne's checkers walk every connection each
-second: idle is not free). The memory per idle connection is the Theil-Sen slope of RSS
-against the connections held, with the same bootstrap interval as churn's verdicts. A
-step that cannot connect every client ends the staircase there, and the result says why.
+Each step records its connect rate and its handshake times' percentiles (p50, p90, p99,
+max), from the workers' connect reports. After a step connects, the server settles, its
+counters are read (``churn.read_counters``) and its CPU is read over ``idle_hold_s``
+(Daphne's checkers walk every connection each second: idle is not free). The memory per
+idle connection is the Theil-Sen slope of RSS against the connections held, with the
+same bootstrap interval as churn's verdicts. A step that cannot connect every client
+ends the staircase there, and the result says why.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from contextlib import ExitStack
 
 from bench.deploy.processes import process_tree
 from bench.errors import PointFailed
+from bench.judge import stats
 from bench.judge.leaks import slope_interval, theil_sen
 from bench.loadgen import WorkerPlan
 from bench.loadgen.link import CONNECT, CONNECTED, Connected
@@ -82,6 +85,7 @@ def measure_staircase(
                     step.connect_failures = got.failures
                     step.connect_s = round(time.monotonic() - started, 3)
                     step.connects_per_s = round(got.connected / step.connect_s, 1)
+                    step.connect_ms = stats.connect_summary_ms(got.connect_ms)
                     if got.failures:
                         record.stopped = f"at {held} of {target}: {got.why()}"
                 time.sleep(settle_s)

@@ -4,7 +4,8 @@ The harness starts each server with the layer a scenario asks for: a built-in na
 any layer by its dotted path (``CHANBENCH_LAYER_BACKEND``) with the scenario's CONFIG
 (``CHANBENCH_LAYER_CONFIG``, JSON); a person running ``chanbench serve`` picks it with
 ``--layer``. Capacity matters: the in-memory and Redis layers silently drop group
-messages past a channel's capacity, so it is always explicit.
+messages past a channel's capacity, so it is always explicit. When chanbench names a
+directory in ``CHANBENCH_DROPS_DIR``, the same layers count those drops (``mysite.drops``).
 """
 
 from __future__ import annotations
@@ -37,9 +38,12 @@ def channel_layer_settings(env: Mapping[str, str]) -> dict[str, Any]:
     if backend:  # a layer by its dotted path, configured by the scenario
         config = json.loads(env.get("CHANBENCH_LAYER_CONFIG") or "{}")
         return {"BACKEND": backend, "CONFIG": _expand(config, env)}
+    counted = bool(env.get("CHANBENCH_DROPS_DIR"))  # the same layer, its drops counted
     if layer == "memory":
         return {
-            "BACKEND": "channels.layers.InMemoryChannelLayer",
+            "BACKEND": "mysite.drops.InMemoryChannelLayer"
+            if counted
+            else "channels.layers.InMemoryChannelLayer",
             "CONFIG": {"capacity": capacity, "expiry": expiry_s, "group_expiry": group_expiry_s},
         }
     redis_url = env.get("CHANBENCH_REDIS_URL") or env.get("REDIS_URL")
@@ -59,7 +63,9 @@ def channel_layer_settings(env: Mapping[str, str]) -> dict[str, Any]:
     ]
     if layer == "redis":
         return {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "BACKEND": "mysite.drops_redis.RedisChannelLayer"
+            if counted
+            else "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
                 "hosts": hosts,
                 "capacity": capacity,

@@ -7,7 +7,7 @@ from multiprocessing import Pipe
 
 import uvloop
 
-from bench.loadgen.link import RESULT, RunnerLink, unpack
+from bench.loadgen.link import RESULT, Connected, RunnerLink, unpack
 
 
 def test_a_result_bigger_than_the_pipe_buffer_arrives_whole():
@@ -29,3 +29,14 @@ def test_a_result_bigger_than_the_pipe_buffer_arrives_whole():
     reader.join(10)
     assert received, "the result never arrived"
     assert unpack(received[0]) == (RESULT, big)
+
+
+def test_connect_reports_sum_with_every_handshake_time():
+    """The staircase's connect percentiles come from every worker's handshakes."""
+    reports = [
+        Connected(2, 0, {}, [1.0, 3.0]).to_json(),
+        Connected(1, 1, {"OSError": 1}, [2.0]).to_json(),
+    ]
+    total = Connected.total(reports)
+    assert (total.connected, total.failures, sorted(total.connect_ms)) == (3, 1, [1.0, 2.0, 3.0])
+    assert Connected.total([{"connected": 1}]).connect_ms == []  # an older worker's report

@@ -1,11 +1,15 @@
 """``compare`` on churn verdicts: a counter flat in base and leaking in new fails the gate
-(exit 1), whatever the throughput did; the reverse does not."""
+with its own exit code (5; 1 when throughput, latency or loss regressed too); the reverse
+does not."""
 
 import copy
 import json
 from pathlib import Path
 
+from helpers import scale_repeat, with_repeats
+
 from bench.cli import main
+from bench.errors import ExitCode
 from bench.results.churn import Churn, Staircase, Verdict
 
 REAL = Path(__file__).resolve().parents[1] / "data" / "quick_small.json"
@@ -48,7 +52,7 @@ def test_flat_to_leak_is_a_regression(tmp_path, capsys):
     code, out = compare(
         tmp_path, with_churn(rss("flat", 10.0)), with_churn(rss("leak", 65536.0)), capsys
     )
-    assert code == 1, out
+    assert code == ExitCode.LEAK == 5, out
     assert "RSS: flat -> leak REGRESSION" in out
     # Memory per connection-cycle, with each side's interval.
     assert "64.0 KiB (57.6 to 70.4) (new)" in out
@@ -80,3 +84,15 @@ def test_memory_per_idle_connection_is_set_side_by_side(tmp_path, capsys):
     code, out = compare(tmp_path, stairs(35.0), stairs(99.0), capsys)
     assert code == 0, out  # reported, never gated
     assert "RSS per idle connection 35.0 KiB (34.0 to 36.0) (base), 99.0 KiB" in out
+
+
+def test_a_leak_beside_a_slowdown_exits_as_the_regression(tmp_path, capsys):
+    """Two things worse: the throughput regression's code (1), the leak still named."""
+    base = with_repeats(with_churn(rss("flat", 10.0)), 5)
+    new = with_repeats(with_churn(rss("leak", 65536.0)), 5)
+    for point in new["points"]:
+        for rep in point["repeats"]:
+            scale_repeat(rep, {"delivered_per_s": 0.5})
+    code, out = compare(tmp_path, base, new, capsys)
+    assert code == ExitCode.REGRESSION == 1, out
+    assert "flat in base and leaking in new" in out

@@ -75,6 +75,7 @@ def test_summary_names_what_leaks_and_per_connection():
 def stairs_run() -> Run:
     steps = [Step(connections=n, counters={"rss_bytes": 70e6 + n * 36 * 1024}) for n in (0, 50)]
     steps.append(Step(connections=100, counters={"rss_bytes": 70e6 + 100 * 36 * 1024}))
+    steps[1].connect_ms = {"p50": 4.0, "p90": 9.5, "p99": 20.25, "p99_9": 21.0, "max": 22.0}
     record = Staircase(steps=steps, rss_per_connection=36 * 1024.0, ci_low=35e3, ci_high=38e3)
     point = PointResult(id="s", label="async", point=Point(idle_max=100), repeats=[Repeat(0)])
     point.repeats[0].staircase = record
@@ -82,8 +83,13 @@ def stairs_run() -> Run:
 
 
 def test_staircase_table_lines_and_chart(tmp_path: Path):
-    _, rows = churn.staircase_table(stairs_run())
+    headers, rows = churn.staircase_table(stairs_run())
     assert [row[1] for row in rows] == ["0", "50", "100"]
+    # Connect times at each step: p50, p90, p99 and max; none where nothing connected.
+    first = headers.index("connect p50 ms")
+    assert headers[first : first + 4] == [f"connect {p} ms" for p in ("p50", "p90", "p99", "max")]
+    assert rows[1][first : first + 4] == ["4.0", "9.5", "20.2", "22.0"]
+    assert rows[0][first : first + 4] == ["-"] * 4
     (line,) = churn.staircase_lines(stairs_run())
     assert line.startswith("async: 36.0 KiB of RSS per idle connection")
     charts = staircase_charts(layout([Source("run", stairs_run())]), tmp_path)

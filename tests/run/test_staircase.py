@@ -33,6 +33,12 @@ def test_staircase_gives_memory_per_idle_connection(tmp_path):
         assert [s["connections"] for s in stairs["steps"]] == [0, 50, 100, 200]
         assert stairs["stopped"] is None
         assert stairs["ci_low"] <= stairs["rss_per_connection"] <= stairs["ci_high"]
+        # Each step that connected clients has its handshake times, in order.
+        assert stairs["steps"][0]["connect_ms"] == {}  # 0: nothing connected
+        for step in stairs["steps"][1:]:
+            times = [step["connect_ms"][k] for k in ("p50", "p90", "p99", "max")]
+            assert times[0] > 0 and times == sorted(times), step
+            assert step["connects_per_s"] > 0
         tasks = [s["counters"]["asyncio_tasks"] for s in stairs["steps"]]
         assert tasks == sorted(tasks) and tasks[-1] >= tasks[0] + 200  # a task or more each
     assert clean["rss_per_connection"] > 0
