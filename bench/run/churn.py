@@ -19,7 +19,9 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from bench.deploy.listen import DEFAULT_BIND
 from bench.deploy.processes import process_tree
+from bench.deploy.site import netloc
 from bench.errors import PointFailed
 from bench.judge.leaks import judge_all
 from bench.loadgen import WorkerPlan
@@ -78,10 +80,14 @@ class Where:
 
 
 def where_for(
-    point: Point, server_pid: int | None, port: int | None, redis_url: str | None
+    point: Point,
+    server_pid: int | None,
+    port: int | None,
+    redis_url: str | None,
+    host: str = DEFAULT_BIND,
 ) -> Where:
-    """The sources of a churn point: ``port`` is chanbench's own server's (None for a
-    ``--target``), ``server_pid`` its root (or the target's ``--server-pid``)."""
+    """The sources of a churn point: ``port`` is chanbench's own server's on ``host``
+    (None for a ``--target``), ``server_pid`` its root (or the target's ``--server-pid``)."""
     where = Where(server_pid, redis_url=redis_url)
     if server_pid is None:
         where.missing("proc", "no server PID: give --server-pid with --target")
@@ -90,7 +96,7 @@ def where_for(
     elif point.workers > 1:
         where.missing("probe", "several server processes: the probe would reach one")
     else:
-        where.probe_url = f"http://127.0.0.1:{port}{PROBE_PATH}"
+        where.probe_url = f"http://{netloc(host, port)}{PROBE_PATH}"
     if redis_url is None:
         where.missing("redis", "no Redis in this run")
     if point.allocator == "malloc":
