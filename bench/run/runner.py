@@ -194,7 +194,7 @@ def measure(
             redis_url = ctx.services.redis_url(point)
             where = where_for(point, roots.get("server"), port, redis_url, ctx.listen.host)
             drive = measure_staircase if point.idle_max else measure_churn
-            record = drive(point, repeat, plans, where, beat, check)
+            record = drive(point, repeat, plans, where, beat, check, ctx.cluster)
             record.started_at, record.ready_s = started_at, ready_s
             beat.stop()
             return record
