@@ -12,6 +12,7 @@ from typing import TextIO, cast
 
 from bench.cli import exits, read
 from bench.deploy import own_site
+from bench.deploy.listen import Listen, listen_for
 from bench.errors import ExitCode, UserError
 from bench.redact import RedactingWriter, redact
 from bench.report import churn, tables
@@ -131,6 +132,20 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
         "local:N for N Dask worker processes here (needs chanbench[cluster]; docs/cluster.md)",
     )
     parser.add_argument(
+        "--bind",
+        default=None,
+        metavar="IP",
+        help="the address chanbench's servers listen on (default: the scenario's bind, "
+        "else 127.0.0.1); load hosts of a --cluster need one they reach (docs/cluster.md)",
+    )
+    parser.add_argument(
+        "--advertise",
+        default=None,
+        metavar="HOST",
+        help="the host name or address the clients connect to (default: the bind address; "
+        "needed with --bind 0.0.0.0 or ::)",
+    )
+    parser.add_argument(
         "--profile",
         default=None,
         metavar="none,cpu,memory",
@@ -165,6 +180,7 @@ def _run_context(args: argparse.Namespace) -> runner.RunContext:
     given = getattr(args, "target", None)
     server_pid = getattr(args, "server_pid", None)
     target_ = None
+    listen = _listen(args, scenario, given)
     if given:
         target_, scenario, warnings = target.prepare(given, scenario, server_pid)
         for line in warnings:
@@ -184,7 +200,22 @@ def _run_context(args: argparse.Namespace) -> runner.RunContext:
         redis_url=args.redis_url or os.environ.get("REDIS_URL"),
         database_url=args.database_url or os.environ.get("DATABASE_URL"),
         command=args.command_line,
+        listen=listen,
     )
+
+
+def _listen(args: argparse.Namespace, scenario: Scenario, given: str | None) -> Listen:
+    """Where the servers listen and the clients connect (``--bind``/``--advertise``, else
+    the scenario's), checked, and recorded with the scenario."""
+    if given and (args.bind or args.advertise):
+        option = "--bind" if args.bind else "--advertise"
+        raise UserError(f"{option} with --target: chanbench starts no server; drop {option}")
+    bind, advertise = args.bind or scenario.bind, args.advertise or scenario.advertise
+    source = "--bind/--advertise" if args.bind or args.advertise else scenario.path or "scenario"
+    listen = listen_for(bind, advertise, source)
+    if bind is not None or advertise is not None:
+        scenario.bind, scenario.advertise = listen.bind, listen.advertise
+    return listen
 
 
 def with_site(args: argparse.Namespace, scenario: Scenario) -> Scenario:
@@ -225,7 +256,24 @@ def _cluster(args: argparse.Namespace, ctx: runner.RunContext) -> Iterator[None]
     with Cluster(spec, ctx.log_dir) as ctx.cluster:
         ctx.cluster.check(ctx.scenario.points())
         ctx.scenario.cluster = spec  # recorded with the run
+        if ctx.listen.loopback and not ctx.target:
+            away = sorted({w.ip for w in ctx.cluster.workers() if not _is_loopback(w.ip)})
+            if away:
+                print(
+                    f"chanbench: warning: the servers listen on {ctx.listen.bind}, which the "
+                    f"Dask workers at {', '.join(away)} cannot reach if they are other hosts: "
+                    "give --bind (and --advertise) an address they reach"
+                )
         yield
+
+
+def _is_loopback(ip: str) -> bool:
+    import ipaddress
+
+    try:
+        return ipaddress.ip_address(ip).is_loopback
+    except ValueError:  # a host name: cannot tell
+        return False
 
 
 def cmd_run(args: argparse.Namespace) -> int:

@@ -46,8 +46,17 @@ class ServerProcess:
     # What it needs installed besides the harness's own; their versions are recorded.
     packages: ClassVar[tuple[Package, ...]] = ()
 
-    def __init__(self, host: str, port: int, log_path: Path, python: str = sys.executable) -> None:
-        self.host = host
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        log_path: Path,
+        python: str = sys.executable,
+        advertise: str | None = None,
+    ) -> None:
+        self.host = host  # where it listens (bench.deploy.listen: an IP address)
+        # Where it is reached: the bind address, unless that is a wildcard (0.0.0.0).
+        self.advertise = advertise or host
         self.port = port
         self.log_path = log_path
         self.python = python
@@ -102,9 +111,9 @@ class ServerProcess:
         from websockets.typing import Origin
 
         url = (
-            f"ws://{netloc(self.host, self.port)}{path.format(room=READY_ROOM, client=0)}"
+            f"ws://{netloc(self.advertise, self.port)}{path.format(room=READY_ROOM, client=0)}"
             if path
-            else ws_url(self.host, self.port, route, READY_ROOM)
+            else ws_url(self.advertise, self.port, route, READY_ROOM)
         )
         started = time.monotonic()
         last_error = "no attempt"
@@ -118,7 +127,7 @@ class ServerProcess:
             try:
                 with connect(
                     url,
-                    origin=Origin(origin(self.host, self.port)),
+                    origin=Origin(origin(self.advertise, self.port)),
                     additional_headers=headers,
                     open_timeout=2,
                     close_timeout=1,
@@ -165,13 +174,19 @@ class SiteServer(ServerProcess):
         port: int,
         log_path: Path,
         python: str = sys.executable,
+        advertise: str | None = None,
     ) -> None:
-        super().__init__(host, port, log_path, python)
+        super().__init__(host, port, log_path, python, advertise)
         self.settings = settings
         self.cwd = settings.site
 
     def environ(self) -> dict[str, str]:
-        return self.settings.environ()
+        env = self.settings.environ()
+        # The site accepts Origin and Host headers naming loopback; and the host its
+        # clients reach it at (--advertise, --bind), IPv6 bare and in brackets.
+        host = self.advertise
+        env["CHANBENCH_ALLOWED_HOSTS"] = f"{host} [{host}]" if ":" in host else host
+        return env
 
     def recorded(self) -> tuple[str, ...]:
         return (*STACK, *super().recorded())
@@ -361,9 +376,11 @@ def server_for(
     port: int,
     log_path: Path,
     python: str = sys.executable,
+    advertise: str | None = None,
 ) -> SiteServer:
-    """A server of ``kind`` (a key of ``SERVERS``) run by ``python``, not yet started."""
-    return SERVERS[kind](settings, host, port, log_path, python)
+    """A server of ``kind`` (a key of ``SERVERS``) run by ``python``, listening on
+    ``host`` and reached at ``advertise`` (default ``host``), not yet started."""
+    return SERVERS[kind](settings, host, port, log_path, python, advertise)
 
 
 class ReferenceServer(ServerProcess):

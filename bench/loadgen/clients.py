@@ -19,9 +19,11 @@ from bench.protocols import DEFAULT_PROTOCOL, Frame, Loaded, load, make_token
 
 # A handshake not done in this long is a failure, named as such.
 CONNECT_TIMEOUT_S = 10.0
-# Handshakes in flight at once per worker: enough to connect thousands of clients in
-# seconds without a SYN flood on Daphne's accept backlog.
-CONNECT_CONCURRENCY = 64
+# Handshakes in flight at once, shared by a pool's workers: enough to connect thousands
+# of clients in seconds, and fewer than Daphne's accept backlog (Twisted's default, 50,
+# the smallest of the server kinds'), so that a busy server's queue does not overflow
+# into SYN retries (docs/cluster.md: 64 per worker, on two workers, overflowed it).
+CONNECT_CONCURRENCY = 48
 
 
 class Listener(Protocol):
@@ -186,21 +188,22 @@ async def connect_all(
     connect_rate: float,
     connect_ms: list[float],
     errors: dict[str, int],
+    concurrency: int = CONNECT_CONCURRENCY,
 ) -> list[ChatClient]:
     """Open ``new_client(index, room)`` for each (index, room) of ``members`` at
     ``url_template`` (its ``{room}`` and ``{client}`` filled in), with the Origin header
     and the client's protocol's ``headers``, at most
-    ``CONNECT_CONCURRENCY`` handshakes at once, started ``connect_rate`` a second (0: no
+    ``concurrency`` handshakes at once, started ``connect_rate`` a second (0: no
     limit). Each success's time goes into ``connect_ms``, each failure by name into
     ``errors``; returns the clients that connected, in the order they did.
 
-    When the first ``CONNECT_CONCURRENCY`` handshakes all failed, the rest are not tried
+    When the first ``concurrency`` handshakes all failed, the rest are not tried
     (counted as such): a server that cannot take one client fails the repeat in one
     handshake timeout, not one per batch of clients."""
-    gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
+    gate = asyncio.Semaphore(concurrency)
     interval_s = 1.0 / connect_rate if connect_rate else 0.0
     connected: list[ChatClient] = []
-    hopeless = min(CONNECT_CONCURRENCY, len(members))
+    hopeless = min(concurrency, len(members))
     failed = 0
 
     async def connect_one(index: int, room: int) -> None:

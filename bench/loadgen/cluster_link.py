@@ -25,7 +25,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from distributed import Client, Event, Queue, get_client, get_worker
+from distributed import Client, Event, Queue, get_client, get_worker, secede
 
 from bench.deploy.processes import raise_open_file_limit
 from bench.loadgen import clock
@@ -159,6 +159,9 @@ def run_task(plan_json: dict[str, Any], run_id: str) -> bool:
     """One load-generator worker as a Dask task: the worker's own loop (``run_worker``)
     on this thread, speaking through the scheduler. Returns whether it ended cleanly."""
     raise_open_file_limit()  # one socket per client
+    # Out of the Dask worker's thread pool: the task holds its thread for the whole load,
+    # and a staircase's steps, or neighbours, put several on one worker at once.
+    secede()
     worker = int(plan_json["worker"])
     with _profiler_paused():
         return run_worker(plan_json, DaskLink(run_id, worker))

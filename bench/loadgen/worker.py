@@ -30,7 +30,13 @@ import psutil
 
 from bench.deploy.processes import die_with_parent, raise_open_file_limit
 from bench.loadgen import clock
-from bench.loadgen.clients import ChatClient, DeflateClient, PicowsClient, connect_all
+from bench.loadgen.clients import (
+    CONNECT_CONCURRENCY,
+    ChatClient,
+    DeflateClient,
+    PicowsClient,
+    connect_all,
+)
 from bench.loadgen.ledger import DeliveryLedger
 from bench.loadgen.link import (
     CONNECT,
@@ -73,6 +79,8 @@ class WorkerPlan(Record):
     origin: str
     point: Point
     connect_rate: float = 0.0  # this worker's share, connections per second (0: no limit)
+    # This worker's share of the handshakes in flight at once (0: CONNECT_CONCURRENCY).
+    connect_concurrency: int = 0
     seed: int = 0
     # Every room of this worker has all its clients here (the pool placed whole rooms per
     # worker), so that its books know every delivery still owed during the drain. Implied
@@ -186,6 +194,7 @@ class Worker:
             plan.connect_rate,
             self.result.connect_ms,
             self.result.connect_errors,
+            plan.connect_concurrency or CONNECT_CONCURRENCY,
         )
         for client in self.clients:
             self.ledger.join(client.book)

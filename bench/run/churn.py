@@ -19,12 +19,20 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from bench.deploy.listen import DEFAULT_BIND
 from bench.deploy.processes import process_tree
+from bench.deploy.site import netloc
 from bench.errors import PointFailed
 from bench.judge.leaks import judge_all
 from bench.loadgen import WorkerPlan
 from bench.loadgen.link import CONNECT, CONNECTED, RESULT, START, Connected
-from bench.loadgen.pool import START_DELAY_S, WorkerPool, connect_budget_s, result_budget_s
+from bench.loadgen.pool import (
+    START_DELAY_S,
+    Placement,
+    connect_budget_s,
+    open_pool,
+    result_budget_s,
+)
 from bench.results.books import WorkerResult
 from bench.results.churn import COUNTERS, Churn, Cycle
 from bench.results.model import Repeat, RepeatCounts
@@ -78,10 +86,14 @@ class Where:
 
 
 def where_for(
-    point: Point, server_pid: int | None, port: int | None, redis_url: str | None
+    point: Point,
+    server_pid: int | None,
+    port: int | None,
+    redis_url: str | None,
+    host: str = DEFAULT_BIND,
 ) -> Where:
-    """The sources of a churn point: ``port`` is chanbench's own server's (None for a
-    ``--target``), ``server_pid`` its root (or the target's ``--server-pid``)."""
+    """The sources of a churn point: ``port`` is chanbench's own server's on ``host``
+    (None for a ``--target``), ``server_pid`` its root (or the target's ``--server-pid``)."""
     where = Where(server_pid, redis_url=redis_url)
     if server_pid is None:
         where.missing("proc", "no server PID: give --server-pid with --target")
@@ -90,7 +102,7 @@ def where_for(
     elif point.workers > 1:
         where.missing("probe", "several server processes: the probe would reach one")
     else:
-        where.probe_url = f"http://127.0.0.1:{port}{PROBE_PATH}"
+        where.probe_url = f"http://{netloc(host, port)}{PROBE_PATH}"
     if redis_url is None:
         where.missing("redis", "no Redis in this run")
     if point.allocator == "malloc":
@@ -169,11 +181,17 @@ def read_counters(where: Where) -> dict[str, float]:
 
 
 def run_cycle(
-    point: Point, plans: list[WorkerPlan], check: Callable[[], None], index: int
-) -> tuple[Cycle, RepeatCounts]:
-    """One cycle's clients: connect, exchange, hang up; their books as a ``Cycle``."""
+    point: Point,
+    plans: list[WorkerPlan],
+    check: Callable[[], None],
+    index: int,
+    placement: Placement | None = None,
+) -> tuple[Cycle, Repeat]:
+    """One cycle's clients (local processes, or on the run's ``placement``: a cluster):
+    connect, exchange, hang up; their books as a ``Cycle``, and as a ``Repeat`` (with
+    the hosts they ran on, on a cluster)."""
     started = time.monotonic()
-    with WorkerPool(plans) as pool:
+    with open_pool(plans, placement) as pool:
         pool.broadcast(CONNECT)
         budget = connect_budget_s(point, point.clients)
         connected = Connected.total(pool.gather(CONNECTED, budget, check=check))
@@ -188,7 +206,10 @@ def run_cycle(
         pool.broadcast(START, time.monotonic_ns() + int(START_DELAY_S * 1e9))
         budget = result_budget_s(point)
         results = [WorkerResult.from_json(r) for r in pool.gather(RESULT, budget, check=check)]
-    repeat = Repeat.from_workers(index, results, clients=point.clients, duration_s=point.duration_s)
+        repeat = Repeat.from_workers(
+            index, results, clients=point.clients, duration_s=point.duration_s
+        )
+        pool.describe(repeat, results, None)
     counts = repeat.counts or RepeatCounts()
     cycle = Cycle(
         index=index,
@@ -200,7 +221,7 @@ def run_cycle(
         lost=counts.lost,
         duration_s=round(time.monotonic() - started, 3),
     )
-    return cycle, counts
+    return cycle, repeat
 
 
 def measure_churn(
@@ -210,6 +231,7 @@ def measure_churn(
     where: Where,
     beat: Heartbeat,
     check: Callable[[], None],
+    placement: Placement | None = None,
 ) -> Repeat:
     """Every cycle of a churn point against one running server; the repeat holds the
     cycles, their summed books and the verdicts. Ctrl-C ends it early, judged so far
@@ -224,17 +246,19 @@ def measure_churn(
         unavailable=where.unavailable,
     )
     totals: list[RepeatCounts] = []
+    hosts = []
     interrupted = False
     failure: str | None = None
     try:
         for index in range(point.cycles):
             beat.doing = f"churn cycle {index + 1} of {point.cycles}"
-            cycle, books = run_cycle(point, plans, check, index)
+            cycle, books = run_cycle(point, plans, check, index, placement)
+            hosts = books.hosts  # on a cluster: the same workers every cycle
             time.sleep(settle_s)
             check()
             cycle.counters = read_counters(where)
             churn.cycles.append(cycle)
-            totals.append(books)
+            totals.append(books.counts or RepeatCounts())
     except KeyboardInterrupt:
         interrupted = True
     except PointFailed as exc:
@@ -254,4 +278,5 @@ def measure_churn(
         loss_ratio=total.lost / total.expected if total.expected else 0.0,
         interrupted=interrupted,
         churn=churn,
+        hosts=hosts,
     )

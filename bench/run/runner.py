@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from bench.deploy.environments import Built, build_all
+from bench.deploy.listen import Listen
 from bench.deploy.processes import free_port, last_line
 from bench.deploy.servers import ReferenceServer, ServerProcess, server_for
 from bench.deploy.services import Services, services_for
@@ -64,8 +65,6 @@ from bench.run.staircase import measure_staircase
 from bench.run.target import Target
 from bench.scenario import KEYS, Point, Scenario
 
-HOST = "127.0.0.1"
-
 
 @dataclass
 class RunContext:
@@ -90,6 +89,7 @@ class RunContext:
     # The whole run's bars while the points run (on a terminal).
     display: RunDisplay | None = None
     cluster: Placement | None = None  # --cluster: a Dask cluster for the client workers
+    listen: Listen = field(default_factory=Listen)  # --bind, --advertise: where servers listen
 
 
 def _server_died(server: ServerProcess) -> PointFailed:
@@ -104,10 +104,11 @@ def _new_server(
     ctx: RunContext, point: Point, label: str, repeat: int, reference: bool, drops: Path | None
 ) -> ServerProcess:
     """A fresh server for one repeat (not started): the point's kind, or the reference."""
-    port = free_port(HOST)
+    bind, host = ctx.listen.bind, ctx.listen.host
+    port = free_port(bind)
     log_path = ctx.log_dir / f"{store.file_stem(label)}-r{repeat}.log"
     if reference:
-        return ReferenceServer(HOST, port, log_path)
+        return ReferenceServer(bind, port, log_path, advertise=host)
     layer = ctx.scenario.layers.get(point.layer)
     built, own = ctx.envs.get(point.env), ctx.scenario.site
     settings = ServerSettings(
@@ -122,7 +123,7 @@ def _new_server(
         drops_dir=str(drops) if drops else None,
     )
     python = built.python if built else sys.executable
-    return server_for(point.server, settings, HOST, port, log_path, python)
+    return server_for(point.server, settings, bind, port, log_path, python, host)
 
 
 def measure(
@@ -161,7 +162,7 @@ def measure(
         port = server.port if server else None
 
         def url_for(p: Point) -> tuple[str, str]:  # the clients' URL and Origin header
-            return url_template(ctx.scenario, ctx.target, p, HOST, port)
+            return url_template(ctx.scenario, ctx.target, p, ctx.listen.host, port)
 
         template, origin_header = url_for(point)
         paths = import_paths(ctx.scenario.path)
@@ -196,9 +197,10 @@ def measure(
                 raise _server_died(server)
 
         if pool is None:  # churn: cycles against this one server (bench/run/churn.py)
-            where = where_for(point, roots.get("server"), port, ctx.services.redis_url(point))
+            redis_url = ctx.services.redis_url(point)
+            where = where_for(point, roots.get("server"), port, redis_url, ctx.listen.host)
             drive = measure_staircase if point.idle_max else measure_churn
-            record = drive(point, repeat, plans, where, beat, check)
+            record = drive(point, repeat, plans, where, beat, check, ctx.cluster)
             record.started_at, record.ready_s = started_at, ready_s
             beat.stop()
             return record

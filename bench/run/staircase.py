@@ -25,7 +25,7 @@ from bench.judge import stats
 from bench.judge.leaks import slope_interval, theil_sen
 from bench.loadgen import WorkerPlan
 from bench.loadgen.link import CONNECT, CONNECTED, Connected
-from bench.loadgen.pool import WorkerPool, connect_budget_s, plan_workers
+from bench.loadgen.pool import Placement, connect_budget_s, open_pool, plan_workers
 from bench.results.churn import Staircase, Step
 from bench.results.model import Repeat
 from bench.run.churn import Where, read_counters, settle
@@ -49,12 +49,16 @@ def connect_step(
     add: int,
     seed: int,
     check: Callable[[], None],
+    placement: Placement | None = None,
 ) -> Connected:
-    """Open ``add`` more idle clients in a pool of their own, held until ``stack`` closes."""
+    """Open ``add`` more idle clients in a pool of their own (local processes, or on the
+    run's ``placement``), held until ``stack`` closes."""
     shape = dataclasses.replace(point, clients=add, messages=0)
     first = plans[0]
-    step_plans = plan_workers(shape, first.url_template, first.origin, seed, first.protocol_paths)
-    pool = stack.enter_context(WorkerPool(step_plans))
+    step_plans = plan_workers(
+        shape, first.url_template, first.origin, seed, first.protocol_paths, placement
+    )
+    pool = stack.enter_context(open_pool(step_plans, placement))
     pool.broadcast(CONNECT)
     return Connected.total(pool.gather(CONNECTED, connect_budget_s(point, add), check=check))
 
@@ -66,6 +70,7 @@ def measure_staircase(
     where: Where,
     beat: Heartbeat,
     check: Callable[[], None],
+    placement: Placement | None = None,
 ) -> Repeat:
     """Every step of the staircase against one running server."""
     settle_s, _ = settle(point)
@@ -79,7 +84,7 @@ def measure_staircase(
                 started = time.monotonic()
                 step = Step(connections=held)
                 if target > held:
-                    got = connect_step(stack, point, plans, target - held, repeat, check)
+                    got = connect_step(stack, point, plans, target - held, repeat, check, placement)
                     held += got.connected
                     step.connections = held
                     step.connect_failures = got.failures

@@ -326,6 +326,10 @@ class Scenario(Record):
     # Where the client workers run: a Dask scheduler (tcp://HOST:PORT) or local:N; None
     # for local processes (``--cluster`` overrides it; docs/cluster.md).
     cluster: str | None = None
+    # Where chanbench's servers listen (an IP address; None: 127.0.0.1) and the host the
+    # clients connect to (None: the bind address); --bind, --advertise (bench.deploy.listen).
+    bind: str | None = None
+    advertise: str | None = None
     consumers: dict[str, CustomConsumer] = field(default_factory=dict)
     # The user's own Django project, served instead of chanbench's chat site (--site).
     site: OwnSite | None = None

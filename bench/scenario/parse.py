@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.deploy import own_site
+from bench.deploy.listen import check_advertise, check_bind
 from bench.deploy.site import FAULTS, LAYERS
 from bench.deploy.workloads import WORKLOADS
 from bench.errors import UserError
@@ -340,6 +341,8 @@ def from_dict(
         "consumers",
         "site",
         "cluster",
+        "bind",
+        "advertise",
     )
     for key in data:
         if key not in top_keys:
@@ -394,8 +397,11 @@ def from_dict(
     cluster = data.get("cluster")
     if cluster is not None and (not isinstance(cluster, str) or not cluster.strip()):
         raise UserError(f"{source}: cluster = {cluster!r}: give tcp://HOST:PORT or local:N")
+    bind, advertise = data.get("bind"), data.get("advertise")
     scenario = Scenario(
         cluster=cluster,
+        bind=None if bind is None else check_bind(bind, source),
+        advertise=None if advertise is None else check_advertise(advertise, source),
         name=name,
         description=description,
         matrix=matrix,

@@ -16,7 +16,9 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 # Not a secret: the site serves loopback benchmarks and local chats only.
 SECRET_KEY = os.environ.get("CHANBENCH_SECRET_KEY", "chanbench-local-only-not-secret")
 DEBUG = os.environ.get("CHANBENCH_DEBUG", "") == "1"
+# Loopback, and the address chanbench's --bind/--advertise name for load from other hosts.
 ALLOWED_HOSTS = ["127.0.0.1", "localhost", "[::1]", "::1"]
+ALLOWED_HOSTS += os.environ.get("CHANBENCH_ALLOWED_HOSTS", "").split()
 
 INSTALLED_APPS = [
     "daphne",

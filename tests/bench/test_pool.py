@@ -33,3 +33,25 @@ def test_interleaved_points_alternate_their_order_repeat_by_repeat():
     step = ["sync", "async"]
     orders = [measuring_order(step, repeat) for repeat in range(4)]
     assert orders == [["sync", "async"], ["async", "sync"], ["sync", "async"], ["async", "sync"]]
+
+
+def test_the_handshakes_in_flight_are_shared_by_the_workers():
+    """However many workers, no more handshakes at once than a small accept backlog
+    (Daphne's 50) holds: their sum, not each one's."""
+    from bench.loadgen.clients import CONNECT_CONCURRENCY
+
+    assert CONNECT_CONCURRENCY < 50
+    for processes in (1, 2, 3, 4, 64):
+        point = Point(clients=200, rooms=20, client_processes=processes)
+        plans = plan_workers(point, "ws://x/{room}/", "o", 0)
+        assert sum(p.connect_concurrency for p in plans) <= max(CONNECT_CONCURRENCY, len(plans))
+
+
+def test_the_connect_budget_follows_the_clients_not_only_the_asked_rate():
+    """12,000 clients asked at 2,000/s get the time a loaded server takes to accept them."""
+    from bench.loadgen.pool import SLOWEST_ACCEPTS_PER_S, connect_budget_s
+
+    fast = connect_budget_s(Point(clients=12000, connect_rate=2000), 12000)
+    assert fast >= 12000 / SLOWEST_ACCEPTS_PER_S
+    slow = connect_budget_s(Point(clients=100, connect_rate=10), 100)
+    assert slow >= 100 / 10  # a slower asked rate still gets its own time

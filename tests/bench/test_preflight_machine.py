@@ -44,3 +44,15 @@ def test_this_machine_reads_its_limits():
     low, high = preflight.local_ports() or (0, 1)
     assert 0 < low < high
     assert preflight.usable_cores() >= 1
+
+
+def test_a_redis_layer_needs_a_file_per_client_and_its_pool(monkeypatch):
+    """channels_redis shares its connections: 10,000 clients fit under 20,000 open files
+    on every layer; what does not fit is named with the count it needs."""
+    monkeypatch.setattr(preflight, "raise_open_file_limit", lambda: (20000, 20000))
+    monkeypatch.setattr(preflight, "local_ports", lambda: None)
+    monkeypatch.setattr(preflight, "usable_cores", lambda: 64)
+    for layer in ("memory", "redis", "redis-pubsub"):
+        preflight.check_limits("s.toml", [Point(clients=10000, layer=layer)])
+    with pytest.raises(UserError, match="needs about 20064 open files in the server"):
+        preflight.check_limits("s.toml", [Point(clients=19936, layer="redis")])

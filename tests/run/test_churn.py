@@ -100,3 +100,31 @@ def test_churn_against_a_target_reads_proc_alone_and_names_the_rest(tmp_path):
     assert "--target" in unavailable["asyncio_tasks"]
     assert "--target" in unavailable["gc_objects"]
     assert not {"asyncio_tasks", "gc_objects", "allocated_blocks"} & set(found)
+
+
+def test_churn_cycles_run_on_the_cluster(tmp_path, monkeypatch):
+    """``--cluster local:2``: every cycle's clients are Dask tasks on the two workers (no
+    local client process is ever opened), every delivery is accounted for, and the
+    repeat names the host they ran on."""
+    from bench.loadgen import pool
+
+    def no_local_pool(*args: object) -> None:
+        raise AssertionError("a local client pool was opened on a cluster run")
+
+    monkeypatch.setattr(pool, "WorkerPool", no_local_pool)
+    path = tmp_path / "churn.toml"
+    path.write_text(
+        CHURN.format(clients=8).replace(f"cycles = {WARMUP_CYCLES + MIN_CYCLES + 1}", "cycles = 2")
+    )
+    results = tmp_path / "results"
+    argv = ["run", str(path), "--results-dir", str(results), "--no-calibrate", "--no-report"]
+    assert main([*argv, "--cluster", "local:2"]) == 0
+    ((point,),) = [json.loads(f.read_text())["points"] for f in results.glob("*.json")]
+    (rep,) = point["repeats"]
+    assert rep["status"] == "ok", rep.get("reason")
+    cycles = rep["churn"]["cycles"]
+    assert len(cycles) == 2
+    for cycle in cycles:
+        assert cycle["connected"] == 8 and cycle["delivered"] == cycle["expected"] > 0
+    (host,) = rep["hosts"]  # both Dask workers are on this machine: one host
+    assert len(host["workers"]) == 2 and host["clients"] == 8

@@ -44,3 +44,25 @@ def test_staircase_gives_memory_per_idle_connection(tmp_path):
     assert clean["rss_per_connection"] > 0
     kept = leaky["rss_per_connection"] - clean["rss_per_connection"]
     assert LEAK_BYTES / 2 <= kept <= LEAK_BYTES * 2
+
+
+def test_staircase_holds_its_steps_on_the_cluster(tmp_path, monkeypatch):
+    """``--cluster local:2``: each step adds a Dask task per worker and holds it; three
+    steps are more tasks than a worker has threads (two), so the held ones must leave
+    the worker's pool for the next step to connect. No local client process opens."""
+    from bench.loadgen import pool
+
+    def no_local_pool(*args: object) -> None:
+        raise AssertionError("a local client pool was opened on a cluster run")
+
+    monkeypatch.setattr(pool, "WorkerPool", no_local_pool)
+    path = tmp_path / "stairs.toml"
+    path.write_text(STAIRS.replace('["none", "leak"]', '"none"').replace("200", "40"))
+    results = tmp_path / "results"
+    argv = ["run", str(path), "--results-dir", str(results), "--no-calibrate", "--no-report"]
+    assert main([*argv, "--cluster", "local:2"]) == 0
+    (file,) = results.glob("*.json")
+    ((point,),) = [json.loads(file.read_text())["points"]]
+    stairs = point["repeats"][0]["staircase"]
+    assert stairs["stopped"] is None
+    assert [s["connections"] for s in stairs["steps"]] == [0, 10, 20, 40]
