@@ -8,7 +8,7 @@ from bench.deploy.site import ServerSettings
 from bench.errors import UserError
 from bench.run import churn
 from bench.run.preflight import check_limits
-from bench.scenario import Point
+from bench.scenario import Point, load
 
 
 def test_a_churn_point_serves_the_probe_and_a_plain_one_does_not():
@@ -61,3 +61,25 @@ def test_staircase_steps_double_up_to_idle_max():
 def test_a_staircase_past_the_open_file_limit_is_refused_before_it_starts():
     with pytest.raises(UserError, match=r"^stairs.toml: idle_max = 10000000 needs about"):
         check_limits("stairs.toml", [Point(idle_max=10**7)])
+
+
+@pytest.mark.parametrize(
+    ("matrix", "message"),
+    [
+        ("reconnect_per_s = 2", 'reconnect_per_s = 2 with mode = \'closed\''),
+        ("mode = 'open'\nreconnect_per_s = -1", "reconnect_per_s = -1: must be >= 0"),
+        ("sample_s = 5\ncycles = 3", "sample_s = 5 with cycles or idle_max"),
+        ("sample_s = -5", "sample_s = -5: must be >= 0"),
+    ],
+)
+def test_soak_and_reconnect_settings_refuse_what_cannot_run(tmp_path, matrix, message):
+    path = tmp_path / "s.toml"
+    path.write_text(f"[matrix]\n{matrix}\n")
+    with pytest.raises(UserError) as info:
+        load(path)
+    assert message in str(info.value)
+
+
+def test_a_soak_serves_the_probe():
+    assert Point(sample_s=5, mode="open").churn
+    assert ServerSettings(Point(sample_s=5)).environ()["CHANBENCH_PROBE"] == "1"
