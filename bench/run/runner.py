@@ -59,6 +59,7 @@ from bench.run.profiling import profiler_for
 from bench.run.progress import Heartbeat, Progress, RunDisplay, summary_line
 from bench.run.routes import ready_route, served_site, system_name, url_template
 from bench.run.search import SaturationSearch
+from bench.run.soak import measure_soak
 from bench.run.staircase import measure_staircase
 from bench.run.target import Target
 from bench.scenario import KEYS, Point, Scenario
@@ -191,7 +192,8 @@ def measure(
 
         if pool is None:  # churn: cycles against this one server (bench/run/churn.py)
             where = where_for(point, roots.get("server"), port, ctx.services.redis_url(point))
-            drive = measure_staircase if point.idle_max else measure_churn
+            drive = measure_soak if point.sample_s else measure_churn  # or a staircase:
+            drive = measure_staircase if point.idle_max else drive
             record = drive(point, repeat, plans, where, beat, check)
             record.started_at, record.ready_s = started_at, ready_s
             beat.stop()

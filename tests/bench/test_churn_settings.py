@@ -66,7 +66,7 @@ def test_a_staircase_past_the_open_file_limit_is_refused_before_it_starts():
 @pytest.mark.parametrize(
     ("matrix", "message"),
     [
-        ("reconnect_per_s = 2", 'reconnect_per_s = 2 with mode = \'closed\''),
+        ("reconnect_per_s = 2", "reconnect_per_s = 2 with mode = 'closed'"),
         ("mode = 'open'\nreconnect_per_s = -1", "reconnect_per_s = -1: must be >= 0"),
         ("sample_s = 5\ncycles = 3", "sample_s = 5 with cycles or idle_max"),
         ("sample_s = -5", "sample_s = -5: must be >= 0"),
@@ -83,3 +83,20 @@ def test_soak_and_reconnect_settings_refuse_what_cannot_run(tmp_path, matrix, me
 def test_a_soak_serves_the_probe():
     assert Point(sample_s=5, mode="open").churn
     assert ServerSettings(Point(sample_s=5)).environ()["CHANBENCH_PROBE"] == "1"
+
+
+def test_a_soak_judges_per_reconnect_made_after_the_warm_up():
+    from bench.results.churn import Churn, Cycle
+    from bench.run.soak import Sampler, connections_per_sample
+
+    # Reconnects so far at each sample: 3, 9, 15, 21, 27; warm-up 2 samples, so from
+    # the last warm-up sample (9) to the last (27): 18 over 3 samples.
+    churn = Churn(cycles=[Cycle(index=i, reconnects=3 + 6 * i) for i in range(5)])
+    point = Point(mode="open", sample_s=5.0, reconnect_per_s=1.0, clients=40)
+    assert connections_per_sample(point, churn) == (6.0, "reconnect")
+    # None reconnect: per connection held.
+    held = connections_per_sample(Point(sample_s=5.0, clients=40), churn)
+    assert held == (40.0, "connection held, per sample")
+    # A soak of 60 s at 5 s has 12 samples; the last lands at the window's end.
+    sampler = Sampler(Point(warmup_s=5, duration_s=55, sample_s=5), None, churn, None)  # type: ignore[arg-type]
+    assert sampler.samples() == 12
