@@ -130,6 +130,14 @@ class Churn(Record):
     per: str = "connection-cycle"
 
     @property
+    def connections(self) -> float:
+        """What a verdict's ``per_connection`` divided its slope by: the clients of a
+        cycle, or a soak's connections per sample."""
+        if self.kind == "soak" and self.connections_per_sample:
+            return self.connections_per_sample
+        return float(self.clients)
+
+    @property
     def step(self) -> str:
         """What one reading is called: a cycle, or a soak's sample."""
         return "sample" if self.kind == "soak" else "cycle"

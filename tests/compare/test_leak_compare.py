@@ -80,3 +80,22 @@ def test_memory_per_idle_connection_is_set_side_by_side(tmp_path, capsys):
     code, out = compare(tmp_path, stairs(35.0), stairs(99.0), capsys)
     assert code == 0, out  # reported, never gated
     assert "RSS per idle connection 35.0 KiB (34.0 to 36.0) (base), 99.0 KiB" in out
+
+
+def test_a_soak_compares_per_reconnect(tmp_path, capsys):
+    """A soak's per_connection is per reconnect: its interval is divided by the
+    reconnects of a sample, not by the clients held."""
+
+    def soak(verdict: Verdict) -> dict:
+        out = with_churn(verdict)
+        for point in out["points"]:
+            for rep in point["repeats"]:
+                rep["churn"].update(kind="soak", connections_per_sample=10.0, per="reconnect")
+        return out
+
+    leak = rss("leak", 65536.0)  # slope 20 x 64 KiB a sample: 10 reconnects, 128 KiB each
+    leak.per_connection = leak.slope_per_cycle / 10
+    code, out = compare(tmp_path, soak(rss("flat", 10.0)), soak(leak), capsys)
+    assert code == 1, out
+    assert "per reconnect" in out
+    assert "128.0 KiB (115.2 to 140.8) (new)" in out
