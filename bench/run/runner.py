@@ -290,6 +290,8 @@ def calibrate(ctx: RunContext, point: Point) -> Calibration:
         consumer="async",
         fault="none",
         mode="closed",
+        reconnect_per_s=0.0,  # the ceiling of a steady load: no churn, no soak
+        sample_s=0.0,
         repeats=1,
         warmup_s=min(point.warmup_s, 1.0),
         duration_s=min(point.duration_s, 3.0),
