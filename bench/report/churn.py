@@ -5,6 +5,8 @@ Words and tables only; ``charts.churn`` draws the lines."""
 
 from __future__ import annotations
 
+import statistics
+
 from bench.results.churn import COUNTERS, Churn, Staircase, Verdict
 from bench.results.model import PointResult, Run
 
@@ -103,14 +105,17 @@ def soak_line(point: PointResult, churn: Churn) -> str:
     """A soak's samples, its load, and what per connection means there."""
     rate = point.point.reconnect_per_s
     load = f"{churn.clients} clients" + (f", {rate:g} reconnecting a second" if rate else "")
-    probe = sorted(c.read_ms["probe"] for c in churn.cycles if "probe" in c.read_ms)
+    pauses = [v for v in churn.series("probe_pause_ms") if v is not None]
     line = (
         f"{len(churn.cycles)} samples every {churn.sample_s or 0:g} s of one steady load "
         f"({load}), {churn.warmup_cycles} of them warm-up; per connection: per {churn.per} "
-        f"({churn.connections_per_sample or 0:g} a sample)"
+        f"({churn.connections_per_sample or 0:.1f} a sample)"
     )
-    if probe:
-        line += f"; reading the probe took {probe[len(probe) // 2]:g} ms (median)"
+    if pauses:
+        line += (
+            f"; each sample's probe held the server's event loop {statistics.median(pauses):.0f}"
+            f" ms (median; max {max(pauses):.0f}), inside the load's latencies"
+        )
     return line
 
 
