@@ -8,11 +8,12 @@ the counters (``churn.read_counters``: the server's tree from /proc, the site's 
 the run's Redis) at ``t0 + k * sample_s``; the samples are a ``Churn`` record of kind
 ``soak``, judged by ``bench.judge.leaks`` against the sample index as churn's cycles are.
 
-The probe is read during the load (a soak has no quiet moment between cycles): it
-collects the server's garbage, a pause of a few milliseconds in a small server, once a
-sample. Each sample records how long each source's reading took (``Cycle.read_ms``,
-by source: ``probe`` is the server's pause), so the cost is in the result beside the
-latencies it may touch. /proc and Redis are read from outside and pause nothing.
+The probe is read during the load (a soak has no quiet moment between cycles), at every
+``probe_every``-th sample (0: never): it collects the server's garbage and counts every
+object, a pause of the server's event loop that it reports (``probe_pause_ms``; measured
+at 150 to 200 ms in a small Daphne on a busy 2-core machine, enough to quadruple a p99:
+docs/leaks.md). Each sample also records how long each source took to read
+(``Cycle.read_ms``). /proc and Redis are read from outside and pause nothing.
 
 Ctrl-C stops the clients, keeps their books and the samples read so far, judged.
 """
@@ -22,7 +23,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from bench.errors import PointFailed
 from bench.loadgen import WorkerPlan
@@ -73,7 +74,9 @@ class Sampler:
                 return
             self.beat.doing = f"soak sample {k} of {total}"
             read_ms: dict[str, float] = {}
-            counters = read_counters(self.where, read_ms)
+            every = self.point.probe_every
+            probe = self.where.probe_url if every and k % every == 0 else None
+            counters = read_counters(replace(self.where, probe_url=probe), read_ms)
             reports = list(self.progress.values())
             self.churn.cycles.append(
                 Cycle(
@@ -110,6 +113,9 @@ def measure_soak(
     """One soak against a running server: the load's books as a repeat's, its samples
     and their verdicts in ``churn``. Ctrl-C ends it early, judged so far and marked
     interrupted; a server that dies fails it, keeping the samples before."""
+    if not point.probe_every:
+        where.probe_url = None
+        where.missing("probe", "probe_every = 0: not read during the soak's load")
     churn = Churn(
         kind="soak",
         clients=point.clients,

@@ -128,8 +128,10 @@ class Point(Record):
     reconnect_per_s: float = 0.0
     # Soak (docs/leaks.md): sample_s > 0 makes the point one steady load of warmup_s +
     # duration_s in one server, the churn counters read every sample_s and judged per
-    # sample (the first warmup_cycles samples are not judged).
+    # sample (the first warmup_cycles samples are not judged); the site's probe, which
+    # pauses the server to collect its garbage, at every probe_every-th sample (0: never).
     sample_s: float = 0.0
+    probe_every: int = 1
     # Testing the harness: a fault injected into the async consumer (consumers/chat/faults.py).
     fault: str = "none"
     # The Python environment the server runs from: chanbench's own, or an [envs.NAME].
@@ -261,6 +263,7 @@ MINIMUM: dict[str, tuple[float, bool]] = {
     "idle_hold_s": (0, False),
     "reconnect_per_s": (0, True),
     "sample_s": (0, True),
+    "probe_every": (0, True),
     "profile_rate": (1, True),
 }
 

@@ -26,6 +26,7 @@ SOAK = scenario_text(
     sample_s=SAMPLE_S,
     warmup_cycles=1,
     reconnect_per_s=2.0,
+    probe_every=2,
 )
 SAMPLES_BEFORE_CTRL_C = 4
 WAIT_S = 90.0
@@ -59,6 +60,9 @@ def test_ctrl_c_during_a_soak_keeps_the_samples_and_their_verdict(chanbench):
     samples = soak["cycles"]
     assert SAMPLES_BEFORE_CTRL_C <= len(samples) < 120 / SAMPLE_S
     assert [s["index"] for s in samples] == list(range(len(samples)))
+    # /proc every sample, the probe (which pauses the server) every second one.
+    assert all("rss_bytes" in s["counters"] for s in samples)
+    assert [("gc_objects" in s["counters"]) for s in samples[:4]] == [False, True, False, True]
     rss = [v for v in soak["verdicts"] if v["metric"] == "rss_bytes"]
     assert rss and rss[0]["verdict"] in ("leak", "flat", "inconclusive")
     # The clients stopped on the runner's word and sent their books.
