@@ -89,6 +89,8 @@ def where_for(
         where.missing("probe", "a --target: chanbench does not serve its site there")
     elif point.workers > 1:
         where.missing("probe", "several server processes: the probe would reach one")
+    elif point.sample_s and not point.probe_every:
+        where.missing("probe", "probe_every = 0: not read during the soak's load")
     else:
         where.probe_url = f"http://127.0.0.1:{port}{PROBE_PATH}"
     if redis_url is None:

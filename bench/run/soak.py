@@ -113,9 +113,6 @@ def measure_soak(
     """One soak against a running server: the load's books as a repeat's, its samples
     and their verdicts in ``churn``. Ctrl-C ends it early, judged so far and marked
     interrupted; a server that dies fails it, keeping the samples before."""
-    if not point.probe_every:
-        where.probe_url = None
-        where.missing("probe", "probe_every = 0: not read during the soak's load")
     churn = Churn(
         kind="soak",
         clients=point.clients,

@@ -100,3 +100,12 @@ def test_a_soak_judges_per_reconnect_made_after_the_warm_up():
     # A soak of 60 s at 5 s has 12 samples; the last lands at the window's end.
     sampler = Sampler(Point(warmup_s=5, duration_s=55, sample_s=5), None, churn, None)  # type: ignore[arg-type]
     assert sampler.samples() == 12
+
+
+def test_a_soak_told_never_to_read_the_probe_says_so():
+    where = churn.where_for(Point(sample_s=5, probe_every=0), 123, 8000, None)
+    assert where.probe_url is None
+    assert "probe_every = 0" in where.unavailable["gc_objects"]
+    assert "rss_bytes" not in where.unavailable
+    every = churn.where_for(Point(sample_s=5, probe_every=3), 123, 8000, None)
+    assert every.probe_url == f"http://127.0.0.1:8000{churn.PROBE_PATH}"
