@@ -33,6 +33,7 @@ from bench.results.books import WorkerResult
 from bench.results.churn import Churn, Cycle
 from bench.results.model import Repeat
 from bench.run.churn import Where, judge, read_counters
+from bench.run.flags import client_warnings
 from bench.run.progress import Heartbeat
 from bench.scenario import Point
 
@@ -154,6 +155,7 @@ def measure_soak(
         record = Repeat.from_workers(
             repeat, results, clients=point.clients, duration_s=point.duration_s
         )
+        record.warnings = client_warnings(record)
     else:
         record = Repeat(repeat=repeat)
     record.status, record.reason = ("failed", failure) if failure else ("ok", None)
