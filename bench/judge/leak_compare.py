@@ -21,9 +21,11 @@ class LeakChange:
     metric: str
     base: Verdict
     new: Verdict
-    # Each side's clients per cycle, for the interval per connection.
-    base_clients: int = 0
-    new_clients: int = 0
+    # Each side's connections per cycle (a soak's: per sample), for the interval per
+    # connection, and what that is per (``Churn.per``).
+    base_clients: float = 0
+    new_clients: float = 0
+    per: str = "connection-cycle"
 
     @property
     def regressed(self) -> bool:
@@ -50,11 +52,13 @@ def leak_changes(
         for metric in COUNTERS:
             vb, vn = base.verdict(metric), new.verdict(metric)
             if vb is not None and vn is not None:
-                out.append(LeakChange(label, metric, vb, vn, base.clients, new.clients))
+                out.append(
+                    LeakChange(label, metric, vb, vn, base.connections, new.connections, new.per)
+                )
     return out
 
 
-def per_connection(verdict: Verdict, clients: int) -> str:
+def per_connection(verdict: Verdict, clients: float) -> str:
     """``64.0 KiB (57.6 to 70.4)``: per connection-cycle, with its 95% interval."""
     if verdict.per_connection is None:
         return "-"
@@ -75,7 +79,7 @@ def lines(changes: Sequence[LeakChange]) -> list[str]:
             flag = " REGRESSION" if c.regressed else ""
             out.append(
                 f"{c.point} {label}: {c.base.verdict} -> {c.new.verdict}{flag}; per "
-                f"connection-cycle {per_connection(c.base, c.base_clients)} (base), "
+                f"{c.per} {per_connection(c.base, c.base_clients)} (base), "
                 f"{per_connection(c.new, c.new_clients)} (new)"
             )
     return out

@@ -97,7 +97,7 @@ def judge(
     metric: str,
     series: Sequence[float | None],
     warmup_cycles: int,
-    clients: int,
+    clients: float,
     tolerance_per_connection: float | None = None,
     seed: int = SEED,
 ) -> Verdict:
@@ -143,7 +143,7 @@ def judge(
 
 
 def judge_all(
-    series: dict[str, list[float | None]], warmup_cycles: int, clients: int
+    series: dict[str, list[float | None]], warmup_cycles: int, clients: float
 ) -> list[Verdict]:
     """A verdict for each counter that was read and is judged, in the registry's order."""
     return [

@@ -59,6 +59,9 @@ class ChatClient:
         self.seq = 0
         self.waiting_since_ns = 0  # closed loop: when the unanswered message was sent
         self.alive = False
+        # Churn under load: left to come back (bench.loadgen.reconnect): sends nothing,
+        # and keeps its place in the open loop's schedule meanwhile.
+        self.away = False
         self.compressed = False  # the server accepted permessage-deflate
 
     async def open(self, url: str, headers: dict[str, str]) -> None:

@@ -24,9 +24,13 @@ frame by frame without a server, and the rules are written down once:
   histogram like a negative latency.
 - A member that leaves (the server hung up, or the client dropped a frame it could not
   read) is owed nothing sent after it left: those deliveries are "receiver gone", not
-  lost. Each room's tally keeps its measured sends' intended times and its members'
-  departure times (µs from the window's start), so that the runner, which sees every
-  worker, can count them across workers (``RoomTally.receiver_gone``).
+  lost. A member that leaves and comes back (churn under load, ``reconnect_per_s``)
+  is owed nothing intended from the moment it left until the moment it was back in its
+  room (``away``), and what arrives for it meanwhile is ignored (``away_arrivals``): the
+  one rule, in µs from the window's start, on both sides of the books. Each room's
+  tally keeps its measured sends' intended times and its members' departures and
+  absences (µs from the window's start), so that the runner, which sees every worker,
+  can count them across workers (``RoomTally.receiver_gone``, ``RoomTally.away``).
 """
 
 from __future__ import annotations
@@ -43,6 +47,8 @@ from bench.results.books import Counts, RoomTally
 
 # Bytes of a fresh (receiver, sender) bitmap: the first 512 sequence numbers.
 BITMAP_BYTES = 64
+# The end of an absence that has not ended (yet, or ever: a reconnect that failed).
+NEVER_US = 2**62
 
 
 class DeliveryLedger:
@@ -69,6 +75,10 @@ class DeliveryLedger:
         self._reported_latencies = 0
         # Members that left: (room, monotonic ns), written into the tallies by close_books.
         self.departures: list[tuple[int, int]] = []
+        # Absences of members that left to come back, [left, back) in µs from the
+        # window's start: by receiver (to ignore what arrives meanwhile) and by room.
+        self.away: dict[int, list[list[int]]] = {}
+        self.absences: list[tuple[int, list[int]]] = []
         # (receiver, sender) -> bitmap of sequence numbers seen, and the highest measured.
         self._seen: dict[tuple[int, int], bytearray] = {}
         self._highest: dict[tuple[int, int], int] = {}
@@ -105,6 +115,28 @@ class DeliveryLedger:
         """A member of ``room`` left at ``now_ns``: nothing sent from then on is owed to it."""
         self.departures.append((room, now_ns))
 
+    def go_away(self, receiver: int, room: int, now_ns: int) -> list[int]:
+        """``receiver``, a member of ``room``, leaves at ``now_ns`` to come back: nothing
+        intended from then until ``come_back`` is owed to it. Returns the absence."""
+        absence = [self._us(now_ns), NEVER_US]
+        self.away.setdefault(receiver, []).append(absence)
+        self.absences.append((room, absence))
+        return absence
+
+    def come_back(self, absence: list[int], now_ns: int) -> None:
+        """The member of ``absence`` is back in its room at ``now_ns``."""
+        absence[1] = self._us(now_ns)
+
+    def _us(self, now_ns: int) -> int:
+        return (now_ns - self.window[0]) // 1000
+
+    def _is_away(self, receiver: int, intended_ns: int) -> bool:
+        absences = self.away.get(receiver)
+        if not absences:
+            return False
+        at = self._us(intended_ns)
+        return any(left <= at < back for left, back in absences)
+
     def close_books(self, every_room: bool = True) -> None:
         """Write the departures into the rooms' tallies, in µs from the window's start
         (negative: before it), and the measured sends' intended times that the runner
@@ -115,17 +147,22 @@ class DeliveryLedger:
         departed: dict[int, list[int]] = {}
         for room, left_ns in self.departures:
             departed.setdefault(room, []).append((left_ns - start) // 1000)
+        away: dict[int, list[list[int]]] = {}
+        for room, absence in self.absences:
+            away.setdefault(room, []).append(list(absence))
         for room, tally in self.rooms.items():
             tally.departures_us = departed.get(room, [])
-            ship = every_room or room in departed
+            tally.away_us = away.get(room, [])
+            ship = every_room or room in departed or room in away
             tally.sends_us = list(self.sends_us.get(room, ())) if ship else []
 
     def expected(self) -> int:
         """The deliveries owed to this worker's members by this worker's senders, were
         they the only ones in their rooms: members x measured sends, less what was sent
-        after a member left. Exact when every room is wholly in this worker."""
+        after a member left or while it was away. Exact when every room is wholly in this
+        worker."""
         self.close_books(every_room=False)
-        return sum(t.members * t.sent - t.receiver_gone() for t in self.rooms.values())
+        return sum(t.members * t.sent - t.receiver_gone() - t.away() for t in self.rooms.values())
 
     # --- sending and receiving -------------------------------------------------------
 
@@ -168,6 +205,9 @@ class DeliveryLedger:
         except Exception:  # the user's token() may raise anything: malformed, never a crash
             self.reject()
             return None
+        if self.away and self._is_away(receiver, token.sent_ns):
+            self.counts.away_arrivals += 1  # owed to nobody: sent while it was away
+            return token
         key = (receiver, token.sender)
         if not self._first(key, token.seq):
             if token.phase == MEASURED:

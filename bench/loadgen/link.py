@@ -67,6 +67,7 @@ class WorkerProgress(Record):
     # duplicates, no malformed frames.
     received: int = 0
     p99_ms: float | None = None  # of the recent deliveries
+    reconnects: int = 0  # churn under load: clients that left and came back so far
 
 
 def pack(kind: str, value: Any) -> bytes:

@@ -145,9 +145,10 @@ class OpenLoop(Pacer):
                 now = clock.now_ns()
                 while schedule and int(schedule[0][0]) <= now and not self.stop.is_set():
                     next_ns, n = heapq.heappop(schedule)
-                    if int(next_ns) >= end_ns or not clients[n].alive:
+                    client = clients[n]  # read again: a reconnect replaces it
+                    if int(next_ns) >= end_ns or not (client.alive or client.away):
                         continue  # this client is done
-                    self.send(clients[n], int(next_ns))
+                    self.send(client, int(next_ns))
                     heapq.heappush(schedule, (next_ns + gap_ns(n), n))
         finally:
             if alarm is not None:

@@ -51,6 +51,7 @@ from bench.loadgen.link import (
     WorkerProgress,
 )
 from bench.loadgen.pacing import ClosedLoop, OpenLoop, Pacer, sleep_until
+from bench.loadgen.reconnect import Reconnector
 from bench.protocols import UNMATCHED, Frame
 from bench.protocols import load as load_protocol
 from bench.results.books import WorkerResult
@@ -126,6 +127,7 @@ class Worker:
         self.client_class = DeflateClient if load.compression else PicowsClient
         self.clients: list[ChatClient] = []
         self.stop = asyncio.Event()
+        self.recent_p99_ms: float | None = None  # the progress line's, for reconnects
         self.pacer: Pacer = (
             ClosedLoop(self._send_next, self.stop)
             if load.mode == "closed"
@@ -169,7 +171,7 @@ class Worker:
 
     def _send_next(self, client: ChatClient, intended_ns: int) -> None:
         phase = self.ledger.phase(intended_ns)
-        if phase is None or not client.alive:
+        if phase is None or not client.alive or client.away:
             return
         if self.plan.point.messages and client.seq >= self.plan.point.messages:
             return  # its share sent (a churn cycle's messages)
@@ -221,6 +223,7 @@ class Worker:
         end_ns = start_ns + int(self.plan.point.duration_s * 1e9)
         self.ledger.window = (start_ns, end_ns)
         load = asyncio.ensure_future(self.pacer.run(self.clients, t0_ns, end_ns))
+        churn = asyncio.ensure_future(self._reconnector().run(t0_ns, end_ns))
         cpu_at_start = None
         machine_at_start = psutil.cpu_times()
         reporter = asyncio.ensure_future(self._report_progress())
@@ -240,9 +243,35 @@ class Worker:
             gc.enable()
             if cpu_at_start is None:
                 self.result.measured_s = 0.0
-            for task in (load, reporter, stopper):
+            for task in (load, churn, reporter, stopper):
                 task.cancel()
             self.result.interrupted = self.stop.is_set()
+
+    def _reconnector(self) -> Reconnector:
+        """This worker's share of ``reconnect_per_s`` (none without it)."""
+        plan, load = self.plan, self.plan.point
+        return Reconnector(
+            self.clients,
+            self.ledger,
+            self._new_client,
+            self.protocol,
+            self.result,
+            self.stop,
+            plan.url_template,
+            plan.origin,
+            per_s=load.reconnect_per_s * len(plan.clients) / load.clients,
+            linger_s=self._linger_s,
+            seed=plan.seed * 7919 + plan.worker,
+        )
+
+    def _linger_s(self) -> float:
+        """How long a leaving client waits for what is in flight to it: the drain's
+        silence (``DRAIN_QUIET_P99S`` recent p99s, at least ``drain_quiet_s``), at most
+        ``drain_max_s``; the recent p99, as the progress line reads it (cheap: a whole
+        soak's latencies are not sorted per reconnect)."""
+        load = self.plan.point
+        p99_s = (self.recent_p99_ms or 0.0) / 1000
+        return min(load.drain_max_s, max(load.drain_quiet_s, DRAIN_QUIET_P99S * p99_s))
 
     async def _drain(self) -> None:
         """Wait for what is still in flight once the sends stopped, until the first of:
@@ -286,11 +315,14 @@ class Worker:
         while True:
             next_ns += int(PROGRESS_INTERVAL_S * 1e9)
             await asyncio.sleep(max(0.0, (next_ns - clock.now_ns()) / 1e9))
+            p99_ms = self.ledger.recent_p99_ms()
+            self.recent_p99_ms = p99_ms if p99_ms is not None else self.recent_p99_ms
             progress = WorkerProgress(
                 t_ns=clock.now_ns(),
                 sent=self.ledger.counts.sent,
                 received=self.ledger.deliveries,
-                p99_ms=self.ledger.recent_p99_ms(),
+                p99_ms=p99_ms,
+                reconnects=self.ledger.counts.reconnects,
             )
             self.link.send(PROGRESS, progress)
 

@@ -5,6 +5,8 @@ Words and tables only; ``charts.churn`` draws the lines."""
 
 from __future__ import annotations
 
+import statistics
+
 from bench.results.churn import COUNTERS, Churn, Staircase, Verdict
 from bench.results.model import PointResult, Run
 from bench.results.units import ms
@@ -19,9 +21,11 @@ CAPTION = (
     "are a leak when the whole interval lies above the tolerance, flat when inside "
     "+-tolerance; counts that should come back (fds, tasks, a layer's channels) are a "
     "leak when every delta after the warm-up is at least 1 (CPython's -R rule). "
-    "docs/leaks.md says how the tolerance was measured."
+    "docs/leaks.md says how the tolerance was measured. A soak's counters are read every "
+    "sample_s during one steady load, and judged the same way over its samples; per "
+    "connection is then per reconnect (or per connection held, where none reconnect)."
 )
-HEADERS = ["point", "counter", "verdict", "slope / cycle", "per connection", "95% interval"]
+HEADERS = ["point", "counter", "verdict", "slope / {step}", "per connection", "95% interval"]
 
 
 def churns(run: Run) -> list[tuple[PointResult, Churn]]:
@@ -43,9 +47,9 @@ def amount(value: float | None, unit: str) -> str:
     return f"{value:,.2f}".rstrip("0").rstrip(".") if abs(value) < 1000 else f"{value:,.0f}"
 
 
-def verdict_text(verdict: Verdict) -> str:
+def verdict_text(verdict: Verdict, step: str = "cycle") -> str:
     if verdict.verdict == "inconclusive":
-        more = f" ({verdict.more_cycles} more cycles)" if verdict.more_cycles else ""
+        more = f" ({verdict.more_cycles} more {step}s)" if verdict.more_cycles else ""
         return f"inconclusive{more}"
     return verdict.verdict
 
@@ -56,8 +60,9 @@ ALWAYS_SHOWN = ("rss_bytes", "uss_bytes")
 
 def table(run: Run, brief: bool = False) -> tuple[list[str], list[list[str]]] | None:
     """Every churn point's verdicts; ``brief``: memory and whatever is not flat."""
-    rows = []
+    rows, steps = [], []
     for point, churn in churns(run):
+        steps += [] if churn.step in steps else [churn.step]
         for v in churn.verdicts:
             if brief and v.metric not in ALWAYS_SHOWN and v.verdict == "flat":
                 continue
@@ -70,21 +75,24 @@ def table(run: Run, brief: bool = False) -> tuple[list[str], list[list[str]]] | 
                 [
                     point.label,
                     COUNTERS[v.metric].label,
-                    verdict_text(v),
+                    verdict_text(v, churn.step),
                     amount(v.slope_per_cycle, v.unit),
                     amount(v.per_connection, v.unit),
                     interval,
                 ]
             )
-    return (HEADERS, rows) if rows else None
+    headers = [h.format(step=" or ".join(steps)) for h in HEADERS]
+    return (headers, rows) if rows else None
 
 
 def notes(run: Run) -> list[str]:
     """Per churn point: its cycles and settle, and the counters it could not read."""
     out = []
     for point, churn in churns(run):
-        line = (
-            f"{point.label}: {len(churn.cycles)} cycles of {churn.clients} clients, "
+        line = f"{point.label}: " + (
+            soak_line(point, churn)
+            if churn.kind == "soak"
+            else f"{len(churn.cycles)} cycles of {churn.clients} clients, "
             f"{churn.warmup_cycles} of them warm-up; settled {churn.settle_s:g} s after "
             f"each ({churn.settle_reason})"
         )
@@ -95,6 +103,24 @@ def notes(run: Run) -> list[str]:
             line += "; not read: " + "; ".join(f"{', '.join(n)} ({r})" for r, n in why.items())
         out.append(line)
     return out
+
+
+def soak_line(point: PointResult, churn: Churn) -> str:
+    """A soak's samples, its load, and what per connection means there."""
+    rate = point.point.reconnect_per_s
+    load = f"{churn.clients} clients" + (f", {rate:g} reconnecting a second" if rate else "")
+    pauses = [v for v in churn.series("probe_pause_ms") if v is not None]
+    line = (
+        f"{len(churn.cycles)} samples every {churn.sample_s or 0:g} s of one steady load "
+        f"({load}), {churn.warmup_cycles} of them warm-up; per connection: per {churn.per} "
+        f"({churn.connections_per_sample or 0:.1f} a sample)"
+    )
+    if pauses:
+        line += (
+            f"; each sample's probe held the server's event loop {statistics.median(pauses):.0f}"
+            f" ms (median; max {max(pauses):.0f}), inside the load's latencies"
+        )
+    return line
 
 
 STAIRCASE_HEADERS = [
@@ -162,11 +188,11 @@ def summary_items(run: Run) -> list[str]:
             clean.append(point.label)
             continue
         what = ", ".join(
-            f"{COUNTERS[v.metric].label} ({amount(v.per_connection, v.unit)} per connection-cycle)"
+            f"{COUNTERS[v.metric].label} ({amount(v.per_connection, v.unit)} per {found.per})"
             for v in leaking
         )
         out.append(f"{point.label}: leak in {what}")
     if clean:
         out.append(f"no counter leaking: {', '.join(clean)}")
     out += [f"idle connections, {line}" for line in staircase_lines(run)]
-    return out or ["No churn cycle or staircase step was measured."]
+    return out or ["No churn cycle, soak sample or staircase step was measured."]

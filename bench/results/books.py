@@ -36,6 +36,13 @@ class Counts(Record):
     cross_host: int = 0
     cross_host_negative: int = 0
     unmatched: int = 0  # frames that answer no message (a greeting, presence): ignored
+    # Churn under load (``reconnect_per_s``): clients that left and came back, those whose
+    # reconnect failed (away for the rest of the load), and frames that arrived for a
+    # client while it was away (sent after it left, before it was back: owed to nobody,
+    # so neither delivered nor lost).
+    reconnects: int = 0
+    reconnect_failures: int = 0
+    away_arrivals: int = 0
 
     @classmethod
     def total(cls, many: Iterable[Counts]) -> Counts:
@@ -58,6 +65,21 @@ class RoomTally(Record):
     # from the window's start (the same instant in every worker).
     sends_us: list[int] = field(default_factory=list)
     departures_us: list[int] = field(default_factory=list)
+    # Churn under load: each absence of a member that left and came back, [left, back)
+    # in µs from the window's start; a send intended inside it is owed to nobody there.
+    away_us: list[list[int]] = field(default_factory=list)
+
+    def away(self) -> int:
+        """Deliveries owed to members while they were away: for each absence, the room's
+        measured sends intended in [left, back). Read merged across workers, like
+        ``receiver_gone``."""
+        if not self.away_us:
+            return 0
+        sends = sorted(self.sends_us)
+        return sum(
+            bisect.bisect_left(sends, back) - bisect.bisect_left(sends, left)
+            for left, back in self.away_us
+        )
 
     def receiver_gone(self) -> int:
         """Deliveries owed to members after they left: for each departure, the room's
@@ -78,6 +100,7 @@ class WorkerResult(Record):
     counts: Counts = field(default_factory=Counts)
     connect_errors: dict[str, int] = field(default_factory=dict)
     connect_ms: list[float] = field(default_factory=list)
+    reconnect_ms: list[float] = field(default_factory=list)  # churn under load: each reconnect
     rooms: dict[int, RoomTally] = field(default_factory=dict)
     latency_histogram: str = ""
     lateness_histogram: str = ""  # open loop: each measured send's lateness, µs

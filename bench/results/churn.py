@@ -1,5 +1,7 @@
 """A churn run's record: its cycles, the counters read after each, and a verdict per
-counter (``bench.judge.leaks`` judges; ``bench.run.churn`` measures).
+counter (``bench.judge.leaks`` judges; ``bench.run.churn`` measures). A soak
+(``bench.run.soak``) is the same record: its samples are the cycles, read every
+``sample_s`` during one steady load.
 
 The counter registry (``COUNTERS``) says, once, what each counter is: its unit, where it
 is read (``proc``: the server's whole process tree from outside; ``probe``: inside the
@@ -56,6 +58,9 @@ COUNTERS: dict[str, Counter] = {
         Counter("redis_connected_clients", "Redis clients", "clients", "redis", "baseline"),
         Counter("redis_used_memory", "Redis memory", "bytes", "redis", "slope", 256.0),
         Counter("redis_keys", "Redis keys", "keys", "redis", "baseline"),
+        # Recorded, not judged: how long the probe held the server's event loop (its
+        # gc.collect()), the pause a soak's sample costs the load.
+        Counter("probe_pause_ms", "probe pause", "ms", "probe", "recorded"),
     )
 }
 
@@ -63,7 +68,10 @@ COUNTERS: dict[str, Counter] = {
 @dataclass
 class Cycle(Record):
     """One cycle: what its clients did (the books, as a repeat's), and the counters read
-    after it settled."""
+    after it settled. A soak's sample: the load's running totals (``sent``,
+    ``delivered``, ``reconnects``) when it was read, ``t_s`` into the load, and how long
+    each source took to read (``read_ms``: the probe collects the server's garbage
+    meanwhile)."""
 
     index: int = 0
     connected: int = 0
@@ -74,6 +82,9 @@ class Cycle(Record):
     lost: int = 0
     duration_s: float = 0.0
     counters: dict[str, float] = field(default_factory=dict)
+    t_s: float | None = None
+    read_ms: dict[str, float] = field(default_factory=dict)  # by source: proc, probe, redis
+    reconnects: int = 0
 
 
 @dataclass
@@ -97,8 +108,10 @@ class Verdict(Record):
 
 @dataclass
 class Churn(Record):
-    """A churn repeat: its cycles in one server process, their counters and verdicts."""
+    """A churn repeat: its cycles in one server process, their counters and verdicts; or
+    a soak's (``kind``): its samples every ``sample_s`` of one steady load."""
 
+    kind: str = "churn"  # or "soak"
     clients: int = 0
     warmup_cycles: int = 0
     # How long each cycle waited after the last disconnect before reading, and why.
@@ -109,6 +122,25 @@ class Churn(Record):
     # probe, no Redis).
     unavailable: dict[str, str] = field(default_factory=dict)
     verdicts: list[Verdict] = field(default_factory=list)
+    # A soak: how often it was read, and what a verdict's per_connection divides the
+    # slope per sample by (``connections_per_sample``: the reconnects of a sample, or the
+    # clients held where none reconnect), in words (``per``).
+    sample_s: float | None = None
+    connections_per_sample: float | None = None
+    per: str = "connection-cycle"
+
+    @property
+    def connections(self) -> float:
+        """What a verdict's ``per_connection`` divided its slope by: the clients of a
+        cycle, or a soak's connections per sample."""
+        if self.kind == "soak" and self.connections_per_sample:
+            return self.connections_per_sample
+        return float(self.clients)
+
+    @property
+    def step(self) -> str:
+        """What one reading is called: a cycle, or a soak's sample."""
+        return "sample" if self.kind == "soak" else "cycle"
 
     def series(self, metric: str) -> list[float | None]:
         return [c.counters.get(metric) for c in self.cycles]

@@ -43,6 +43,9 @@ class RepeatCounts(Counts):
     expected: int = 0
     lost: int = 0
     receiver_gone: int = 0  # deliveries owed to members that had left: not expected
+    # Churn under load: deliveries owed to members while they were away (they left and
+    # came back): not expected either, and what arrived of them is not delivered.
+    away: int = 0
 
 
 @dataclass
@@ -124,6 +127,8 @@ class Repeat(Record):
     lateness_histogram: str = ""
     connect_ms: dict[str, float | None] = field(default_factory=dict)
     connect_errors: dict[str, int] = field(default_factory=dict)
+    # Churn under load (``reconnect_per_s``): each reconnect's connect time, percentiles.
+    reconnect_ms: dict[str, float | None] = field(default_factory=dict)
     clients: ClientSummary | None = None
     interrupted: bool = False
     compression_offered: bool = False
@@ -204,10 +209,12 @@ class Repeat(Record):
                 acc.delivered += tally.delivered
                 acc.sends_us += tally.sends_us
                 acc.departures_us += tally.departures_us
+                acc.away_us += tally.away_us
         total = Counts.total(r.counts for r in results)
         # What nobody could receive: sent after its receiver had left (any worker's send).
         gone = sum(t.receiver_gone() for t in rooms.values())
-        expected = sum(t.members * t.sent for t in rooms.values()) - gone
+        away = sum(t.away() for t in rooms.values())
+        expected = sum(t.members * t.sent for t in rooms.values()) - gone - away
         counts = RepeatCounts(
             **dataclasses.asdict(total),
             clients=clients,
@@ -215,11 +222,13 @@ class Repeat(Record):
             expected=expected,
             lost=max(0, expected - total.delivered),
             receiver_gone=gone,
+            away=away,
         )
         measured_s = max((r.measured_s for r in results), default=0.0) or duration_s
         hist = stats.merge_histograms(r.latency_histogram for r in results)
         lateness = stats.merge_histograms(r.lateness_histogram for r in results)
         connect_ms = [ms for r in results for ms in r.connect_ms]
+        reconnect_ms = [ms for r in results for ms in r.reconnect_ms]
         connect_errors: dict[str, int] = {}
         for r in results:
             for name, count in r.connect_errors.items():
@@ -241,6 +250,11 @@ class Repeat(Record):
             ),
             connect_ms=stats.connect_summary_ms(connect_ms),
             connect_errors=connect_errors,
+            reconnect_ms=(
+                {**stats.percentiles(reconnect_ms), "max": max(reconnect_ms)}
+                if reconnect_ms
+                else {}
+            ),
             clients=ClientSummary(
                 processes=len(results),
                 cpu_percent=[

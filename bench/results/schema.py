@@ -51,6 +51,11 @@ Schema history (``SCHEMA_VERSION``), as pyperf keeps it:
       in chanbench's site: ``bench.results.drops``; null: not counted, as in older
       files) and a staircase step's ``connect_ms`` (its handshakes' percentiles; empty in
       older files).
+      Also: churn under load and soak (``reconnect_per_s``, ``sample_s``: 0 in older
+      files); ``counts`` gains ``reconnects``, ``reconnect_failures``, ``away`` and
+      ``away_arrivals``, a room tally ``away_us``, a repeat ``reconnect_ms``; ``churn``
+      gains ``kind`` (``churn`` where absent), ``sample_s``, ``connections_per_sample``,
+      ``per``, and a cycle ``t_s``, ``read_ms``, ``reconnects``. Each optional.
 """
 
 from __future__ import annotations

@@ -101,6 +101,8 @@ def where_for(
         where.missing("probe", "a --target: chanbench does not serve its site there")
     elif point.workers > 1:
         where.missing("probe", "several server processes: the probe would reach one")
+    elif point.sample_s and not point.probe_every:
+        where.missing("probe", "probe_every = 0: not read during the soak's load")
     else:
         where.probe_url = f"http://{netloc(host, port)}{PROBE_PATH}"
     if redis_url is None:
@@ -161,9 +163,10 @@ def read_redis(url: str) -> dict[str, float]:
         client.close()
 
 
-def read_counters(where: Where) -> dict[str, float]:
+def read_counters(where: Where, took_ms: dict[str, float] | None = None) -> dict[str, float]:
     """Every counter this run can read, each source tried alone: one that fails is named
-    unavailable, with why, and the others are still read."""
+    unavailable, with why, and the others are still read. ``took_ms`` gets each
+    source's reading time (a soak's: the probe pauses the server while it collects)."""
     counters: dict[str, float] = {}
     sources: list[tuple[str, Callable[[], dict[str, float]]]] = []
     if where.pid is not None:
@@ -173,11 +176,24 @@ def read_counters(where: Where) -> dict[str, float]:
     if where.redis_url:
         sources.append(("redis", lambda: read_redis(where.redis_url or "")))
     for source, read in sources:
+        started = time.perf_counter()
         try:
             counters.update(read())
         except Exception as exc:  # a source that fails is named, never fatal
             where.missing(source, f"{type(exc).__name__}: {exc}"[:200])
+        if took_ms is not None:
+            took_ms[source] = round((time.perf_counter() - started) * 1000, 2)
     return counters
+
+
+def judge(churn: Churn, where: Where, warmup_cycles: int, connections: float) -> None:
+    """The verdicts over a churn's readings (cycles, or a soak's samples), per
+    ``connections`` made per reading; a counter never read is named unavailable."""
+    series = {name: churn.series(name) for name in COUNTERS}
+    for name, values in series.items():
+        if churn.cycles and all(v is None for v in values):
+            where.unavailable.setdefault(name, "not kept by this server or its layer")
+    churn.verdicts = judge_all(series, warmup_cycles, connections)
 
 
 def run_cycle(
@@ -263,11 +279,7 @@ def measure_churn(
         interrupted = True
     except PointFailed as exc:
         failure = str(exc)
-    series = {name: churn.series(name) for name in COUNTERS}
-    for name, values in series.items():
-        if churn.cycles and all(v is None for v in values):
-            where.unavailable.setdefault(name, "not kept by this server or its layer")
-    churn.verdicts = judge_all(series, point.warmup_cycles, point.clients)
+    judge(churn, where, point.warmup_cycles, point.clients)
     total = RepeatCounts.total(totals)
     assert isinstance(total, RepeatCounts)  # total() builds its own class
     return Repeat(

@@ -99,6 +99,12 @@ def client_warnings(repeat: Repeat) -> list[str]:
             f"{counts.receiver_gone} deliveries were owed to clients that had left "
             "(receiver gone): not expected, not lost"
         )
+    if counts.reconnect_failures:
+        tried = counts.reconnects + counts.reconnect_failures
+        out.append(
+            f"{counts.reconnect_failures} of {tried} reconnects failed: those clients stayed "
+            "away for the rest of the load (why: connect_errors, 'reconnect: ...')"
+        )
     if counts.negative_latency or counts.sent_early:
         out.append(
             f"harness error: {counts.negative_latency} deliveries arrived before their "

@@ -61,6 +61,7 @@ from bench.run.profiling import profiler_for
 from bench.run.progress import Heartbeat, Progress, RunDisplay, summary_line
 from bench.run.routes import ready_route, served_site, system_name, url_template
 from bench.run.search import SaturationSearch
+from bench.run.soak import measure_soak
 from bench.run.staircase import measure_staircase
 from bench.run.target import Target
 from bench.scenario import KEYS, Point, Scenario
@@ -199,7 +200,8 @@ def measure(
         if pool is None:  # churn: cycles against this one server (bench/run/churn.py)
             redis_url = ctx.services.redis_url(point)
             where = where_for(point, roots.get("server"), port, redis_url, ctx.listen.host)
-            drive = measure_staircase if point.idle_max else measure_churn
+            drive = measure_soak if point.sample_s else measure_churn  # or a staircase:
+            drive = measure_staircase if point.idle_max else drive
             record = drive(point, repeat, plans, where, beat, check, ctx.cluster)
             record.started_at, record.ready_s = started_at, ready_s
             beat.stop()
@@ -297,6 +299,8 @@ def calibrate(ctx: RunContext, point: Point) -> Calibration:
         consumer="async",
         fault="none",
         mode="closed",
+        reconnect_per_s=0.0,  # the ceiling of a steady load: no churn, no soak
+        sample_s=0.0,
         repeats=1,
         warmup_s=min(point.warmup_s, 1.0),
         duration_s=min(point.duration_s, 3.0),

@@ -122,6 +122,16 @@ class Point(Record):
     idle_max: int = 0
     idle_steps: int = 5
     idle_hold_s: float = 3.0
+    # Churn under load (docs/leaks.md): during an open-loop load, reconnect_per_s clients a
+    # second (spread over the workers) close their websocket, reconnect, rejoin their room
+    # and go on sending; what was sent to a client while it was away is owed to nobody.
+    reconnect_per_s: float = 0.0
+    # Soak (docs/leaks.md): sample_s > 0 makes the point one steady load of warmup_s +
+    # duration_s in one server, the churn counters read every sample_s and judged per
+    # sample (the first warmup_cycles samples are not judged); the site's probe, which
+    # pauses the server to collect its garbage, at every probe_every-th sample (0: never).
+    sample_s: float = 0.0
+    probe_every: int = 1
     # Testing the harness: a fault injected into the async consumer (consumers/chat/faults.py).
     fault: str = "none"
     # The Python environment the server runs from: chanbench's own, or an [envs.NAME].
@@ -166,9 +176,9 @@ class Point(Record):
 
     @property
     def churn(self) -> bool:
-        """Whether the point is a churn run or a staircase of idle connections (the
-        server serves its probe for either)."""
-        return self.cycles > 0 or self.idle_max > 0
+        """Whether the point is a churn run, a staircase of idle connections or a soak
+        (the server serves its probe for each)."""
+        return self.cycles > 0 or self.idle_max > 0 or self.sample_s > 0
 
     @property
     def idle_counts(self) -> list[int]:
@@ -251,6 +261,9 @@ MINIMUM: dict[str, tuple[float, bool]] = {
     "idle_max": (0, True),
     "idle_steps": (1, True),
     "idle_hold_s": (0, False),
+    "reconnect_per_s": (0, True),
+    "sample_s": (0, True),
+    "probe_every": (0, True),
     "profile_rate": (1, True),
 }
 

@@ -212,6 +212,17 @@ def _check_points(source: str, scenario: Scenario) -> None:
                 '(recipients = "none"), so nothing comes back to pace a closed loop; '
                 'set mode = "open"'
             )
+        if point.reconnect_per_s and point.mode != "open":
+            raise UserError(
+                f"{source}: reconnect_per_s = {point.reconnect_per_s:g} with mode = "
+                f"{point.mode!r}: clients leave and come back during a steady open-loop "
+                'load; set mode = "open"'
+            )
+        if point.sample_s and (point.cycles or point.idle_max):
+            raise UserError(
+                f"{source}: sample_s = {point.sample_s:g} with cycles or idle_max: a point "
+                "is a soak, a churn or a staircase; set sample_s = 0 or cycles = idle_max = 0"
+            )
         if point.fault != "none" and point.consumer != "async":
             raise UserError(
                 f"{source}: fault = {point.fault!r} with consumer = {point.consumer!r}: "

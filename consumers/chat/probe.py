@@ -1,4 +1,5 @@
-"""What a churn run reads from inside the server between cycles (never during load).
+"""What a churn run reads from inside the server between cycles (a soak: during its
+load, once a sample, and it reports how long it held the event loop: ``probe_pause_ms``).
 
 Routed at ``/_chanbench/probe/`` only when ``CHANBENCH_PROBE=1`` (chanbench sets it for
 churn points; never in a plain ``serve``, never in a user's production). An async view,
@@ -9,6 +10,7 @@ first: what it counts is what is kept alive, not what a collection would free.
 import asyncio
 import gc
 import sys
+import time
 
 from channels.layers import get_channel_layer
 from django.http import JsonResponse
@@ -32,12 +34,13 @@ def _layer_state():
 
 
 async def counters(request):
+    started = time.perf_counter()
     gc.collect()
-    return JsonResponse(
-        {
-            "allocated_blocks": sys.getallocatedblocks(),
-            "gc_objects": len(gc.get_objects()),
-            "asyncio_tasks": len(asyncio.all_tasks()),
-            **_layer_state(),
-        }
-    )
+    found = {
+        "allocated_blocks": sys.getallocatedblocks(),
+        "gc_objects": len(gc.get_objects()),
+        "asyncio_tasks": len(asyncio.all_tasks()),
+        **_layer_state(),
+    }
+    found["probe_pause_ms"] = round((time.perf_counter() - started) * 1000, 3)
+    return JsonResponse(found)

@@ -8,7 +8,7 @@ from bench.deploy.site import ServerSettings
 from bench.errors import UserError
 from bench.run import churn
 from bench.run.preflight import check_limits
-from bench.scenario import Point
+from bench.scenario import Point, load
 
 
 def test_a_churn_point_serves_the_probe_and_a_plain_one_does_not():
@@ -61,3 +61,51 @@ def test_staircase_steps_double_up_to_idle_max():
 def test_a_staircase_past_the_open_file_limit_is_refused_before_it_starts():
     with pytest.raises(UserError, match=r"^stairs.toml: idle_max = 10000000 needs about"):
         check_limits("stairs.toml", [Point(idle_max=10**7)])
+
+
+@pytest.mark.parametrize(
+    ("matrix", "message"),
+    [
+        ("reconnect_per_s = 2", "reconnect_per_s = 2 with mode = 'closed'"),
+        ("mode = 'open'\nreconnect_per_s = -1", "reconnect_per_s = -1: must be >= 0"),
+        ("sample_s = 5\ncycles = 3", "sample_s = 5 with cycles or idle_max"),
+        ("sample_s = -5", "sample_s = -5: must be >= 0"),
+    ],
+)
+def test_soak_and_reconnect_settings_refuse_what_cannot_run(tmp_path, matrix, message):
+    path = tmp_path / "s.toml"
+    path.write_text(f"[matrix]\n{matrix}\n")
+    with pytest.raises(UserError) as info:
+        load(path)
+    assert message in str(info.value)
+
+
+def test_a_soak_serves_the_probe():
+    assert Point(sample_s=5, mode="open").churn
+    assert ServerSettings(Point(sample_s=5)).environ()["CHANBENCH_PROBE"] == "1"
+
+
+def test_a_soak_judges_per_reconnect_made_after_the_warm_up():
+    from bench.results.churn import Churn, Cycle
+    from bench.run.soak import Sampler, connections_per_sample
+
+    # Reconnects so far at each sample: 3, 9, 15, 21, 27; warm-up 2 samples, so from
+    # the last warm-up sample (9) to the last (27): 18 over 3 samples.
+    churn = Churn(cycles=[Cycle(index=i, reconnects=3 + 6 * i) for i in range(5)])
+    point = Point(mode="open", sample_s=5.0, reconnect_per_s=1.0, clients=40)
+    assert connections_per_sample(point, churn) == (6.0, "reconnect")
+    # None reconnect: per connection held.
+    held = connections_per_sample(Point(sample_s=5.0, clients=40), churn)
+    assert held == (40.0, "connection held, per sample")
+    # A soak of 60 s at 5 s has 12 samples; the last lands at the window's end.
+    sampler = Sampler(Point(warmup_s=5, duration_s=55, sample_s=5), None, churn, None)  # type: ignore[arg-type]
+    assert sampler.samples() == 12
+
+
+def test_a_soak_told_never_to_read_the_probe_says_so():
+    where = churn.where_for(Point(sample_s=5, probe_every=0), 123, 8000, None)
+    assert where.probe_url is None
+    assert "probe_every = 0" in where.unavailable["gc_objects"]
+    assert "rss_bytes" not in where.unavailable
+    every = churn.where_for(Point(sample_s=5, probe_every=3), 123, 8000, None)
+    assert every.probe_url == f"http://127.0.0.1:8000{churn.PROBE_PATH}"

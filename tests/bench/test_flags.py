@@ -86,6 +86,14 @@ def test_deliveries_to_receivers_that_left_are_reported_not_lost():
     assert not any("lost" in w and "not lost" not in w for w in warnings)
 
 
+def test_failed_reconnects_are_flagged():
+    rep = repeat(10.0)
+    rep.counts.reconnects, rep.counts.reconnect_failures = 9, 3
+    assert "3 of 12 reconnects failed: those clients stayed away" in " ".join(client_warnings(rep))
+    rep.counts.reconnect_failures = 0
+    assert not any("reconnect" in w for w in client_warnings(rep))
+
+
 def machine_repeat(cpu_percent: float) -> Repeat:
     rep = repeat(10.0)
     rep.machine = MachineSummary(cores=2, cpu_percent=cpu_percent, client_wait_percent=[20.0])

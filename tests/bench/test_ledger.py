@@ -303,3 +303,46 @@ def test_the_books_ship_send_times_only_where_a_count_needs_them():
     assert shipped == {0: ([], []), 1: ([2000], [3000])}
     ledger.close_books(every_room=True)
     assert ledger.rooms[0].sends_us == [1000]
+
+
+# --- a receiver that leaves and comes back (churn under load) ---------------------------
+
+
+def test_a_member_away_is_owed_nothing_sent_while_it_was_away():
+    # Room 0: clients 0 and 1. Client 1 leaves at 1.5 ms and is back at 3.5 ms.
+    # Sends at 0, 1, 2, 3, 4 ms, each to both: 10, less client 1's at 2 and 3 ms: 8.
+    ledger = ledger_with((0, 0), (1, 0))
+    for at_ms in range(5):
+        ledger.record_send(0, MEASURED, START_NS + at_ms * MS)
+    absence = ledger.go_away(1, 0, START_NS + 1 * MS + 500_000)
+    ledger.come_back(absence, START_NS + 3 * MS + 500_000)
+    assert ledger.expected() == 8
+    assert ledger.rooms[0].away_us == [[1500, 3500]]
+    assert ledger.rooms[0].away() == 2
+
+
+def test_what_arrives_for_a_member_while_away_is_neither_delivered_nor_lost():
+    ledger = ledger_with((0, 0), (1, 0))
+    absence = ledger.go_away(1, 0, START_NS + 2 * MS)
+    # Sent before it left: still owed, and delivered when it arrives (while lingering).
+    ledger.record_send(0, MEASURED, START_NS + 1 * MS)
+    assert ledger.receive(1, 0, frame(0, 0, START_NS + 1 * MS), START_NS + 3 * MS)
+    # Sent while it was away, arriving on the new connection after it was back.
+    ledger.record_send(0, MEASURED, START_NS + 2 * MS)
+    ledger.come_back(absence, START_NS + 4 * MS)
+    assert ledger.receive(1, 0, frame(0, 1, START_NS + 2 * MS), START_NS + 5 * MS)
+    # Sent after it was back: owed and delivered.
+    ledger.record_send(0, MEASURED, START_NS + 4 * MS)
+    ledger.receive(1, 0, frame(0, 2, START_NS + 4 * MS), START_NS + 6 * MS)
+    assert ledger.counts.away_arrivals == 1
+    assert ledger.counts.delivered == 2
+    # Client 0 is owed all 3, client 1 the two outside its absence.
+    assert ledger.expected() == 5
+
+
+def test_an_absence_that_never_ends_owes_nothing_after_it_began():
+    ledger = ledger_with((0, 0), (1, 0))
+    ledger.go_away(1, 0, START_NS + 1 * MS)  # its reconnect failed
+    for at_ms in range(4):
+        ledger.record_send(0, MEASURED, START_NS + at_ms * MS)
+    assert ledger.expected() == 4 + 1

@@ -21,6 +21,7 @@ MS = 1_000_000
 class FakeClient:
     index: int
     alive: bool = True
+    away: bool = False
 
 
 class Sends:
@@ -167,3 +168,11 @@ def test_a_client_that_is_gone_stops_sending():
     clients = [FakeClient(0), FakeClient(1, alive=False)]
     sends, _, _ = run_open_loop(clients, rate=50.0, duration_s=0.1)
     assert {index for index, _, _ in sends.log} == {0}
+
+
+def test_a_client_away_to_reconnect_keeps_its_place_in_the_schedule():
+    # Away (bench.loadgen.reconnect): not alive for now, but its turns keep coming, so
+    # that its replacement sends on the same schedule once it is back.
+    clients = [FakeClient(0), FakeClient(1, alive=False, away=True)]
+    sends, _, _ = run_open_loop(clients, rate=50.0, duration_s=0.1)
+    assert len([1 for index, _, _ in sends.log if index == 1]) == 5

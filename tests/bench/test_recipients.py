@@ -110,6 +110,7 @@ class FakeClient:
     def __init__(self, index: int, room: int, book: int) -> None:
         self.index, self.room, self.book = index, room, book
         self.alive = True
+        self.away = False
         self.seq = 0
         self.waiting_since_ns = 0
         self.hung_up = False

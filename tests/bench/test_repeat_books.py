@@ -75,6 +75,35 @@ def test_rooms_nobody_left_owe_every_member_every_send():
     assert (rep.counts.expected, rep.counts.lost, rep.counts.receiver_gone) == (6, 0, 0)
 
 
+def test_an_absence_in_one_worker_excuses_the_other_workers_sends():
+    """Room 0: client 0 in worker A sends at 0, 10, 20 ms; client 1 in worker B sends at
+    5 ms and is away from 8 to 18 ms (it left and came back). 4 sends to 2 members: 8,
+    less client 1's share of A's send at 10 ms, which B alone cannot know: 7."""
+    a = WorkerResult(
+        worker=0,
+        clients=1,
+        counts=Counts(sent_measured=3, delivered=4),
+        rooms={0: RoomTally(members=1, sent=3, delivered=4, sends_us=[0, 10_000, 20_000])},
+    )
+    b = WorkerResult(
+        worker=1,
+        clients=1,
+        counts=Counts(sent_measured=1, delivered=3, reconnects=1, away_arrivals=1),
+        rooms={
+            0: RoomTally(
+                members=1, sent=1, delivered=3, sends_us=[5_000], away_us=[[8_000, 18_000]]
+            )
+        },
+        reconnect_ms=[4.0, 6.0],
+    )
+    rep = Repeat.from_workers(0, [a, b], clients=2, duration_s=1.0)
+    counts = rep.counts
+    assert (counts.away, counts.expected, counts.delivered, counts.lost) == (1, 7, 7, 0)
+    assert counts.reconnects == 1
+    assert rep.reconnect_ms["p50"] == 5.0
+    assert rep.reconnect_ms["max"] == 6.0
+
+
 def lateness(values_us: list[int]) -> str:
     return stats.encode_histogram(np.array(values_us, dtype=np.int64))
 

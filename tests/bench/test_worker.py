@@ -30,6 +30,7 @@ class FakeClient:
     def __init__(self, index: int, room: int = 0) -> None:
         self.index, self.room, self.book = index, room, room
         self.alive = True
+        self.away = False
         self.seq = 0
         self.waiting_since_ns = 0
         self.frames: list[tuple[int, str]] = []

@@ -96,3 +96,22 @@ def test_a_leak_beside_a_slowdown_exits_as_the_regression(tmp_path, capsys):
     code, out = compare(tmp_path, base, new, capsys)
     assert code == ExitCode.REGRESSION == 1, out
     assert "flat in base and leaking in new" in out
+
+
+def test_a_soak_compares_per_reconnect(tmp_path, capsys):
+    """A soak's per_connection is per reconnect: its interval is divided by the
+    reconnects of a sample, not by the clients held."""
+
+    def soak(verdict: Verdict) -> dict:
+        out = with_churn(verdict)
+        for point in out["points"]:
+            for rep in point["repeats"]:
+                rep["churn"].update(kind="soak", connections_per_sample=10.0, per="reconnect")
+        return out
+
+    leak = rss("leak", 65536.0)  # slope 20 x 64 KiB a sample: 10 reconnects, 128 KiB each
+    leak.per_connection = leak.slope_per_cycle / 10
+    code, out = compare(tmp_path, soak(rss("flat", 10.0)), soak(leak), capsys)
+    assert code == ExitCode.LEAK, out
+    assert "per reconnect" in out
+    assert "128.0 KiB (115.2 to 140.8) (new)" in out

@@ -95,3 +95,48 @@ def test_staircase_table_lines_and_chart(tmp_path: Path):
     charts = staircase_charts(layout([Source("run", stairs_run())]), tmp_path)
     assert [c.name for c in charts] == ["staircase-async"]
     assert (tmp_path / "staircase-async.svg").stat().st_size > 0
+
+
+def soak_run() -> Run:
+    """A soak of 8 samples, 5 reconnects each, 64 KiB kept per reconnect."""
+    samples = [
+        Cycle(
+            index=i,
+            t_s=5.0 * (i + 1),
+            reconnects=5 * (i + 1),
+            read_ms={"proc": 2.0, "probe": 45.0 + i},
+            counters={"rss_bytes": 50e6 + i * 5 * LEAK, "probe_pause_ms": 40.0 + i},
+        )
+        for i in range(8)
+    ]
+    record = Churn(
+        kind="soak",
+        clients=CLIENTS,
+        warmup_cycles=2,
+        cycles=samples,
+        sample_s=5.0,
+        connections_per_sample=5.0,
+        per="reconnect",
+    )
+    record.verdicts = judge_all({"rss_bytes": record.series("rss_bytes")}, 2, 5.0)
+    point = Point(fault="leak", mode="open", sample_s=5.0, reconnect_per_s=1.0)
+    result = PointResult(id="soak", label="leak", point=point, repeats=[Repeat(0, churn=record)])
+    return Run(points=[result])
+
+
+def test_a_soak_reads_per_sample_and_per_reconnect():
+    headers, rows = churn.table(soak_run())
+    assert headers[3] == "slope / sample"
+    assert rows[0][:5] == ["leak", "RSS", "leak", "320.0 KiB", "64.0 KiB"]
+    (line,) = churn.notes(soak_run())
+    assert "8 samples every 5 s of one steady load (10 clients, 1 reconnecting a second)" in line
+    assert "per connection: per reconnect (5.0 a sample)" in line
+    assert "probe held the server's event loop 44 ms (median; max 47)" in line
+    (summary,) = churn.summary_items(soak_run())
+    assert summary == "leak: leak in RSS (64.0 KiB per reconnect)"
+
+
+def test_a_soak_has_the_churn_chart_over_its_samples(tmp_path: Path):
+    (chart,) = churn_charts(layout([Source("run", soak_run())]), tmp_path)
+    assert chart.title.startswith("Soak: leak, each counter over the samples")
+    assert (tmp_path / f"{chart.name}.png").stat().st_size > 0

@@ -30,7 +30,7 @@ def _panel(ax: Any, churn: Churn, verdict: Verdict) -> None:
     if warm:
         ax.plot(*zip(*warm, strict=True), "o", color="#aaa", label="warm-up")
     if judged:
-        ax.plot(*zip(*judged, strict=True), "o", color="tab:blue", label="cycle")
+        ax.plot(*zip(*judged, strict=True), "o", color="tab:blue", label=churn.step)
     slope = verdict.slope_per_cycle
     if judged and slope is not None and math.isfinite(slope):
         xs = [i for i, _ in judged]
@@ -44,7 +44,7 @@ def _panel(ax: Any, churn: Churn, verdict: Verdict) -> None:
             low = [y_mid + verdict.ci_low / scale * (x - mid) for x in ends]
             high = [y_mid + verdict.ci_high / scale * (x - mid) for x in ends]
             ax.fill_between(ends, low, high, color="tab:red", alpha=0.15, linewidth=0)
-    ax.set_title(f"{counter.label}: {verdict_text(verdict)}", fontsize="small")
+    ax.set_title(f"{counter.label}: {verdict_text(verdict, churn.step)}", fontsize="small")
     ax.set_ylabel(unit, fontsize="x-small")
     ax.tick_params(labelsize="x-small")
 
@@ -65,7 +65,7 @@ def churn_charts(lay: Layout, out_dir: Path) -> list[Chart]:
                 _panel(axes[n // COLUMNS][n % COLUMNS], churn, verdict)
             for n in range(len(verdicts), rows * COLUMNS):
                 axes[n // COLUMNS][n % COLUMNS].set_visible(False)
-            fig.supxlabel("cycle", fontsize="small")
+            fig.supxlabel(churn.step, fontsize="small")
             note(fig, "red: Theil-Sen fit; band: its 95% interval on the slope; grey: warm-up")
             prefix = f"churn-{source.label}-" if lay.multi_source else "churn-"
             name = slug(prefix + point.label)
@@ -73,8 +73,9 @@ def churn_charts(lay: Layout, out_dir: Path) -> list[Chart]:
             charts.append(
                 Chart(
                     name,
-                    f"Churn: {point.label}, each counter over the cycles",
-                    "Each counter read after every cycle, with its fitted slope and interval.",
+                    f"{churn.kind.capitalize()}: {point.label}, each counter over the "
+                    f"{churn.step}s",
+                    f"Each counter read at every {churn.step}, with its fitted slope and interval.",
                 )
             )
     return charts
