@@ -1,12 +1,16 @@
 """The report's churn section: each churn point's verdict per counter, with its slope,
 its bytes (or fds, tasks) per connection and its interval; what could not be read, and
-how long each cycle settled; each staircase's steps and memory per idle connection.
-Words and tables only; ``charts.churn`` draws the lines."""
+how long each cycle settled; with ``profile = memory``, the lines holding what the cycles
+left (memray's leak view per cycle); each staircase's steps and memory per idle
+connection. Words and tables only; ``charts.churn`` draws the lines."""
 
 from __future__ import annotations
 
+import statistics
+
 from bench.results.churn import COUNTERS, Churn, Staircase, Verdict
 from bench.results.model import PointResult, Run
+from bench.results.profile import Survivor
 
 CAPTION = (
     "Each counter is read after every cycle (connect the clients, exchange, hang up, "
@@ -93,6 +97,60 @@ def notes(run: Run) -> list[str]:
     return out
 
 
+SURVIVOR_HEADERS = ["point", "line", "function", "KiB / cycle", "allocations", "KiB by cycle"]
+SURVIVOR_CAPTION = (
+    "Where the memory is held (profile = memory: memray's leak view, cut at each cycle's "
+    "end): the lines whose allocations, made during a cycle, were still alive when the "
+    "last cycle ended, the heaviest first. KiB / cycle: the median over the judged "
+    "cycles (a leak holds some every cycle, a cache filled once in one); allocations: "
+    "over the judged cycles; the last cycle's column also holds what the server had not "
+    "yet let go. memray traces every allocation and slows the server (docs/profiling.md "
+    "measures it): memory-profiled points are for finding where, not for throughput."
+)
+
+
+def survivors(run: Run) -> list[tuple[PointResult, Churn, list[Survivor]]]:
+    """Each churn point's leak view, from its first repeat that has one."""
+    out = []
+    for point in run.points:
+        for rep in point.ok_repeats():
+            if rep.churn and rep.profile and rep.profile.survivors:
+                out.append((point, rep.churn, rep.profile.survivors))
+                break
+    return out
+
+
+def per_cycle_bytes(survivor: Survivor, warmup_cycles: int) -> float:
+    return statistics.median(survivor.bytes_by_cycle[warmup_cycles:] or survivor.bytes_by_cycle)
+
+
+def survivor_table(run: Run) -> tuple[list[str], list[list[str]]] | None:
+    rows = [
+        [
+            point.label,
+            s.where,
+            s.function,
+            amount(per_cycle_bytes(s, churn.warmup_cycles), "bytes"),
+            f"{s.allocations:,}",
+            " ".join(f"{b / 1024:,.0f}" for b in s.bytes_by_cycle),
+        ]
+        for point, churn, found in survivors(run)
+        for s in found
+    ]
+    return (SURVIVOR_HEADERS, rows) if rows else None
+
+
+def held_at(run: Run, point: PointResult) -> str:
+    """``; held at chat/faults.py:84 (LeakConsumer.connect, 640.0 KiB per cycle)``: the
+    line memray found holding the most per cycle, or nothing without a leak view."""
+    for p, churn, found in survivors(run):
+        if p is point:
+            top = found[0]
+            size = amount(per_cycle_bytes(top, churn.warmup_cycles), "bytes")
+            return f"; held at {top.where} ({top.function}, {size} per cycle, memray)"
+    return ""
+
+
 STAIRCASE_HEADERS = ["point", "idle connections", "connects/s", "idle CPU %", "RSS MiB"]
 
 
@@ -153,7 +211,7 @@ def summary_items(run: Run) -> list[str]:
             f"{COUNTERS[v.metric].label} ({amount(v.per_connection, v.unit)} per connection-cycle)"
             for v in leaking
         )
-        out.append(f"{point.label}: leak in {what}")
+        out.append(f"{point.label}: leak in {what}{held_at(run, point)}")
     if clean:
         out.append(f"no counter leaking: {', '.join(clean)}")
     out += [f"idle connections, {line}" for line in staircase_lines(run)]

@@ -210,11 +210,13 @@ def measure_churn(
     where: Where,
     beat: Heartbeat,
     check: Callable[[], None],
+    mark: Callable[[str], None] = lambda name: None,
 ) -> Repeat:
     """Every cycle of a churn point against one running server; the repeat holds the
     cycles, their summed books and the verdicts. Ctrl-C ends it early, judged so far
     and marked interrupted; a cycle that fails (the server died) fails the repeat, which
-    still keeps the cycles before it."""
+    still keeps the cycles before it. ``mark("cycle")`` as each cycle's counters are
+    read: the edge a memory profile cuts its leak view at."""
     settle_s, reason = settle(point)
     churn = Churn(
         clients=point.clients,
@@ -233,6 +235,7 @@ def measure_churn(
             time.sleep(settle_s)
             check()
             cycle.counters = read_counters(where)
+            mark("cycle")
             churn.cycles.append(cycle)
             totals.append(books)
     except KeyboardInterrupt:

@@ -63,8 +63,10 @@ def measure_staircase(
     where: Where,
     beat: Heartbeat,
     check: Callable[[], None],
+    mark: Callable[[str], None] = lambda name: None,
 ) -> Repeat:
-    """Every step of the staircase against one running server."""
+    """Every step of the staircase against one running server; ``mark("step")`` as each
+    step's counters are read (as churn's cycles: a profile's edges)."""
     settle_s, _ = settle(point)
     record = Staircase(unavailable=where.unavailable)
     interrupted = False
@@ -87,6 +89,7 @@ def measure_staircase(
                 time.sleep(settle_s)
                 check()
                 step.counters = read_counters(where)
+                mark("step")
                 before = tree_cpu_s(where.pid)
                 time.sleep(point.idle_hold_s)
                 after = tree_cpu_s(where.pid)
