@@ -8,7 +8,9 @@ temporal records (``get_temporal_allocation_records``) say, per stack, in which 
 capture's memory snapshots (one each 10 ms, with its wall-clock time) each allocation
 was made and freed; cut at the cycles' wall-clock edges, they give the survivors of each
 cycle, alive at the churn's end whatever the exit freed later. Read after the server
-stopped (memray writes until its process exits); the resolution is the snapshots' 10 ms.
+stopped (memray writes until its process exits); the resolution is the snapshots' 10 ms:
+an allocation counts for the cycle its snapshot interval began in, and as alive unless
+surely freed before the last edge.
 """
 
 from __future__ import annotations
@@ -55,14 +57,15 @@ def read(files: Sequence[Path], edges_ms: Sequence[float]) -> dict[tuple[str, st
     lines: dict[tuple[str, str, int], _Line] = {}
     for path in files:
         with FileReader(str(path), max_memory_records=MAX_SNAPSHOTS) as reader:
-            # An event at snapshot index s happened after snapshot s-1's time.
-            after_ms = [float("-inf")] + [float(s.time) for s in reader.get_memory_snapshots()]
+            # An event at snapshot index s happened after snapshot s-1 and before s.
+            times = [float(s.time) for s in reader.get_memory_snapshots()]
+            after_ms, before_ms = [float("-inf"), *times], [*times, float("inf")]
             for record in reader.get_temporal_allocation_records(merge_threads=True):
                 kept: list[tuple[int, int, int]] = []
                 for span in record.intervals:
                     freed = span.deallocated_before_snapshot
-                    if freed is not None and after_ms[freed] < edges_ms[-1]:
-                        continue  # freed before the churn ended
+                    if freed is not None and before_ms[freed] <= edges_ms[-1]:
+                        continue  # surely freed before the churn ended
                     made_ms = after_ms[span.allocated_before_snapshot]
                     cycle = bisect.bisect_right(edges_ms, made_ms) - 1
                     if 0 <= cycle < cycles:
