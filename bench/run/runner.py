@@ -200,6 +200,7 @@ def measure(
             mark("end")
             if profiler.needs_exit and server is not None:
                 server.stop()  # memray's capture is whole when the server has exited
+            beat.doing = "reading the profile"  # memray's capture: seconds per cycle
             profiler.finish(record)
             record.started_at, record.ready_s = started_at, ready_s
             beat.stop()
