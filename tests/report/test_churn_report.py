@@ -8,6 +8,7 @@ from bench.report.charts.churn import churn_charts, staircase_charts
 from bench.report.layout import Source, layout
 from bench.results.churn import Churn, Cycle, Staircase, Step
 from bench.results.model import PointResult, Repeat, Run
+from bench.results.profile import ProfileRecord, Survivor
 from bench.scenario import Point
 
 CLIENTS = 10
@@ -70,6 +71,26 @@ def test_brief_table_keeps_memory_and_what_is_not_flat():
 def test_summary_names_what_leaks_and_per_connection():
     (line,) = churn.summary_items(churn_run())
     assert line == "leak: leak in RSS (64.0 KiB per connection-cycle)"
+
+
+def test_the_line_memray_found_holding_it_is_beside_the_leak():
+    run = churn_run()
+    held = Survivor(
+        file="chat/faults.py",
+        line=73,
+        function="connect",
+        size_bytes=6 * CLIENTS * LEAK,
+        allocations=6 * CLIENTS,
+        bytes_by_cycle=[CLIENTS * LEAK] * 8,
+        allocations_by_cycle=[CLIENTS] * 8,
+    )
+    run.points[0].repeats[0].profile = ProfileRecord(kind="memory", survivors=[held])
+    (line,) = churn.summary_items(run)
+    assert line.endswith("; held at chat/faults.py:73 (connect, 640.0 KiB per cycle, memray)")
+    headers, (row,) = churn.survivor_table(run)
+    assert headers[:4] == ["point", "line", "function", "KiB / cycle"]
+    assert row[:5] == ["leak", "chat/faults.py:73", "connect", "640.0 KiB", "60"]
+    assert churn.survivor_table(churn_run()) is None  # no memory profile, no table
 
 
 def stairs_run() -> Run:
