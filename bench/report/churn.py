@@ -7,6 +7,7 @@ connection. Words and tables only; ``charts.churn`` draws the lines."""
 from __future__ import annotations
 
 import statistics
+from dataclasses import replace
 
 from bench.results.churn import COUNTERS, Churn, Staircase, Verdict
 from bench.results.model import PointResult, Run
@@ -140,15 +141,17 @@ def survivor_table(run: Run) -> tuple[list[str], list[list[str]]] | None:
     return (SURVIVOR_HEADERS, rows) if rows else None
 
 
-def held_at(run: Run, point: PointResult) -> str:
-    """``; held at chat/faults.py:84 (LeakConsumer.connect, 640.0 KiB per cycle)``: the
-    line memray found holding the most per cycle, or nothing without a leak view."""
+def held_at(run: Run, point: PointResult) -> str | None:
+    """``chat/faults.py:73 (connect, 640.0 KiB per cycle, memray)``: the line memray found
+    holding the most per cycle, on ``point`` or on the point that differs from it in
+    ``profile`` alone (``profile = none,memory``: the verdict from one, the line from the
+    other); None without a leak view."""
     for p, churn, found in survivors(run):
-        if p is point:
+        if p is point or replace(p.point, profile=point.point.profile) == point.point:
             top = found[0]
             size = amount(per_cycle_bytes(top, churn.warmup_cycles), "bytes")
-            return f"; held at {top.where} ({top.function}, {size} per cycle, memray)"
-    return ""
+            return f"{top.where} ({top.function}, {size} per cycle, memray)"
+    return None
 
 
 STAIRCASE_HEADERS = ["point", "idle connections", "connects/s", "idle CPU %", "RSS MiB"]
@@ -211,8 +214,11 @@ def summary_items(run: Run) -> list[str]:
             f"{COUNTERS[v.metric].label} ({amount(v.per_connection, v.unit)} per connection-cycle)"
             for v in leaking
         )
-        out.append(f"{point.label}: leak in {what}{held_at(run, point)}")
+        held = held_at(run, point)
+        out.append(f"{point.label}: leak in {what}" + (f"; held at {held}" if held else ""))
     if clean:
         out.append(f"no counter leaking: {', '.join(clean)}")
+    for point, _, _ in survivors(run):  # its memory is not judged (bench/run/churn.py)
+        out.append(f"{point.label}: under memray, the most held per cycle at {held_at(run, point)}")
     out += [f"idle connections, {line}" for line in staircase_lines(run)]
     return out or ["No churn cycle or staircase step was measured."]

@@ -60,6 +60,14 @@ def settle(point: Point) -> tuple[float, str]:
     return SETTLE_S.get(point.server, DEFAULT_SETTLE)
 
 
+# Read and kept, not judged, under memray: its own buffers grow with what it records.
+UNDER_MEMRAY = (
+    "profile = memory: memray's own memory grows with what it records (15 to 48 KiB per "
+    "connection-cycle on a server that leaks nothing), so it is read, not judged; judge "
+    "memory on profile=none, find where on profile=memory"
+)
+
+
 @dataclass
 class Where:
     """What a churn run can read of the server: its root PID (its own, or the
@@ -93,6 +101,9 @@ def where_for(
         where.probe_url = f"http://127.0.0.1:{port}{PROBE_PATH}"
     if redis_url is None:
         where.missing("redis", "no Redis in this run")
+    if point.profile == "memory":
+        for name in ("rss_bytes", "uss_bytes", "pss_bytes"):
+            where.unavailable[name] = UNDER_MEMRAY
     if point.allocator == "malloc":
         where.unavailable["allocated_blocks"] = (
             "allocator = malloc: sys.getallocatedblocks() counts pymalloc's blocks alone"
@@ -246,7 +257,8 @@ def measure_churn(
     for name, values in series.items():
         if churn.cycles and all(v is None for v in values):
             where.unavailable.setdefault(name, "not kept by this server or its layer")
-    churn.verdicts = judge_all(series, point.warmup_cycles, point.clients)
+    judged = {name: values for name, values in series.items() if name not in where.unavailable}
+    churn.verdicts = judge_all(judged, point.warmup_cycles, point.clients)
     total = RepeatCounts.total(totals)
     assert isinstance(total, RepeatCounts)  # total() builds its own class
     return Repeat(

@@ -1,5 +1,6 @@
 """The report's churn section and charts, from a churn result built in memory."""
 
+from dataclasses import replace
 from pathlib import Path
 
 from bench.judge.leaks import judge_all
@@ -85,11 +86,22 @@ def test_the_line_memray_found_holding_it_is_beside_the_leak():
         allocations_by_cycle=[CLIENTS] * 8,
     )
     run.points[0].repeats[0].profile = ProfileRecord(kind="memory", survivors=[held])
-    (line,) = churn.summary_items(run)
-    assert line.endswith("; held at chat/faults.py:73 (connect, 640.0 KiB per cycle, memray)")
+    found = "chat/faults.py:73 (connect, 640.0 KiB per cycle, memray)"
+    assert churn.summary_items(run) == [
+        f"leak: leak in RSS (64.0 KiB per connection-cycle); held at {found}",
+        f"leak: under memray, the most held per cycle at {found}",
+    ]
     headers, (row,) = churn.survivor_table(run)
     assert headers[:4] == ["point", "line", "function", "KiB / cycle"]
     assert row[:5] == ["leak", "chat/faults.py:73", "connect", "640.0 KiB", "60"]
+    # profile = none,memory: the verdict from one point, the line from its sibling.
+    unprofiled = run.points[0]
+    profiled = PointResult(
+        id="m", label="memory", point=replace(unprofiled.point, profile="memory")
+    )
+    profiled.repeats, unprofiled.repeats = unprofiled.repeats, churn_run().points[0].repeats
+    run.points.append(profiled)
+    assert churn.summary_items(run)[0].endswith(f"; held at {found}")
     assert churn.survivor_table(churn_run()) is None  # no memory profile, no table
 
 

@@ -1,8 +1,9 @@
 """``profile = memory`` on a churn point against a real Daphne: memray's leak view per
 cycle names the planted leak's line (consumers/chat/faults.py's ``KEPT.append``), with
-one worker and with two (each wrapped by the supervisor, their captures merged), and the
-report puts the line beside the leak verdict; ``profile = cpu`` covers the churn's
-cycles; a server whose workers memray cannot follow is refused before anything starts."""
+one worker and with two (each wrapped by the supervisor, their captures merged), the
+server's memory is read but not judged under memray, and the report names the line;
+``profile = cpu`` covers the churn's cycles; a server whose workers memray cannot follow
+is refused before anything starts."""
 
 import statistics
 from pathlib import Path
@@ -65,9 +66,14 @@ def test_the_planted_leak_is_found_on_its_line_with_one_and_two_workers(tmp_path
         # Every connection's bytearray, each cycle (plus the list's growth, on that line).
         assert CLIENTS * LEAK_BYTES <= statistics.median(judged) < 1.1 * CLIENTS * LEAK_BYTES
         assert top["stack"][0] == f"connect (chat/faults.py:{LEAK_LINE})"
+        # memray's own memory grows: the server's RSS is read, not judged, under it.
+        assert "memray" in rep["churn"]["unavailable"]["rss_bytes"]
+        assert "rss_bytes" not in {v["metric"] for v in rep["churn"]["verdicts"]}
     run = store.read(next((tmp_path / "results").glob("*.json")))
     held = churn_report.survivor_table(run)
     assert held is not None and f"chat/faults.py:{LEAK_LINE}" in held[1][0]
+    summary = churn_report.summary_items(run)
+    assert sum(f"most held per cycle at chat/faults.py:{LEAK_LINE} " in s for s in summary) == 2
 
 
 @pytest.mark.timeout(240)
