@@ -105,8 +105,10 @@ SURVIVOR_CAPTION = (
     "last cycle ended, the heaviest first. KiB / cycle: the median over the judged "
     "cycles (a leak holds some every cycle, a cache filled once in one); allocations: "
     "over the judged cycles; the last cycle's column also holds what the server had not "
-    "yet let go. memray traces every allocation and slows the server (docs/profiling.md "
-    "measures it): memory-profiled points are for finding where, not for throughput."
+    "yet let go. memray traces every allocation and slows the server (on a churn of 20 "
+    "clients, cycles 1.3x as long, 24 MiB more RSS, growing with what it records: "
+    "docs/profiling.md): memory-profiled points are for finding where, not for "
+    "throughput, and their RSS is not judged."
 )
 
 
