@@ -106,7 +106,11 @@ class MemoryProfiler(NoProfiler):
             profile.processes = [self._process(f) for f in files]
             if repeat.churn is not None and len(self.edges_ms) > 1:
                 profile.window_s = round((self.edges_ms[-1] - self.edges_ms[0]) / 1000, 3)
-                self._survivors(profile, files, repeat.churn.warmup_cycles)
+                try:
+                    self._survivors(profile, files, repeat.churn.warmup_cycles)
+                except KeyboardInterrupt:  # the cycles are kept, and the run stops after
+                    profile.survivors_error = "interrupted while reading memray's capture"
+                    repeat.interrupted = True
         repeat.profile = profile
         if profile.error:
             repeat.warnings.append(f"no memory profile: {profile.error}")
