@@ -190,8 +190,9 @@ def staircase_lines(run: Run) -> list[str]:
     out = []
     for point, stairs in staircases(run):
         per = stairs.rss_per_connection
+        why = stairs.unavailable.get("rss_bytes", "fewer than two steps read")
         line = f"{point.label}: " + (
-            "memory per idle connection not fitted (fewer than two steps read)"
+            f"memory per idle connection not fitted ({why})"
             if per is None
             else f"{per / 1024:,.1f} KiB of RSS per idle connection (95% interval "
             f"{amount(stairs.ci_low, 'bytes')} to {amount(stairs.ci_high, 'bytes')})"

@@ -105,7 +105,7 @@ def measure_staircase(
     fit = [
         (s.connections, s.counters["rss_bytes"]) for s in record.steps if "rss_bytes" in s.counters
     ]
-    if len({n for n, _ in fit}) >= 2:
+    if len({n for n, _ in fit}) >= 2 and "rss_bytes" not in where.unavailable:
         x = [float(n) for n, _ in fit]
         y = [float(v) for _, v in fit]
         record.rss_per_connection = theil_sen(x, y)

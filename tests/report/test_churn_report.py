@@ -10,6 +10,7 @@ from bench.report.layout import Source, layout
 from bench.results.churn import Churn, Cycle, Staircase, Step
 from bench.results.model import PointResult, Repeat, Run
 from bench.results.profile import ProfileRecord, Survivor
+from bench.run.churn import UNDER_MEMRAY
 from bench.scenario import Point
 
 CLIENTS = 10
@@ -122,3 +123,12 @@ def test_staircase_table_lines_and_chart(tmp_path: Path):
     charts = staircase_charts(layout([Source("run", stairs_run())]), tmp_path)
     assert [c.name for c in charts] == ["staircase-async"]
     assert (tmp_path / "staircase-async.svg").stat().st_size > 0
+
+
+def test_a_staircase_under_memray_says_why_its_memory_is_not_fitted():
+    run = stairs_run()
+    record = run.points[0].repeats[0].staircase
+    record.rss_per_connection = record.ci_low = record.ci_high = None
+    record.unavailable = {"rss_bytes": UNDER_MEMRAY}
+    (line,) = churn.staircase_lines(run)
+    assert line.startswith("async: memory per idle connection not fitted (profile = memory:")
