@@ -208,10 +208,12 @@ def staircase_lines(run: Run) -> list[str]:
 def summary_items(run: Run) -> list[str]:
     """A churn run's summary: the counters found leaking, point by point, then the rest."""
     out, clean = [], []
+    profiled = [p for p, _, _ in survivors(run)]
     for point, found in churns(run):
         leaking = [v for v in found.verdicts if v.verdict == "leak"]
         if not leaking:
-            clean.append(point.label)
+            if point not in profiled:  # its memory was not judged: said below
+                clean.append(point.label)
             continue
         what = ", ".join(
             f"{COUNTERS[v.metric].label} ({amount(v.per_connection, v.unit)} per connection-cycle)"
@@ -221,7 +223,10 @@ def summary_items(run: Run) -> list[str]:
         out.append(f"{point.label}: leak in {what}" + (f"; held at {held}" if held else ""))
     if clean:
         out.append(f"no counter leaking: {', '.join(clean)}")
-    for point, _, _ in survivors(run):  # its memory is not judged (bench/run/churn.py)
-        out.append(f"{point.label}: under memray, the most held per cycle at {held_at(run, point)}")
+    for point in profiled:  # its memory is not judged (bench/run/churn.py)
+        out.append(
+            f"{point.label}: memory not judged under memray; the most held per cycle at "
+            f"{held_at(run, point)}"
+        )
     out += [f"idle connections, {line}" for line in staircase_lines(run)]
     return out or ["No churn cycle or staircase step was measured."]
