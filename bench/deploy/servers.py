@@ -17,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 from types import TracebackType
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from bench.deploy.processes import last_line, process_tree, start_process, stop_process
 from bench.deploy.site import (
@@ -31,6 +31,9 @@ from bench.deploy.site import (
 from bench.deploy.software import STACK, Package, software
 from bench.errors import ServerError
 from bench.results.environment import Site, Software, git_info
+
+if TYPE_CHECKING:
+    from bench.scenario import Point
 
 # Django and Channels import in about a second; a loaded 2-core machine may need more.
 READY_TIMEOUT_S = 30.0
@@ -90,10 +93,22 @@ class ServerProcess:
         """Python and package versions, as the server's own interpreter sees them."""
         return software(self.python, self.recorded(), (self.environ() or {}).get("PYTHONPATH"))
 
+    def wraps_each_worker(self) -> bool:
+        """Whether ``wrap_args`` go around each worker's command, not the whole (Daphne's
+        workers: new programs its supervisor starts, which a tool around it misses)."""
+        return False
+
+    @classmethod
+    def spawned_workers(cls, point: Point) -> str | None:
+        """Why a tool run around the command (memray) misses the processes that serve,
+        or None: they are the command's process, its forks, or each wrapped."""
+        return None
+
     def start(self) -> None:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         python, *rest = self.argv()
-        argv = [python, *self.wrap_args, *rest]
+        wrap = () if self.wraps_each_worker() else self.wrap_args
+        argv = [python, *wrap, *rest]
         with self.log_path.open("ab") as log:
             self.proc = start_process(argv, log=log, env=self.environ(), cwd=self.cwd)
 
@@ -222,10 +237,15 @@ class DaphneServer(SiteServer):
     # with code 1009.
     max_message_bytes = 1024 * 1024
 
+    def wraps_each_worker(self) -> bool:
+        return self.settings.point.workers > 1
+
     def argv(self) -> list[str]:
-        start = [self.python, "-m", "daphne"]
+        # Several workers: each worker's command under wrap_args ({worker}: its index).
+        wrap = self.wrap_args if self.wraps_each_worker() else ()
+        start = [self.python, *wrap, "-m", "daphne"]
         if self.settings.point.loop == "uvloop":
-            start = [self.python, "-c", _DAPHNE_ON_UVLOOP]
+            start = [self.python, *wrap, "-c", _DAPHNE_ON_UVLOOP]
         if self.settings.point.workers == 1:
             return [*start, "-b", self.host, "-p", str(self.port), self.settings.application]
         return [
@@ -264,6 +284,12 @@ class UvicornServer(SiteServer):
     )
     max_message_bytes = 1024 * 1024  # pinned to Daphne's, --ws-max-size
 
+    @classmethod
+    def spawned_workers(cls, point: Point) -> str | None:
+        if point.workers > 1:
+            return "its workers are new interpreters (multiprocessing's spawn)"
+        return None
+
     def argv(self) -> list[str]:
         return [
             self.python,
@@ -294,6 +320,10 @@ class HypercornServer(SiteServer):
     name = "hypercorn"
     packages = (Package("hypercorn", "hypercorn>=0.17", "hypercorn"),)
     max_message_bytes = 16 * 1024 * 1024  # Hypercorn's default; no command-line option
+
+    @classmethod
+    def spawned_workers(cls, point: Point) -> str | None:
+        return "it serves from worker processes it spawns (multiprocessing's spawn), even one"
 
     def argv(self) -> list[str]:
         return [

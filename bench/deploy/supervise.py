@@ -1,8 +1,9 @@
 """Several server processes on one listening socket, for servers that have no workers
 option of their own (Daphne): bind ``host:port``, start ``--workers`` copies of the
-command with the socket's descriptor in place of ``{fd}``, and stop them all when told
-to, or as soon as one of them exits (its exit is the repeat's failure, not a quieter
-server). It runs under the server's interpreter, with this checkout on its path.
+command with the socket's descriptor in place of ``{fd}`` (and its index in place of
+``{worker}``), and stop them all when told to, or as soon as one of them exits (its exit
+is the repeat's failure, not a quieter server). It runs under the server's interpreter,
+with this checkout on its path.
 
 Usage: python -m bench.deploy.supervise --host H --port P --workers N -- COMMAND... {fd} ...
 """
@@ -44,9 +45,14 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    # {worker}: the worker's index, where each needs its own file (memray's capture).
     workers = [
-        subprocess.Popen(line, pass_fds=(fd,), preexec_fn=die_with_parent)
-        for _ in range(args.workers)
+        subprocess.Popen(
+            [part.replace("{worker}", str(i)) for part in line],
+            pass_fds=(fd,),
+            preexec_fn=die_with_parent,
+        )
+        for i in range(args.workers)
     ]
     print(f"supervise: {args.workers} workers on {args.host}:{args.port}", flush=True)
     reason = None

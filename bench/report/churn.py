@@ -1,14 +1,17 @@
 """The report's churn section: each churn point's verdict per counter, with its slope,
 its bytes (or fds, tasks) per connection and its interval; what could not be read, and
-how long each cycle settled; each staircase's steps and memory per idle connection.
-Words and tables only; ``charts.churn`` draws the lines."""
+how long each cycle settled; with ``profile = memory``, the lines holding what the cycles
+left (memray's leak view per cycle); each staircase's steps and memory per idle
+connection. Words and tables only; ``charts.churn`` draws the lines."""
 
 from __future__ import annotations
 
 import statistics
+from dataclasses import replace
 
 from bench.results.churn import COUNTERS, Churn, Staircase, Verdict
 from bench.results.model import PointResult, Run
+from bench.results.profile import Survivor
 from bench.results.units import ms
 
 # A staircase step's handshake times shown (of what ``Step.connect_ms`` keeps).
@@ -123,6 +126,64 @@ def soak_line(point: PointResult, churn: Churn) -> str:
     return line
 
 
+SURVIVOR_HEADERS = ["point", "line", "function", "KiB / cycle", "allocations", "KiB by cycle"]
+SURVIVOR_CAPTION = (
+    "Where the memory is held (profile = memory: memray's leak view, cut at each cycle's "
+    "end): the lines whose allocations, made during a cycle, were still alive when the "
+    "last cycle ended, the heaviest first. KiB / cycle: the median over the judged "
+    "cycles (a leak holds some every cycle, a cache filled once in one); allocations: "
+    "over the judged cycles; the last cycle's column also holds what the server had not "
+    "yet let go. memray traces every allocation and slows the server (on a churn of 20 "
+    "clients, cycles 1.3x as long, 24 MiB more RSS, growing with what it records: "
+    "docs/profiling.md): memory-profiled points are for finding where, not for "
+    "throughput, and their RSS is not judged."
+)
+
+
+def survivors(run: Run) -> list[tuple[PointResult, Churn, list[Survivor]]]:
+    """Each churn point's leak view, from its first repeat that has one."""
+    out = []
+    for point in run.points:
+        for rep in point.ok_repeats():
+            if rep.churn and rep.profile and rep.profile.survivors:
+                out.append((point, rep.churn, rep.profile.survivors))
+                break
+    return out
+
+
+def per_cycle_bytes(survivor: Survivor, warmup_cycles: int) -> float:
+    return statistics.median(survivor.bytes_by_cycle[warmup_cycles:] or survivor.bytes_by_cycle)
+
+
+def survivor_table(run: Run) -> tuple[list[str], list[list[str]]] | None:
+    rows = [
+        [
+            point.label,
+            s.where,
+            s.function,
+            amount(per_cycle_bytes(s, churn.warmup_cycles), "bytes"),
+            f"{s.allocations:,}",
+            " ".join(f"{b / 1024:,.0f}" for b in s.bytes_by_cycle),
+        ]
+        for point, churn, found in survivors(run)
+        for s in found
+    ]
+    return (SURVIVOR_HEADERS, rows) if rows else None
+
+
+def held_at(run: Run, point: PointResult) -> str | None:
+    """``chat/faults.py:73 (connect, 640.0 KiB per cycle, memray)``: the line memray found
+    holding the most per cycle, on ``point`` or on the point that differs from it in
+    ``profile`` alone (``profile = none,memory``: the verdict from one, the line from the
+    other); None without a leak view."""
+    for p, churn, found in survivors(run):
+        if p is point or replace(p.point, profile=point.point.profile) == point.point:
+            top = found[0]
+            size = amount(per_cycle_bytes(top, churn.warmup_cycles), "bytes")
+            return f"{top.where} ({top.function}, {size} per cycle, memray)"
+    return None
+
+
 STAIRCASE_HEADERS = [
     "point",
     "idle connections",
@@ -165,8 +226,9 @@ def staircase_lines(run: Run) -> list[str]:
     out = []
     for point, stairs in staircases(run):
         per = stairs.rss_per_connection
+        why = stairs.unavailable.get("rss_bytes", "fewer than two steps read")
         line = f"{point.label}: " + (
-            "memory per idle connection not fitted (fewer than two steps read)"
+            f"memory per idle connection not fitted ({why})"
             if per is None
             else f"{per / 1024:,.1f} KiB of RSS per idle connection (95% interval "
             f"{amount(stairs.ci_low, 'bytes')} to {amount(stairs.ci_high, 'bytes')})"
@@ -182,17 +244,25 @@ def staircase_lines(run: Run) -> list[str]:
 def summary_items(run: Run) -> list[str]:
     """A churn run's summary: the counters found leaking, point by point, then the rest."""
     out, clean = [], []
+    profiled = [p for p, _, _ in survivors(run)]
     for point, found in churns(run):
         leaking = [v for v in found.verdicts if v.verdict == "leak"]
         if not leaking:
-            clean.append(point.label)
+            if point not in profiled:  # its memory was not judged: said below
+                clean.append(point.label)
             continue
         what = ", ".join(
             f"{COUNTERS[v.metric].label} ({amount(v.per_connection, v.unit)} per {found.per})"
             for v in leaking
         )
-        out.append(f"{point.label}: leak in {what}")
+        held = held_at(run, point)
+        out.append(f"{point.label}: leak in {what}" + (f"; held at {held}" if held else ""))
     if clean:
         out.append(f"no counter leaking: {', '.join(clean)}")
+    for point in profiled:  # its memory is not judged (bench/run/churn.py)
+        out.append(
+            f"{point.label}: memory not judged under memray; the most held per cycle at "
+            f"{held_at(run, point)}"
+        )
     out += [f"idle connections, {line}" for line in staircase_lines(run)]
     return out or ["No churn cycle, soak sample or staircase step was measured."]

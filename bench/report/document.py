@@ -192,6 +192,8 @@ def churn_blocks(source: Source) -> list[Block]:
     blocks: list[Block] = []
     if found is not None:
         blocks += [Table(*found), Paragraph(churn.CAPTION), Items(churn.notes(source.run))]
+    if (held := churn.survivor_table(source.run)) is not None:
+        blocks += [Table(*held), Paragraph(churn.SURVIVOR_CAPTION)]
     if stairs is not None:
         blocks += [Table(*stairs), Items(churn.staircase_lines(source.run))]
     return blocks or [Paragraph("No churn point.")]

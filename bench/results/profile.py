@@ -5,6 +5,10 @@ stack file per server process (py-spy's raw output) and the point's files merged
 one; the result holds their paths (relative to the result file's folder), their sample
 counts, what the profiler itself cost in CPU, and, when there is no profile, the one
 line that says why. The measurement is recorded either way.
+
+A churn repeat measured with ``profile = "memory"`` also holds memray's leak view cut at
+the cycles' edges (``survivors``): the lines whose allocations, made in a cycle, were
+still alive when the last cycle ended, with their bytes and counts per cycle.
 """
 
 from __future__ import annotations
@@ -26,6 +30,26 @@ class ProcessProfile(Record):
 
 
 @dataclass
+class Survivor(Record):
+    """One line's allocations that outlived the churn: made during a cycle (per cycle,
+    in ``bytes_by_cycle`` and ``allocations_by_cycle``), never freed before the last ended."""
+
+    file: str = ""  # the allocating frame's file, its last two path parts
+    line: int = 0
+    function: str = ""
+    size_bytes: int = 0  # over the judged cycles (after warmup_cycles)
+    allocations: int = 0
+    bytes_by_cycle: list[int] = field(default_factory=list)
+    allocations_by_cycle: list[int] = field(default_factory=list)
+    # The heaviest stack through this line, innermost first: "function (file:line)".
+    stack: list[str] = field(default_factory=list)
+
+    @property
+    def where(self) -> str:
+        return f"{self.file}:{self.line}"
+
+
+@dataclass
 class ProfileRecord(Record):
     """A repeat's profile: ``error`` says why it is missing (the measurement is kept)."""
 
@@ -38,6 +62,10 @@ class ProfileRecord(Record):
     # CPU the profiler's own processes used during the window, in seconds.
     profiler_cpu_s: float = 0.0
     error: str | None = None
+    # Memory on a churn point: the top lines still holding what the cycles allocated,
+    # and why there are none (memray missing, an unreadable capture).
+    survivors: list[Survivor] = field(default_factory=list)
+    survivors_error: str | None = None
 
     @property
     def samples(self) -> int:

@@ -25,18 +25,21 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Self
 
 from bench.deploy.processes import process_tree, start_process, stop_process
-from bench.deploy.servers import ServerProcess
 from bench.errors import UserError
 from bench.profiles import stacks
 from bench.results import store
 from bench.results.model import Repeat
 from bench.results.profile import ProcessProfile, ProfileRecord
+from bench.run.churn import settle
+from bench.run.memory_profiling import MemoryProfiler
+from bench.run.profiler import NoProfiler, command_line
 from bench.run.readings import read_stat
 from bench.scenario import Point
 
@@ -54,6 +57,9 @@ DURATION_MARGIN_S = 30
 # The one-sample check of --server-pid before a run: attaching takes well under 1 s.
 CHECK_TIMEOUT_S = 20.0
 MERGED = "cpu.folded"
+# Room per churn cycle, past its phases and settle, for connecting, hanging up and the
+# pool's processes: py-spy's own bound on a churn, never reached by a cycle that works.
+CYCLE_ROOM_S = 30.0
 
 
 def find_py_spy() -> str | None:
@@ -99,21 +105,6 @@ def check_traceable(points: Sequence[Point], server_pid: int | None) -> None:
         )
 
 
-# A process is named by its command line, cut to this: "python -m daphne ..." tells a
-# supervisor from its workers where the kernel's name ("python") does not.
-NAME_CHARS = 80
-
-
-def _command(pid: int) -> str:
-    try:
-        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    except OSError:
-        return "?"
-    text = " ".join(Path(argv[0].decode(errors="replace")).name.split()[:1])
-    text = " ".join([text, *(a.decode(errors="replace") for a in argv[1:] if a)])
-    return text if len(text) <= NAME_CHARS else text[: NAME_CHARS - 3] + "..."
-
-
 def _error_line(text: str) -> str:
     """py-spy's one-line reason (its "Error: ..." line, not the backtrace under it)."""
     lines = [line.strip() for line in text.splitlines() if line.strip()]
@@ -139,28 +130,6 @@ class _Recording:
     early: bool = False  # py-spy had ended by the window's end
 
 
-class NoProfiler:
-    """A repeat without a profile: the runner calls the same methods either way."""
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def launch(self, server: ServerProcess) -> None:
-        """Before the server starts: change how its command runs (memory only)."""
-
-    def edge(self, name: str, root: int | None) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-    def finish(self, repeat: Repeat) -> None:
-        pass
-
-
 class CpuProfiler(NoProfiler):
     """py-spy on every process of one repeat's server, for the measured window.
 
@@ -177,6 +146,7 @@ class CpuProfiler(NoProfiler):
         self._go = threading.Event()  # the window opened, or the repeat ended
         self._done = threading.Event()  # the repeat ended: stop and reap
         self._owner = threading.Thread(target=self._own, name="chanbench-py-spy", daemon=True)
+        self._edges_s: dict[str, float] = {}  # the window's edges, monotonic
 
     def __enter__(self) -> Self:
         self._owner.start()
@@ -195,6 +165,8 @@ class CpuProfiler(NoProfiler):
                 stop_process(rec.proc, STOP_TIMEOUT_S, sig=signal.SIGINT)
 
     def edge(self, name: str, root: int | None) -> None:
+        if name in ("start", "end"):
+            self._edges_s[name] = time.monotonic()
         if name == "start":
             self._root = root
             self._go.set()
@@ -209,12 +181,12 @@ class CpuProfiler(NoProfiler):
                 self.error = MISSING if exe is None else "the server exited before its window"
                 return
             store.make_dir(self.out_dir)
-            duration = int(self.point.duration_s) + DURATION_MARGIN_S
+            duration = int(window_bound_s(self.point)) + DURATION_MARGIN_S
             for pid in pids:
                 stem = f"r{self.repeat}-p{pid}"
                 rec = _Recording(
                     pid,
-                    _command(pid),
+                    command_line(pid),
                     self.out_dir / f".{stem}.part",
                     self.out_dir / f"{stem}.log",
                 )
@@ -258,7 +230,7 @@ class CpuProfiler(NoProfiler):
         record = ProfileRecord(
             kind=self.point.profile,
             rate_hz=self.point.profile_rate,
-            window_s=self.point.duration_s,
+            window_s=self._window_s(),
             profiler_cpu_s=round(sum(r.cpu_s for r in self.recordings), 3),
             error=self.error,
         )
@@ -269,6 +241,12 @@ class CpuProfiler(NoProfiler):
         if record.samples:
             record.point_file = self._merge()
         return record
+
+    def _window_s(self) -> float:
+        """The window as it was (a churn's cycles), else as the point sets it."""
+        if "start" in self._edges_s and "end" in self._edges_s:
+            return round(self._edges_s["end"] - self._edges_s["start"], 3)
+        return self.point.duration_s
 
     def _collect(self, rec: _Recording) -> ProcessProfile:
         out = ProcessProfile(pid=rec.pid, name=rec.name)
@@ -308,6 +286,17 @@ class CpuProfiler(NoProfiler):
         return [f"no CPU profile of one process: {p.error}" for p in record.processes if p.error]
 
 
+def window_bound_s(point: Point) -> float:
+    """The longest a window may last: the measured window, or a churn's every cycle (its
+    phases, its settle and room to connect) or a staircase's every step, profiled whole."""
+    if not point.churn:
+        return point.duration_s
+    if point.idle_max:  # a staircase: each step connects, settles and holds
+        steps = len(point.idle_counts)
+        return steps * (settle(point)[0] + point.idle_hold_s + CYCLE_ROOM_S)
+    return point.cycles * (point.warmup_s + point.duration_s + settle(point)[0] + CYCLE_ROOM_S)
+
+
 def profiler_for(
     point: Point, reference: bool, run_dir: Path, base: Path, label: str, repeat: int
 ) -> NoProfiler:
@@ -319,61 +308,3 @@ def profiler_for(
     out_dir = run_dir / "profiles" / store.file_stem(label)
     kind = MemoryProfiler if point.profile == "memory" else CpuProfiler
     return kind(point, out_dir, base, repeat)
-
-
-# memray's options: pymalloc's allocations too (what Python code allocates), and the
-# children the server forks (Gunicorn's workers). Not --aggregate: its file is written
-# only at a clean exit, which a server stopped by SIGKILL never reaches.
-MEMRAY_ARGS = ("-m", "memray", "run", "--trace-python-allocators", "--follow-fork", "-q", "-f")
-MEMRAY_MISSING = (
-    "memray not importable by the server's Python {python}: install it there (pip "
-    "install 'chanbench[profile]'); the repeat is measured without a memory profile"
-)
-_HAS_MEMRAY: dict[str, bool] = {}
-
-
-def has_memray(python: str) -> bool:
-    """Whether ``python`` (the server's interpreter: an environment's) imports memray."""
-    if python not in _HAS_MEMRAY:
-        argv = [python, "-c", "import memray"]
-        done = subprocess.run(argv, capture_output=True, timeout=CHECK_TIMEOUT_S)
-        _HAS_MEMRAY[python] = done.returncode == 0
-    return _HAS_MEMRAY[python]
-
-
-class MemoryProfiler(NoProfiler):
-    """The server's command run under ``memray run``: every allocation from its start to
-    its stop (not the window alone: memray cannot attach to a running process), into one
-    capture file per repeat, for ``memray flamegraph``, ``summary`` or ``table``. It costs
-    the server far more than py-spy; its points' figures are not throughput figures."""
-
-    def __init__(self, point: Point, out_dir: Path, base: Path, repeat: int) -> None:
-        self.point, self.out_dir, self.base, self.repeat = point, out_dir, base, repeat
-        self.file = out_dir / f"r{repeat}.memray.bin"
-        self.server: ServerProcess | None = None
-        self.error: str | None = None
-
-    def launch(self, server: ServerProcess) -> None:
-        if not has_memray(server.python):
-            self.error = MEMRAY_MISSING.format(python=server.python)
-            return
-        store.make_dir(self.out_dir)
-        # Absolute: the server runs in its site's folder, not ours.
-        server.wrap_args = (*MEMRAY_ARGS, "-o", str(self.file.absolute()))
-        self.server = server
-
-    def finish(self, repeat: Repeat) -> None:
-        """What will be on file when the server stops (memray writes until its exit)."""
-        profile = ProfileRecord(kind="memory", window_s=self.point.duration_s, error=self.error)
-        if self.server is not None and self.server.proc is not None:
-            # --follow-fork: each forked child (Gunicorn's workers) writes <file>.<pid>.
-            found = sorted(self.out_dir.glob(f"{self.file.name}.*"))
-            children = [f for f in found if f.suffix[1:].isdigit()]
-            pids = [self.server.pid, *(int(f.suffix[1:]) for f in children)]
-            profile.processes = [
-                ProcessProfile(pid=pid, name=_command(pid), file=str(f.relative_to(self.base)))
-                for pid, f in zip(pids, [self.file, *children], strict=True)
-            ]
-        repeat.profile = profile
-        if profile.error:
-            repeat.warnings.append(f"no memory profile: {profile.error}")

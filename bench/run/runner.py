@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -54,6 +55,7 @@ from bench.results.model import (
 from bench.run.churn import measure_churn, where_for
 from bench.run.drops import DropCounter, drops_dir
 from bench.run.flags import client_warnings
+from bench.run.memory_profiling import check_memory
 from bench.run.monitor import ProcessMonitor
 from bench.run.order import measuring_order, steps
 from bench.run.preflight import check_layers, check_limits
@@ -200,9 +202,16 @@ def measure(
         if pool is None:  # churn: cycles against this one server (bench/run/churn.py)
             redis_url = ctx.services.redis_url(point)
             where = where_for(point, roots.get("server"), port, redis_url, ctx.listen.host)
+            mark = partial(profiler.edge, root=roots.get("server"))  # the churn, whole
+            mark("start")
             drive = measure_soak if point.sample_s else measure_churn  # or a staircase:
             drive = measure_staircase if point.idle_max else drive
-            record = drive(point, repeat, plans, where, beat, check, ctx.cluster)
+            record = drive(point, repeat, plans, where, beat, check, ctx.cluster, mark)
+            mark("end")
+            if profiler.needs_exit and server is not None:
+                server.stop()  # memray's capture is whole when the server has exited
+            beat.doing = "reading the profile"  # memray's capture: seconds per cycle
+            profiler.finish(record)
             record.started_at, record.ready_s = started_at, ready_s
             beat.stop()
             return record
@@ -342,6 +351,7 @@ def run(ctx: RunContext, calibrate_first: bool = True) -> int:
     points = scenario.points()
     check_limits(scenario.path or scenario.name, points, ctx.target is not None, ctx.cluster)
     if not ctx.target:
+        check_memory(points)
         check_layers(
             {p.layer: scenario.layers[p.layer] for p in points if p.layer in scenario.layers}
         )

@@ -57,6 +57,8 @@ class Sampler:
     where: Where
     churn: Churn
     beat: Heartbeat
+    # As each sample's counters are read: a memory profile's edges, as churn's cycles.
+    mark: Callable[[str], None] = lambda name: None
     progress: dict[int, WorkerProgress] = field(default_factory=dict)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
@@ -97,6 +99,7 @@ class Sampler:
                     counters=counters,
                 )
             )
+            self.mark("cycle")
 
 
 def connections_per_sample(point: Point, churn: Churn) -> tuple[float, str]:
@@ -118,6 +121,7 @@ def measure_soak(
     beat: Heartbeat,
     check: Callable[[], None],
     placement: Placement | None = None,
+    mark: Callable[[str], None] = lambda name: None,
 ) -> Repeat:
     """One soak against a running server: the load's books as a repeat's, its samples
     and their verdicts in ``churn``. Ctrl-C ends it early, judged so far and marked
@@ -130,7 +134,7 @@ def measure_soak(
         settle_reason="read during the load, every sample_s",
         unavailable=where.unavailable,
     )
-    sampler = Sampler(point, where, churn, beat)
+    sampler = Sampler(point, where, churn, beat, mark)
     results: list[WorkerResult] = []
     interrupted = False
     failure: str | None = None

@@ -71,8 +71,10 @@ def measure_staircase(
     beat: Heartbeat,
     check: Callable[[], None],
     placement: Placement | None = None,
+    mark: Callable[[str], None] = lambda name: None,
 ) -> Repeat:
-    """Every step of the staircase against one running server."""
+    """Every step of the staircase against one running server; ``mark("step")`` as each
+    step's counters are read (as churn's cycles: a profile's edges)."""
     settle_s, _ = settle(point)
     record = Staircase(unavailable=where.unavailable)
     interrupted = False
@@ -96,6 +98,7 @@ def measure_staircase(
                 time.sleep(settle_s)
                 check()
                 step.counters = read_counters(where)
+                mark("step")
                 before = tree_cpu_s(where.pid)
                 time.sleep(point.idle_hold_s)
                 after = tree_cpu_s(where.pid)
@@ -111,7 +114,7 @@ def measure_staircase(
     fit = [
         (s.connections, s.counters["rss_bytes"]) for s in record.steps if "rss_bytes" in s.counters
     ]
-    if len({n for n, _ in fit}) >= 2:
+    if len({n for n, _ in fit}) >= 2 and "rss_bytes" not in where.unavailable:
         x = [float(n) for n, _ in fit]
         y = [float(v) for _, v in fit]
         record.rss_per_connection = theil_sen(x, y)

@@ -1,5 +1,6 @@
 """The report's churn section and charts, from a churn result built in memory."""
 
+from dataclasses import replace
 from pathlib import Path
 
 from bench.judge.leaks import judge_all
@@ -8,6 +9,8 @@ from bench.report.charts.churn import churn_charts, staircase_charts
 from bench.report.layout import Source, layout
 from bench.results.churn import Churn, Cycle, Staircase, Step
 from bench.results.model import PointResult, Repeat, Run
+from bench.results.profile import ProfileRecord, Survivor
+from bench.run.churn import UNDER_MEMRAY
 from bench.scenario import Point
 
 CLIENTS = 10
@@ -70,6 +73,37 @@ def test_brief_table_keeps_memory_and_what_is_not_flat():
 def test_summary_names_what_leaks_and_per_connection():
     (line,) = churn.summary_items(churn_run())
     assert line == "leak: leak in RSS (64.0 KiB per connection-cycle)"
+
+
+def test_the_line_memray_found_holding_it_is_beside_the_leak():
+    run = churn_run()
+    held = Survivor(
+        file="chat/faults.py",
+        line=73,
+        function="connect",
+        size_bytes=6 * CLIENTS * LEAK,
+        allocations=6 * CLIENTS,
+        bytes_by_cycle=[CLIENTS * LEAK] * 8,
+        allocations_by_cycle=[CLIENTS] * 8,
+    )
+    run.points[0].repeats[0].profile = ProfileRecord(kind="memory", survivors=[held])
+    found = "chat/faults.py:73 (connect, 640.0 KiB per cycle, memray)"
+    assert churn.summary_items(run) == [
+        f"leak: leak in RSS (64.0 KiB per connection-cycle); held at {found}",
+        f"leak: memory not judged under memray; the most held per cycle at {found}",
+    ]
+    headers, (row,) = churn.survivor_table(run)
+    assert headers[:4] == ["point", "line", "function", "KiB / cycle"]
+    assert row[:5] == ["leak", "chat/faults.py:73", "connect", "640.0 KiB", "60"]
+    # profile = none,memory: the verdict from one point, the line from its sibling.
+    unprofiled = run.points[0]
+    profiled = PointResult(
+        id="m", label="memory", point=replace(unprofiled.point, profile="memory")
+    )
+    profiled.repeats, unprofiled.repeats = unprofiled.repeats, churn_run().points[0].repeats
+    run.points.append(profiled)
+    assert churn.summary_items(run)[0].endswith(f"; held at {found}")
+    assert churn.survivor_table(churn_run()) is None  # no memory profile, no table
 
 
 def stairs_run() -> Run:
@@ -140,3 +174,12 @@ def test_a_soak_has_the_churn_chart_over_its_samples(tmp_path: Path):
     (chart,) = churn_charts(layout([Source("run", soak_run())]), tmp_path)
     assert chart.title.startswith("Soak: leak, each counter over the samples")
     assert (tmp_path / f"{chart.name}.png").stat().st_size > 0
+
+
+def test_a_staircase_under_memray_says_why_its_memory_is_not_fitted():
+    run = stairs_run()
+    record = run.points[0].repeats[0].staircase
+    record.rss_per_connection = record.ci_low = record.ci_high = None
+    record.unavailable = {"rss_bytes": UNDER_MEMRAY}
+    (line,) = churn.staircase_lines(run)
+    assert line.startswith("async: memory per idle connection not fitted (profile = memory:")
