@@ -10,29 +10,22 @@ every repeat, so Ctrl-C, an error or a crash keeps what was measured.
 from __future__ import annotations
 
 import signal
-import sys
 import threading
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from functools import partial
-from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
-from bench.deploy.environments import Built, build_all
-from bench.deploy.listen import Listen
-from bench.deploy.processes import free_port, last_line
-from bench.deploy.servers import ReferenceServer, ServerProcess, server_for
-from bench.deploy.services import Services, services_for
-from bench.deploy.site import ServerSettings
+from bench.deploy.environments import build_all
+from bench.deploy.servers import ServerProcess
+from bench.deploy.services import services_for
 from bench.errors import ExitCode, PointFailed, ServerError, UserError
 from bench.loadgen.link import CONNECT, CONNECTED, RESULT, START, Connected, WorkerProgress
 from bench.loadgen.pool import (
     START_DELAY_S,
-    Placement,
     connect_budget_s,
-    exit_description,
     open_pool,
     plan_neighbours,
     plan_workers,
@@ -47,12 +40,12 @@ from bench.results.model import (
     NeighbourSummary,
     PointResult,
     Repeat,
-    Run,
     Tool,
     WorkerResult,
     load_shape,
 )
 from bench.run.churn import measure_churn, where_for
+from bench.run.context import RunContext, new_server, server_died
 from bench.run.drops import DropCounter, drops_dir
 from bench.run.flags import client_warnings
 from bench.run.memory_profiling import check_memory
@@ -61,72 +54,11 @@ from bench.run.order import measuring_order, steps
 from bench.run.preflight import check_layers, check_limits
 from bench.run.profiling import profiler_for
 from bench.run.progress import Heartbeat, Progress, RunDisplay, summary_line
-from bench.run.routes import ready_route, served_site, system_name, url_template
+from bench.run.routes import ready_route, system_name, url_template
 from bench.run.search import SaturationSearch
 from bench.run.soak import measure_soak
 from bench.run.staircase import measure_staircase
-from bench.run.target import Target
-from bench.scenario import KEYS, Point, Scenario
-
-
-@dataclass
-class RunContext:
-    """What a run needs besides its scenario: where to write, what to drive, what to say."""
-
-    scenario: Scenario
-    path: Path
-    log_dir: Path
-    out: TextIO
-    target: Target | None = None
-    server_pid: int | None = None
-    redis_url: str | None = None
-    # The user's PostgreSQL for the orm workloads (DATABASE_URL); else a private one.
-    database_url: str | None = None
-    # The command line as the user typed it, for the report's "Reproduce".
-    command: str | None = None
-    services: Services = field(default_factory=Services)
-    # The server's interpreter for each environment built, and why the others failed.
-    envs: dict[str, Built] = field(default_factory=dict)
-    env_errors: dict[str, str] = field(default_factory=dict)
-    run: Run = field(default_factory=Run)
-    # The whole run's bars while the points run (on a terminal).
-    display: RunDisplay | None = None
-    cluster: Placement | None = None  # --cluster: a Dask cluster for the client workers
-    listen: Listen = field(default_factory=Listen)  # --bind, --advertise: where servers listen
-
-
-def _server_died(server: ServerProcess) -> PointFailed:
-    code = server.proc.returncode if server.proc is not None else None
-    return PointFailed(
-        f"{server.name} (pid {server.pid}) {exit_description(code)} during "
-        f"the point; its log ends: {last_line(server.log_path)}"
-    )
-
-
-def _new_server(
-    ctx: RunContext, point: Point, label: str, repeat: int, reference: bool, drops: Path | None
-) -> ServerProcess:
-    """A fresh server for one repeat (not started): the point's kind, or the reference."""
-    bind, host = ctx.listen.bind, ctx.listen.host
-    port = free_port(bind)
-    log_path = ctx.log_dir / f"{store.file_stem(label)}-r{repeat}.log"
-    if reference:
-        return ReferenceServer(bind, port, log_path, advertise=host)
-    layer = ctx.scenario.layers.get(point.layer)
-    built, own = ctx.envs.get(point.env), ctx.scenario.site
-    settings = ServerSettings(
-        point,
-        redis_url=ctx.services.redis_url(point),
-        database_url=ctx.services.database_url(point),
-        layer_backend=layer.backend if layer else None,
-        layer_config=layer.config_json if layer else None,
-        site_dir=served_site(ctx.scenario, point, built.site_dir if built else None),
-        own=own,
-        site_layer=own is not None and "layer" in ctx.scenario.matrix,
-        drops_dir=str(drops) if drops else None,
-    )
-    python = built.python if built else sys.executable
-    return server_for(point.server, settings, bind, port, log_path, python, host)
+from bench.scenario import KEYS, Point
 
 
 def measure(
@@ -159,7 +91,7 @@ def measure(
         stem = f"{store.file_stem(label)}-r{repeat}"
         drops = DropCounter(drops_dir(ctx.log_dir, stem, point) if counted else None)
         if not ctx.target:
-            server = _new_server(ctx, point, label, repeat, reference, drops.directory)
+            server = new_server(ctx, point, label, repeat, reference, drops.directory)
             profiler.launch(server)  # memory: the server's command under memray
             stack.callback(server.stop)
         port = server.port if server else None
@@ -197,7 +129,7 @@ def measure(
 
         def check() -> None:
             if server is not None and not server.alive():
-                raise _server_died(server)
+                raise server_died(server)
 
         if pool is None:  # churn: cycles against this one server (bench/run/churn.py)
             redis_url = ctx.services.redis_url(point)
