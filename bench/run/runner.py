@@ -231,21 +231,31 @@ def _call_at(deadline_ns: int, fn: Callable[[], Any]) -> None:
     timer.start()
 
 
-def calibrate(ctx: RunContext, point: Point) -> Calibration:
-    """The load generator's ceiling: the same clients against the reference server, in
-    the chat's protocol (the one it speaks: it broadcasts each frame to the room)."""
-    calib_point = replace(
+def calibration_point(point: Point) -> Point:
+    """The steady load whose ceiling ``point``'s clients are held to: its clients and
+    rooms, closed loop, in the chat's protocol; no churn, staircase or soak, unprofiled."""
+    return replace(
         point,
         protocol=DEFAULT_PROTOCOL,
         consumer="async",
         fault="none",
         mode="closed",
-        reconnect_per_s=0.0,  # the ceiling of a steady load: no churn, no soak
+        cycles=0,
+        messages=0,
+        idle_max=0,
+        reconnect_per_s=0.0,
         sample_s=0.0,
+        profile="none",
         repeats=1,
         warmup_s=min(point.warmup_s, 1.0),
         duration_s=min(point.duration_s, 3.0),
     )
+
+
+def calibrate(ctx: RunContext, point: Point) -> Calibration:
+    """The load generator's ceiling: the same clients against the reference server, in
+    the chat's protocol (the one it speaks: it broadcasts each frame to the room)."""
+    calib_point = calibration_point(point)
     check_limits("calibration", [calib_point], cluster=ctx.cluster)
     record = measure(ctx, calib_point, f"calibration clients={point.clients}", 0, reference=True)
     assert record.throughput is not None and record.clients is not None

@@ -109,3 +109,24 @@ def test_a_soak_told_never_to_read_the_probe_says_so():
     assert "rss_bytes" not in where.unavailable
     every = churn.where_for(Point(sample_s=5, probe_every=3), 123, 8000, None)
     assert every.probe_url == f"http://127.0.0.1:8000{churn.PROBE_PATH}"
+
+
+@pytest.mark.parametrize(
+    "point",
+    [
+        Point(cycles=12, messages=5, duration_s=0.5),
+        Point(idle_max=1000),
+        Point(mode="open", sample_s=5.0, reconnect_per_s=2.0, duration_s=60.0),
+        Point(cycles=4, profile="memory"),
+    ],
+    ids=["churn", "staircase", "soak", "profiled"],
+)
+def test_the_load_generator_is_calibrated_on_a_steady_load(point):
+    # The ceiling of the same clients and rooms: never a churn, staircase or soak run
+    # against the reference server (which has no probe), nor a profiled one.
+    from bench.run.runner import calibration_point
+
+    calib = calibration_point(point)
+    assert not calib.churn and calib.messages == 0 and calib.profile == "none"
+    assert (calib.clients, calib.room_count) == (point.clients, point.room_count)
+    assert calib.mode == "closed" and calib.duration_s <= 3.0
