@@ -10,7 +10,10 @@ Two rules (``bench.results.churn.COUNTERS`` says which counter takes which):
   cycles would decide it.
 - ``baseline``: a count that should return to where it was after every cycle (fds,
   tasks, a layer's channels): a leak when every delta after the warm-up is at least 1,
-  CPython's ``regrtest -R`` rule for reference counts and memory blocks.
+  CPython's ``regrtest -R`` rule for reference counts and memory blocks. Read during a
+  load (a soak's samples), such a count never returns to its baseline (connections come
+  and go while it is read), so the rule there is the slope's: a leak when its whole
+  interval lies above zero, flat otherwise.
 """
 
 from __future__ import annotations
@@ -100,6 +103,7 @@ def judge(
     clients: float,
     tolerance_per_connection: float | None = None,
     seed: int = SEED,
+    during_load: bool = False,
 ) -> Verdict:
     """The verdict on ``metric``'s ``series`` (one value per cycle, None where unread)."""
     counter = COUNTERS[metric]
@@ -119,6 +123,10 @@ def judge(
     verdict.slope_per_cycle = slope
     verdict.per_connection = slope / clients if clients else None
     verdict.ci_low, verdict.ci_high = low, high
+    if counter.rule == "baseline" and during_load:
+        verdict.verdict = "leak" if low > 0 else "flat"
+        verdict.note = "read during the load: a leak when the slope's interval lies above 0"
+        return verdict
     if counter.rule == "baseline":
         # The last warm-up cycle is the baseline the first judged cycle is held to.
         start = max(0, warmup_cycles - 1)
@@ -143,11 +151,14 @@ def judge(
 
 
 def judge_all(
-    series: dict[str, list[float | None]], warmup_cycles: int, clients: float
+    series: dict[str, list[float | None]],
+    warmup_cycles: int,
+    clients: float,
+    during_load: bool = False,
 ) -> list[Verdict]:
     """A verdict for each counter that was read and is judged, in the registry's order."""
     return [
-        judge(name, series[name], warmup_cycles, clients)
+        judge(name, series[name], warmup_cycles, clients, during_load=during_load)
         for name, counter in COUNTERS.items()
         if counter.rule != "recorded"
         and name in series

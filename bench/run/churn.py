@@ -205,7 +205,8 @@ def judge(churn: Churn, where: Where, warmup_cycles: int, connections: float) ->
         if churn.cycles and all(v is None for v in values):
             where.unavailable.setdefault(name, "not kept by this server or its layer")
     judged = {name: values for name, values in series.items() if name not in where.unavailable}
-    churn.verdicts = judge_all(judged, warmup_cycles, connections)
+    during_load = churn.kind == "soak"
+    churn.verdicts = judge_all(judged, warmup_cycles, connections, during_load)
 
 
 def run_cycle(

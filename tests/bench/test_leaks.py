@@ -107,6 +107,20 @@ def test_baseline_rule_one_return_is_flat():
     assert verdict.verdict == "flat"
 
 
+def test_a_count_read_during_a_soak_leaks_by_its_slope():
+    # A layer keeping a channel every other sample: the -R rule never sees every delta
+    # rise, the slope's interval lies above 0. A count that comes and goes does not.
+    kept = [40.0, 41.0, 41.0, 42.0, 42.0, 43.0, 43.0, 44.0, 44.0, 45.0, 45.0, 46.0]
+    assert leaks.judge("layer_channels", kept, 2, clients=10).verdict == "flat"
+    verdict = leaks.judge("layer_channels", kept, 2, clients=10, during_load=True)
+    assert verdict.verdict == "leak" and verdict.ci_low > 0
+    assert verdict.per_connection == pytest.approx(0.05)
+    in_flight = [40.0, 43.0, 38.0, 42.0, 41.0, 39.0, 44.0, 40.0, 42.0, 38.0, 43.0, 40.0]
+    assert leaks.judge("asyncio_tasks", in_flight, 2, clients=10, during_load=True).verdict == (
+        "flat"
+    )
+
+
 def test_judge_all_skips_counters_never_read():
     churn = Churn(clients=2, cycles=[Cycle(index=i, counters={"open_fds": 10.0}) for i in range(6)])
     got = leaks.judge_all({n: churn.series(n) for n in COUNTERS}, 2, 2)
