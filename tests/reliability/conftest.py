@@ -61,6 +61,20 @@ def result_files(results_dir: Path) -> list[Path]:
     return sorted(results_dir.glob("*.json")) if results_dir.is_dir() else []
 
 
+def ctrl_c_keeps_the_repeat(run: ChanbenchProcess) -> dict[str, Any]:
+    """Ctrl-C to ``run``'s process group, as a terminal sends it; assert exit 130 and one
+    partial result whose one repeat is marked interrupted, and return that repeat."""
+    os.killpg(run.popen.pid, signal.SIGINT)
+    code = run.wait(60)
+    assert code == 130, run.output()
+    (path,) = result_files(run.results_dir)
+    result = json.loads(path.read_text())
+    assert result["partial"] is True
+    (rep,) = result["points"][0]["repeats"]
+    assert rep["interrupted"] is True
+    return rep
+
+
 def only_result(results_dir: Path) -> dict[str, Any]:
     (path,) = result_files(results_dir)
     return json.loads(path.read_text())

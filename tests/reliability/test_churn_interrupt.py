@@ -5,13 +5,17 @@ behind (bench/run/churn.py)."""
 from __future__ import annotations
 
 import json
-import os
-import signal
 import time
 
 import pytest
 
-from .conftest import ChanbenchProcess, kill_proc, result_files, scenario_text
+from .conftest import (
+    ChanbenchProcess,
+    ctrl_c_keeps_the_repeat,
+    kill_proc,
+    result_files,
+    scenario_text,
+)
 
 # Far more cycles than the test waits for: it is interrupted, never finished.
 CHURN = scenario_text(
@@ -46,14 +50,7 @@ def wait_for_cycles(run: ChanbenchProcess) -> None:
 def test_ctrl_c_during_churn_keeps_the_cycles_and_their_verdict(chanbench):
     run = chanbench(CHURN)
     wait_for_cycles(run)
-    os.killpg(run.popen.pid, signal.SIGINT)  # what a terminal's Ctrl-C does
-    code = run.wait(60)
-    assert code == 130, run.output()
-    (path,) = result_files(run.results_dir)
-    result = json.loads(path.read_text())
-    assert result["partial"] is True
-    (rep,) = result["points"][0]["repeats"]
-    assert rep["interrupted"] is True
+    rep = ctrl_c_keeps_the_repeat(run)
     cycles = rep["churn"]["cycles"]
     assert CYCLES_BEFORE_CTRL_C <= len(cycles) < 50
     fds = [v for v in rep["churn"]["verdicts"] if v["metric"] == "open_fds"]

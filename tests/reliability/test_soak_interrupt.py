@@ -3,14 +3,11 @@ books, and leaves no process behind (bench/run/soak.py)."""
 
 from __future__ import annotations
 
-import json
-import os
-import signal
 import time
 
 import pytest
 
-from .conftest import ChanbenchProcess, result_files, scenario_text
+from .conftest import ChanbenchProcess, ctrl_c_keeps_the_repeat, scenario_text
 
 SAMPLE_S = 0.5
 # Far longer than the test waits: it is interrupted, never finished.
@@ -47,14 +44,7 @@ def wait_for_samples(run: ChanbenchProcess) -> None:
 def test_ctrl_c_during_a_soak_keeps_the_samples_and_their_verdict(chanbench):
     run = chanbench(SOAK)
     wait_for_samples(run)
-    os.killpg(run.popen.pid, signal.SIGINT)  # what a terminal's Ctrl-C does
-    code = run.wait(60)
-    assert code == 130, run.output()
-    (path,) = result_files(run.results_dir)
-    result = json.loads(path.read_text())
-    assert result["partial"] is True
-    (rep,) = result["points"][0]["repeats"]
-    assert rep["interrupted"] is True
+    rep = ctrl_c_keeps_the_repeat(run)
     soak = rep["churn"]
     assert soak["kind"] == "soak"
     samples = soak["cycles"]
