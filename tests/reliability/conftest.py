@@ -179,10 +179,11 @@ class TreeWatcher:
     def _loop(self) -> None:
         while not self._stop.is_set():
             for proc in descendants(self.pid):
-                # Keep the view after exec (a fork shows its parent's command line first)
-                # and before exit (a zombie shows none).
+                # Keep the view after exec (a fork shows its parent's command line first:
+                # py-spy, started with a preexec_fn, for some milliseconds) and before
+                # exit (a zombie shows none).
                 key = (proc.pid, proc.start_ticks)
-                if key not in self.seen or proc.kind != "other":
+                if key not in self.seen or proc.cmdline:
                     self.seen[key] = proc
             self._stop.wait(0.02)
 
