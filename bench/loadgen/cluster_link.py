@@ -29,7 +29,7 @@ from distributed import Client, Event, Queue, get_client, get_worker, secede
 
 from bench.deploy.processes import raise_open_file_limit
 from bench.loadgen import clock
-from bench.loadgen.link import STOP, Message, pack, unpack
+from bench.loadgen.link import STOP, CommandQueue, Message, pack, unpack
 from bench.loadgen.worker import run_worker
 
 # How long a receiver waits for mail at a time before it looks whether it was closed.
@@ -90,15 +90,15 @@ def clock_now_ns() -> int:
     return clock.now_ns()
 
 
-class DaskLink:
+class DaskLink(CommandQueue):
     """The ``link.Link`` of a worker that runs as a Dask task."""
 
     def __init__(self, run_id: str, worker: int) -> None:
+        super().__init__()
         client = get_client()
         self.worker = worker
         self._commands_in = Mailbox(command_queue(run_id, worker), client)
         self._events_out = Mailbox(event_queue(run_id), client)
-        self._commands: asyncio.Queue[Message | ValueError] = asyncio.Queue()
         self._outbox: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
         self._closed = threading.Event()
         self._sender = threading.Thread(target=self._send_all, daemon=True)
@@ -113,12 +113,6 @@ class DaskLink:
 
     def close(self) -> None:
         self._closed.set()
-
-    async def command(self) -> Message:
-        item = await self._commands.get()
-        if isinstance(item, ValueError):
-            raise item
-        return item
 
     def flush(self) -> None:
         self._outbox.put(None)

@@ -106,12 +106,27 @@ class Link(Protocol):
         """Return once everything sent has left (before the worker ends)."""
 
 
-class RunnerLink:
+class CommandQueue:
+    """The runner's commands as a worker awaits them, whatever carries them (a pipe, a
+    Dask queue): the carrier puts each one, or the ValueError of a garbled one."""
+
+    def __init__(self) -> None:
+        self._commands: asyncio.Queue[Message | ValueError] = asyncio.Queue()
+
+    async def command(self) -> Message:
+        """The runner's next command: ``stop`` once it is gone, ValueError when garbled."""
+        item = await self._commands.get()
+        if isinstance(item, ValueError):
+            raise item
+        return item
+
+
+class RunnerLink(CommandQueue):
     """The worker's end of the pipe: commands are read on the event loop as they arrive."""
 
     def __init__(self, conn: Connection) -> None:
+        super().__init__()
         self.conn = conn
-        self._commands: asyncio.Queue[Message | ValueError] = asyncio.Queue()
 
     def send(self, kind: str, value: Any) -> None:
         with contextlib.suppress(OSError, ValueError):  # the runner is gone
@@ -127,13 +142,6 @@ class RunnerLink:
         would otherwise fail half-written (EAGAIN)."""
         asyncio.get_running_loop().remove_reader(self.conn.fileno())
         os.set_blocking(self.conn.fileno(), True)
-
-    async def command(self) -> Message:
-        """The runner's next command: ``stop`` once it is gone, ValueError when garbled."""
-        item = await self._commands.get()
-        if isinstance(item, ValueError):
-            raise item
-        return item
 
     def flush(self) -> None:
         """Nothing to wait for: ``send`` writes the pipe itself."""
